@@ -1,0 +1,61 @@
+//! Reading request headers from whatever map the caller has.
+
+/// Anything request headers can be read from.
+///
+/// Implemented for slices and vectors of `(name, value)` pairs and, with the
+/// `http` feature, for `http::HeaderMap`. Names match ASCII
+/// case-insensitively; values are raw bytes (a value that is not UTF-8 is a
+/// malformed header, not a panic).
+pub trait HeaderSource {
+    /// Calls `f` with every value of header `name`, in order.
+    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8]));
+}
+
+impl<K: AsRef<str>, V: AsRef<[u8]>> HeaderSource for [(K, V)] {
+    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+        for (k, v) in self {
+            if k.as_ref().eq_ignore_ascii_case(name) {
+                f(v.as_ref());
+            }
+        }
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<[u8]>> HeaderSource for Vec<(K, V)> {
+    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+        self.as_slice().each_value(name, f)
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<[u8]>, const N: usize> HeaderSource for [(K, V); N] {
+    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+        self.as_slice().each_value(name, f)
+    }
+}
+
+#[cfg(feature = "http")]
+impl HeaderSource for http::HeaderMap {
+    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+        for v in self.get_all(name) {
+            f(v.as_bytes());
+        }
+    }
+}
+
+/// What a single-valued header lookup found.
+pub(crate) enum One<'a> {
+    Absent,
+    Present(&'a [u8]),
+    Repeated,
+}
+
+pub(crate) fn one<'a, H: HeaderSource + ?Sized>(h: &'a H, name: &str) -> One<'a> {
+    let mut found = One::Absent;
+    h.each_value(name, &mut |v| {
+        found = match found {
+            One::Absent => One::Present(v),
+            _ => One::Repeated,
+        }
+    });
+    found
+}

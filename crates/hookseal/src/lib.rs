@@ -1,0 +1,78 @@
+//! # hookseal
+//!
+//! Sign and verify webhooks under any of ten schemes — `native`, Standard
+//! Webhooks (`standard`), `x-signature`, `flinks`, `fincra`, `signed-url`,
+//! `stripe`, `github`, `shopify`, `slack` — or one you describe, and keep
+//! webhook secrets encrypted at rest.
+//!
+//! Schemes are data: every preset is a [`Scheme`] value, and a further
+//! scheme of the same shape is a JSON or TOML document away.
+//!
+//! ```
+//! use hookseal::{Message, Scheme, Secret, Signer, UnixTime, Verifier};
+//!
+//! let secret = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+//! let scheme = Scheme::preset("standard")?;
+//! let now = UnixTime::from_secs(1_614_265_330);
+//!
+//! let signer = Signer::new(scheme.clone(), &[secret.clone()])?;
+//! let signed = signer.sign(&Message {
+//!     body: br#"{"test": 2432232314}"#,
+//!     id: Some("msg_p5jXN8AQM9LWM0D4loKWxJek"),
+//!     timestamp: Some(now),
+//! })?;
+//! assert_eq!(signed.headers[0].1, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+//!
+//! let verifier = Verifier::new(scheme, &[secret])?;
+//! verifier.verify(br#"{"test": 2432232314}"#, &signed.headers, now)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Secrets ([`Secret`]) and server keys ([`ServerKey`]) zero their memory on
+//! drop and never print their value. Nothing here panics on input: every
+//! failure is a typed error naming the rule that failed.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod encoding;
+mod headers;
+pub mod json;
+mod mac;
+mod scheme;
+mod secret;
+mod sign;
+mod storage;
+mod time;
+mod verify;
+
+use thiserror::Error;
+
+pub use encoding::{hex_encode, percent_encode, Encoding};
+pub use headers::HeaderSource;
+pub use json::JsonError;
+pub use scheme::{
+    Algorithm, Format, JsonFallback, KeyDerivation, Location, Part, Scheme, SchemeError,
+    Template, TimestampSpec, PRESETS,
+};
+pub use secret::{new_id, IdKind, Secret, SecretError, SECRET_PREFIX};
+pub use sign::{Message, SignError, Signed, SignedUrl, Signer};
+pub use storage::{KeyError, KeyId, Keyring, ServerKey, StorageError};
+pub use time::{TimeUnit, UnixTime, DEFAULT_TOLERANCE};
+pub use verify::{
+    Matched, Verified, VerifyError, Verifier, DEFAULT_MAX_BODY, MAX_SIGNATURES, MAX_VALUE_LEN,
+};
+
+/// Why a [`Signer`] or [`Verifier`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SetupError {
+    /// The scheme description is inconsistent.
+    #[error(transparent)]
+    Scheme(#[from] SchemeError),
+    /// A secret is unusable for the scheme.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// Several secrets were given for signing, and the scheme's signature
+    /// value holds only one signature.
+    #[error("scheme `{0}` carries one signature; sign with one secret")]
+    OneSecretOnly(String),
+}

@@ -1,0 +1,568 @@
+//! Schemes as data: one general description ([`Scheme`]) and the ten named
+//! presets of the contract.
+//!
+//! A scheme says which MAC to compute over which bytes, how to write it, and
+//! where it travels. Every preset is a value of the same struct; a user can
+//! describe a further scheme of the same shape in JSON or TOML (it is
+//! `serde`-deserializable) and [`Scheme::validate`] checks it.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::encoding::Encoding;
+use crate::time::TimeUnit;
+
+/// The MAC's hash function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// HMAC-SHA256 (32-byte MAC).
+    Sha256,
+    /// HMAC-SHA512 (64-byte MAC).
+    Sha512,
+}
+
+impl Algorithm {
+    /// MAC length in bytes.
+    pub fn mac_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 32,
+            Algorithm::Sha512 => 64,
+        }
+    }
+}
+
+/// How the HMAC key is derived from the secret string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyDerivation {
+    /// The UTF-8 bytes of the whole secret string, any prefix included.
+    Utf8,
+    /// Base64-decode of the secret after `prefix` (the prefix is optional on
+    /// input, as Standard Webhooks libraries accept both).
+    Base64 {
+        /// Prefix stripped before decoding, e.g. `whsec_`.
+        prefix: String,
+    },
+}
+
+/// Where the signature travels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    /// An HTTP header of this name (matched case-insensitively).
+    Header(String),
+    /// A query parameter of this name in the callback URL, percent-encoded.
+    Query(String),
+}
+
+/// How signatures are written inside the header or parameter value.
+///
+/// - No list separator: the value is `{tag}{tag_separator}{sig}` (or just
+///   `{sig}` when there is no tag), and anything else is malformed.
+/// - With a list separator: the value is a list of `{tag}{tag_separator}{v}`
+///   items; items tagged `tag` are signatures, an item tagged `timestamp_tag`
+///   is the timestamp, and items with any other tag (other versions) are
+///   skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Format {
+    /// Version tag that marks a signature, e.g. `v1`, `sha256`, `v0`.
+    pub tag: Option<String>,
+    /// Between tag and value, e.g. `,` (Standard Webhooks) or `=`.
+    pub tag_separator: String,
+    /// Between list items, e.g. a space (Standard Webhooks) or `,` (Stripe).
+    pub list_separator: Option<String>,
+    /// Tag of the list item that carries the timestamp, e.g. Stripe's `t`.
+    pub timestamp_tag: Option<String>,
+}
+
+/// Where the timestamp comes from, and its unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimestampSpec {
+    /// Header carrying the timestamp; `None` when it travels inside the
+    /// signature value under [`Format::timestamp_tag`].
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Seconds or milliseconds.
+    pub unit: TimeUnit,
+}
+
+/// Second chance for bodies whose senders sign `JSON.stringify(payload)`
+/// while receivers see a differently formatted body.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JsonFallback {
+    /// Only the raw body is tried.
+    #[default]
+    None,
+    /// Then the compact re-serialization of the body (key order kept).
+    Compact,
+    /// Then the compact re-serialization, then compact JSON of an object
+    /// holding only these top-level fields, in this order.
+    Fields(Vec<String>),
+}
+
+/// One piece of the signed-message template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Literal text.
+    Literal(String),
+    /// The message id (`{id}`).
+    Id,
+    /// The timestamp as written in its header (`{timestamp}`).
+    Timestamp,
+    /// The body bytes (`{body}`).
+    Body,
+    /// A top-level string field of the JSON body (`{json:NAME}`).
+    JsonField(String),
+}
+
+/// The signed message as a template such as `{id}.{timestamp}.{body}`.
+///
+/// Placeholders: `{id}`, `{timestamp}`, `{body}`, `{json:FIELD}`; `{{` and
+/// `}}` are literal braces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Template {
+    text: String,
+    parts: Vec<Part>,
+}
+
+impl Template {
+    /// Parses a template.
+    pub fn parse(text: &str) -> Result<Self, SchemeError> {
+        let bad = |why: &str| SchemeError::Template(format!("{why} in {text:?}"));
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    lit.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    lit.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) => name.push(c),
+                            None => return Err(bad("unclosed `{`")),
+                        }
+                    }
+                    if !lit.is_empty() {
+                        parts.push(Part::Literal(std::mem::take(&mut lit)));
+                    }
+                    parts.push(match name.as_str() {
+                        "id" => Part::Id,
+                        "timestamp" => Part::Timestamp,
+                        "body" => Part::Body,
+                        n => match n.strip_prefix("json:") {
+                            Some(f) if !f.is_empty() => Part::JsonField(f.to_owned()),
+                            _ => return Err(bad(&format!("unknown placeholder `{{{n}}}`"))),
+                        },
+                    });
+                }
+                '}' => return Err(bad("lone `}`")),
+                c => lit.push(c),
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Literal(lit));
+        }
+        Ok(Template {
+            text: text.to_owned(),
+            parts,
+        })
+    }
+
+    /// The pieces, in order.
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub(crate) fn uses(&self, p: &Part) -> bool {
+        self.parts.contains(p)
+    }
+
+    pub(crate) fn json_field(&self) -> Option<&str> {
+        self.parts.iter().find_map(|p| match p {
+            Part::JsonField(f) => Some(f.as_str()),
+            _ => None,
+        })
+    }
+}
+
+impl TryFrom<String> for Template {
+    type Error = SchemeError;
+    fn try_from(s: String) -> Result<Self, SchemeError> {
+        Template::parse(&s)
+    }
+}
+
+impl From<Template> for String {
+    fn from(t: Template) -> String {
+        t.text
+    }
+}
+
+/// Why a scheme description cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SchemeError {
+    /// No preset has this name.
+    #[error("unknown scheme `{0}` (known: native, standard, x-signature, flinks, fincra, signed-url, stripe, github, shopify, slack)")]
+    Unknown(String),
+    /// The message template does not parse.
+    #[error("bad message template: {0}")]
+    Template(String),
+    /// The parts of the description contradict each other.
+    #[error("inconsistent scheme `{name}`: {why}")]
+    Inconsistent {
+        /// The scheme's name.
+        name: String,
+        /// What contradicts what.
+        why: String,
+    },
+    /// A JSON or TOML description did not parse.
+    #[error("scheme description does not parse: {0}")]
+    Parse(String),
+}
+
+/// A complete description of one signing scheme.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scheme {
+    /// Name, e.g. `standard`.
+    pub name: String,
+    /// MAC hash function.
+    pub algorithm: Algorithm,
+    /// How the MAC is written.
+    pub encoding: Encoding,
+    /// How the key comes from the secret.
+    pub key: KeyDerivation,
+    /// Where the signature travels.
+    pub signature: Location,
+    /// How signatures are written inside that value.
+    #[serde(default)]
+    pub format: Format,
+    /// Header carrying the message id, when the template uses `{id}`.
+    #[serde(default)]
+    pub id_header: Option<String>,
+    /// Timestamp source and unit, when the scheme has one.
+    #[serde(default)]
+    pub timestamp: Option<TimestampSpec>,
+    /// The signed message.
+    pub message: Template,
+    /// Re-serialization tried when the raw body does not verify.
+    #[serde(default)]
+    pub json_fallback: JsonFallback,
+    /// Shortest secret accepted, in characters.
+    #[serde(default = "one")]
+    pub min_secret_len: usize,
+    /// HTTP status for a signature that does not match or a timestamp outside
+    /// the tolerance (missing or malformed input is always 400).
+    pub mismatch_status: u16,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Names of the ten presets, in the contract's order.
+pub const PRESETS: [&str; 10] = [
+    "native",
+    "standard",
+    "x-signature",
+    "flinks",
+    "fincra",
+    "signed-url",
+    "stripe",
+    "github",
+    "shopify",
+    "slack",
+];
+
+impl Scheme {
+    /// The named preset.
+    pub fn preset(name: &str) -> Result<Scheme, SchemeError> {
+        let plain = |name: &str,
+                     alg: Algorithm,
+                     enc: Encoding,
+                     header: &str,
+                     tag: Option<&str>,
+                     status: u16| Scheme {
+            name: name.into(),
+            algorithm: alg,
+            encoding: enc,
+            key: KeyDerivation::Utf8,
+            signature: Location::Header(header.into()),
+            format: Format {
+                tag: tag.map(Into::into),
+                tag_separator: "=".into(),
+                ..Format::default()
+            },
+            id_header: None,
+            timestamp: None,
+            message: tpl("{body}"),
+            json_fallback: JsonFallback::None,
+            min_secret_len: 1,
+            mismatch_status: status,
+        };
+        use Algorithm::*;
+        use Encoding::*;
+        let s = match name {
+            "native" | "standard" => {
+                let native = name == "native";
+                let h = |n: &str| {
+                    if native {
+                        format!("x-webhook-{n}")
+                    } else {
+                        format!("webhook-{n}")
+                    }
+                };
+                Scheme {
+                    name: name.into(),
+                    algorithm: Sha256,
+                    encoding: if native { Hex } else { Base64 },
+                    key: if native {
+                        KeyDerivation::Utf8
+                    } else {
+                        KeyDerivation::Base64 {
+                            prefix: "whsec_".into(),
+                        }
+                    },
+                    signature: Location::Header(h("signature")),
+                    format: Format {
+                        tag: Some("v1".into()),
+                        tag_separator: ",".into(),
+                        list_separator: Some(" ".into()),
+                        timestamp_tag: None,
+                    },
+                    id_header: Some(h("id")),
+                    timestamp: Some(TimestampSpec {
+                        header: Some(h("timestamp")),
+                        unit: if native {
+                            TimeUnit::Milliseconds
+                        } else {
+                            TimeUnit::Seconds
+                        },
+                    }),
+                    message: tpl("{id}.{timestamp}.{body}"),
+                    json_fallback: JsonFallback::None,
+                    min_secret_len: 1,
+                    mismatch_status: 400,
+                }
+            }
+            "x-signature" => Scheme {
+                json_fallback: JsonFallback::Compact,
+                min_secret_len: 10,
+                ..plain(name, Sha256, Hex, "x-signature", None, 400)
+            },
+            "flinks" => plain(name, Sha256, Base64, "X-Flinks-Signature", None, 403),
+            "fincra" => Scheme {
+                json_fallback: JsonFallback::Fields(vec!["event".into(), "data".into()]),
+                ..plain(name, Sha512, Hex, "signature", None, 401)
+            },
+            "signed-url" => Scheme {
+                signature: Location::Query("signature".into()),
+                message: tpl("{json:externalId}"),
+                ..plain(name, Sha256, Base64, "", None, 403)
+            },
+            "stripe" => Scheme {
+                format: Format {
+                    tag: Some("v1".into()),
+                    tag_separator: "=".into(),
+                    list_separator: Some(",".into()),
+                    timestamp_tag: Some("t".into()),
+                },
+                timestamp: Some(TimestampSpec {
+                    header: None,
+                    unit: TimeUnit::Seconds,
+                }),
+                message: tpl("{timestamp}.{body}"),
+                ..plain(name, Sha256, Hex, "Stripe-Signature", None, 401)
+            },
+            "github" => plain(name, Sha256, Hex, "X-Hub-Signature-256", Some("sha256"), 401),
+            "shopify" => plain(name, Sha256, Base64, "X-Shopify-Hmac-Sha256", None, 401),
+            "slack" => Scheme {
+                timestamp: Some(TimestampSpec {
+                    header: Some("X-Slack-Request-Timestamp".into()),
+                    unit: TimeUnit::Seconds,
+                }),
+                message: tpl("v0:{timestamp}:{body}"),
+                ..plain(name, Sha256, Hex, "X-Slack-Signature", Some("v0"), 401)
+            },
+            other => return Err(SchemeError::Unknown(other.to_owned())),
+        };
+        debug_assert_eq!(s.validate(), Ok(()));
+        Ok(s)
+    }
+
+    /// All ten presets.
+    pub fn presets() -> Vec<Scheme> {
+        PRESETS
+            .iter()
+            .filter_map(|n| Scheme::preset(n).ok())
+            .collect()
+    }
+
+    /// Checks that the parts of the description agree.
+    pub fn validate(&self) -> Result<(), SchemeError> {
+        let bad = |why: &str| {
+            Err(SchemeError::Inconsistent {
+                name: self.name.clone(),
+                why: why.to_owned(),
+            })
+        };
+        if self.name.is_empty() {
+            return bad("name is empty");
+        }
+        let loc_name = match &self.signature {
+            Location::Header(h) | Location::Query(h) => h,
+        };
+        for h in [Some(loc_name), self.id_header.as_ref()]
+            .into_iter()
+            .chain([self.timestamp.as_ref().and_then(|t| t.header.as_ref())])
+            .flatten()
+        {
+            if h.is_empty()
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return bad("header and parameter names must be non-empty tokens");
+            }
+        }
+        let uses_id = self.message.uses(&Part::Id);
+        if uses_id != self.id_header.is_some() {
+            return bad("`{id}` in the template and `id_header` go together");
+        }
+        let uses_ts = self.message.uses(&Part::Timestamp);
+        if uses_ts != self.timestamp.is_some() {
+            return bad("`{timestamp}` in the template and `timestamp` go together");
+        }
+        if let Some(ts) = &self.timestamp {
+            match (&ts.header, &self.format.timestamp_tag) {
+                (Some(_), None) => {}
+                (None, Some(_)) if self.format.list_separator.is_some() => {}
+                _ => {
+                    return bad(
+                        "the timestamp comes from a header or from a `timestamp_tag` in a list, not both",
+                    )
+                }
+            }
+        } else if self.format.timestamp_tag.is_some() {
+            return bad("`timestamp_tag` needs `timestamp`");
+        }
+        let body_parts = self
+            .message
+            .parts()
+            .iter()
+            .filter(|p| matches!(p, Part::Body | Part::JsonField(_)))
+            .count();
+        if body_parts != 1 {
+            return bad("the template must use `{body}` or one `{json:FIELD}` exactly once");
+        }
+        if self.format.list_separator.is_some() && self.format.tag.is_none() {
+            return bad("a list of signatures needs a `tag`");
+        }
+        if matches!(self.format.list_separator.as_deref(), Some("")) {
+            return bad("`list_separator` is empty");
+        }
+        if self.format.tag.is_some() && self.format.tag_separator.is_empty() {
+            return bad("a `tag` needs a `tag_separator`");
+        }
+        if self.json_fallback != JsonFallback::None && !self.message.uses(&Part::Body) {
+            return bad("`json_fallback` applies to `{body}` templates");
+        }
+        if !(400..500).contains(&self.mismatch_status) {
+            return bad("`mismatch_status` must be a 4xx code");
+        }
+        Ok(())
+    }
+
+    /// The header that carries the signature, if it travels in a header.
+    pub fn signature_header(&self) -> Option<&str> {
+        match &self.signature {
+            Location::Header(h) => Some(h),
+            Location::Query(_) => None,
+        }
+    }
+
+    /// Every header this scheme reads or writes, signature header first.
+    pub fn headers(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.signature_header().into_iter().collect();
+        v.extend(self.id_header.as_deref());
+        v.extend(self.timestamp.as_ref().and_then(|t| t.header.as_deref()));
+        v
+    }
+}
+
+fn tpl(s: &str) -> Template {
+    // Preset templates are constants covered by tests; a failure here is a
+    // programming error caught by `presets_validate`.
+    Template::parse(s).unwrap_or_else(|_| Template {
+        text: s.to_owned(),
+        parts: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate() {
+        for name in PRESETS {
+            let s = Scheme::preset(name).unwrap();
+            assert_eq!(s.validate(), Ok(()), "{name}");
+            assert!(!s.message.parts().is_empty(), "{name}");
+        }
+        assert!(matches!(Scheme::preset("nope"), Err(SchemeError::Unknown(_))));
+    }
+
+    #[test]
+    fn template_parse() {
+        let t = Template::parse("v0:{timestamp}:{body}").unwrap();
+        assert_eq!(
+            t.parts(),
+            &[
+                Part::Literal("v0:".into()),
+                Part::Timestamp,
+                Part::Literal(":".into()),
+                Part::Body
+            ]
+        );
+        assert_eq!(
+            Template::parse("{{x}}{body}").unwrap().parts()[0],
+            Part::Literal("{x}".into())
+        );
+        for bad in ["{body", "{nope}", "}", "{json:}"] {
+            assert!(Template::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn inconsistent_descriptions_rejected() {
+        let mut s = Scheme::preset("standard").unwrap();
+        s.id_header = None;
+        assert!(s.validate().is_err());
+        let mut s = Scheme::preset("github").unwrap();
+        s.mismatch_status = 500;
+        assert!(s.validate().is_err());
+        let mut s = Scheme::preset("github").unwrap();
+        s.message = Template::parse("{id}").unwrap();
+        assert!(s.validate().is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! Webhook secrets and identifiers: generation, redaction, zeroizing.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::encoding::{base64_encode, hex_encode};
+
+/// Prefix of every secret this crate generates.
+pub const SECRET_PREFIX: &str = "whsec_";
+
+/// Length of the random part of secrets and identifiers.
+pub const NANOID_LEN: usize = 21;
+
+const NANOID_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+
+/// Why a secret cannot be used or made.
+///
+/// No variant carries any part of the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SecretError {
+    /// The secret is the empty string.
+    #[error("secret is empty")]
+    Empty,
+    /// The scheme needs a longer secret.
+    #[error("secret is shorter than the scheme's minimum of {min} characters")]
+    TooShort {
+        /// The scheme's minimum length in characters.
+        min: usize,
+    },
+    /// The scheme derives its key by base64-decoding the secret, and the
+    /// secret (after its prefix) is not base64.
+    #[error("secret is not valid base64 after its `whsec_` prefix")]
+    NotBase64,
+    /// No secret was given where at least one is needed.
+    #[error("no secret given")]
+    None,
+    /// A requested random length is outside what is allowed.
+    #[error("secret length must be between {min} and {max} bytes")]
+    BadLength {
+        /// Smallest allowed.
+        min: usize,
+        /// Largest allowed.
+        max: usize,
+    },
+    /// The operating system's random source failed.
+    #[error("operating system random source failed")]
+    Random,
+}
+
+/// A webhook secret string, such as `whsec_yxrTwIuHnHs9Wwb9LdYD6`.
+///
+/// Its memory is zeroed on drop, and `Debug`/`Display` never print it: read it
+/// with [`Secret::expose`] only where it must leave the process (once, to the
+/// user who created it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a secret string. Fails on the empty string.
+    pub fn new(secret: impl Into<String>) -> Result<Self, SecretError> {
+        let s = Zeroizing::new(secret.into());
+        if s.is_empty() {
+            return Err(SecretError::Empty);
+        }
+        Ok(Secret(s))
+    }
+
+    /// A new `whsec_` + 21-character nanoid secret.
+    pub fn generate() -> Result<Self, SecretError> {
+        Ok(Secret(Zeroizing::new(format!(
+            "{SECRET_PREFIX}{}",
+            nanoid(NANOID_LEN)?.as_str()
+        ))))
+    }
+
+    /// A new Standard Webhooks secret: `whsec_` + base64 of `bytes` random
+    /// bytes (24 to 64).
+    pub fn generate_base64(bytes: usize) -> Result<Self, SecretError> {
+        if !(24..=64).contains(&bytes) {
+            return Err(SecretError::BadLength { min: 24, max: 64 });
+        }
+        let mut raw = Zeroizing::new(vec![0u8; bytes]);
+        getrandom::fill(&mut raw).map_err(|_| SecretError::Random)?;
+        Ok(Secret(Zeroizing::new(format!(
+            "{SECRET_PREFIX}{}",
+            base64_encode(&raw)
+        ))))
+    }
+
+    /// The plaintext. Every call site is a place the secret leaves the type.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `hex(SHA-256(secret string))`: the lookup hash stored beside the
+    /// ciphertext.
+    pub fn hash_hex(&self) -> String {
+        hex_encode(&Sha256::digest(self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The kinds of identifier the design uses, each with its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    /// `secret_…`: a stored secret row.
+    Secret,
+    /// `wh_…`: a webhook endpoint.
+    Webhook,
+    /// `evt_…`: an event (also the message id of a delivery).
+    Event,
+    /// `app_…`: an application.
+    App,
+}
+
+impl IdKind {
+    /// The prefix, underscore included.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            IdKind::Secret => "secret_",
+            IdKind::Webhook => "wh_",
+            IdKind::Event => "evt_",
+            IdKind::App => "app_",
+        }
+    }
+}
+
+/// A new identifier: the kind's prefix + a 21-character nanoid.
+pub fn new_id(kind: IdKind) -> Result<String, SecretError> {
+    Ok(format!("{}{}", kind.prefix(), nanoid(NANOID_LEN)?.as_str()))
+}
+
+/// `len` characters from `A-Za-z0-9_-`, uniformly (64 symbols, so one random
+/// byte masked to 6 bits is unbiased).
+fn nanoid(len: usize) -> Result<Zeroizing<String>, SecretError> {
+    let mut raw = Zeroizing::new(vec![0u8; len]);
+    getrandom::fill(&mut raw).map_err(|_| SecretError::Random)?;
+    let mut s = Zeroizing::new(String::with_capacity(len));
+    for b in raw.iter() {
+        s.push(NANOID_ALPHABET[(b & 63) as usize] as char);
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_shapes() {
+        let s = Secret::generate().unwrap();
+        assert_eq!(s.expose().len(), 6 + 21);
+        assert!(s.expose().starts_with("whsec_"));
+        assert!(s.expose()[6..]
+            .bytes()
+            .all(|b| NANOID_ALPHABET.contains(&b)));
+        assert_ne!(s, Secret::generate().unwrap());
+        let b = Secret::generate_base64(32).unwrap();
+        assert_eq!(
+            crate::encoding::base64_decode(&b.expose()[6..]).unwrap().len(),
+            32
+        );
+        assert_eq!(
+            Secret::generate_base64(23),
+            Err(SecretError::BadLength { min: 24, max: 64 })
+        );
+        let id = new_id(IdKind::Event).unwrap();
+        assert!(id.starts_with("evt_") && id.len() == 25);
+    }
+
+    #[test]
+    fn debug_redacts() {
+        let s = Secret::new("whsec_topsecretvalue").unwrap();
+        assert!(!format!("{s:?}").contains("topsecret"));
+        assert_eq!(Secret::new(""), Err(SecretError::Empty));
+    }
+
+    #[test]
+    fn hash_matches_design_document() {
+        let s = Secret::new("whsec_yxrTwIuHnHs9Wwb9LdYD6").unwrap();
+        assert_eq!(
+            s.hash_hex(),
+            "2dae15292d45e7ac7aadea0ddc9d783f8fe6a0f50652851668e7a814bfe8dbd0"
+        );
+    }
+}

@@ -1,0 +1,497 @@
+//! Verification: body + headers (+ query) + secrets + now -> accepted, or the
+//! rule that failed.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::encoding::percent_decode;
+use crate::headers::{one, HeaderSource, One};
+use crate::json::{self, JsonError};
+use crate::mac::{prepare, Fields, MacKey};
+use crate::scheme::{JsonFallback, Location, Scheme};
+use crate::time::{UnixTime, DEFAULT_TOLERANCE};
+use crate::SetupError;
+
+/// Longest header or query value read; longer ones are malformed.
+pub const MAX_VALUE_LEN: usize = 8 * 1024;
+/// Most signatures read from one request; more is malformed.
+pub const MAX_SIGNATURES: usize = 16;
+/// Default body size limit (the contract's 256 KiB).
+pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
+
+/// Why a request did not verify. Each variant names one rule.
+///
+/// Messages name headers and rules, never secrets or expected signatures.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum VerifyError {
+    /// A header the scheme needs is absent.
+    #[error("missing header `{name}`")]
+    MissingHeader {
+        /// The header's name.
+        name: String,
+    },
+    /// A header is present but unusable (empty, repeated, not UTF-8, too
+    /// long, wrong shape, not a number, …).
+    #[error("malformed header `{name}`: {reason}")]
+    MalformedHeader {
+        /// The header's name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The signature query parameter is absent (or no query was given).
+    #[error("missing query parameter `{name}`")]
+    MissingQueryParameter {
+        /// The parameter's name.
+        name: String,
+    },
+    /// The signature query parameter is present but unusable.
+    #[error("malformed query parameter `{name}`: {reason}")]
+    MalformedQueryParameter {
+        /// The parameter's name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The scheme signs a field of the JSON body, and the body is not JSON or
+    /// lacks that field.
+    #[error("body: {0}")]
+    BodyNotJson(JsonError),
+    /// The body is larger than the verifier's limit.
+    #[error("body is larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The timestamp is further in the past than the tolerance allows.
+    #[error("timestamp is {age_secs} s old, more than the {tolerance_secs} s tolerance")]
+    TimestampTooOld {
+        /// How far in the past, in whole seconds.
+        age_secs: i64,
+        /// The tolerance in seconds.
+        tolerance_secs: u64,
+    },
+    /// The timestamp is further in the future than the tolerance allows.
+    #[error("timestamp is {ahead_secs} s in the future, more than the {tolerance_secs} s tolerance")]
+    TimestampTooNew {
+        /// How far in the future, in whole seconds.
+        ahead_secs: i64,
+        /// The tolerance in seconds.
+        tolerance_secs: u64,
+    },
+    /// Signatures were present and well-formed, but none matches any secret
+    /// (signatures of unknown versions are skipped, so a request carrying
+    /// only those ends here too).
+    #[error("no signature matches")]
+    NoMatchingSignature,
+}
+
+impl VerifyError {
+    /// The HTTP status a receiving endpoint answers with, per the contract:
+    /// 413 for an oversized body, 400 for missing or malformed input, and the
+    /// scheme's own code for a mismatch or a stale timestamp.
+    pub fn status(&self, scheme: &Scheme) -> u16 {
+        match self {
+            VerifyError::BodyTooLarge { .. } => 413,
+            VerifyError::TimestampTooOld { .. }
+            | VerifyError::TimestampTooNew { .. }
+            | VerifyError::NoMatchingSignature => scheme.mismatch_status,
+            _ => 400,
+        }
+    }
+
+    /// A short machine-readable reason, for JSON error bodies and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::MissingHeader { .. } => "missing_header",
+            VerifyError::MalformedHeader { .. } => "malformed_header",
+            VerifyError::MissingQueryParameter { .. } => "missing_query_parameter",
+            VerifyError::MalformedQueryParameter { .. } => "malformed_query_parameter",
+            VerifyError::BodyNotJson(_) => "body_not_json",
+            VerifyError::BodyTooLarge { .. } => "body_too_large",
+            VerifyError::TimestampTooOld { .. } => "timestamp_too_old",
+            VerifyError::TimestampTooNew { .. } => "timestamp_too_new",
+            VerifyError::NoMatchingSignature => "no_matching_signature",
+        }
+    }
+}
+
+/// Which bytes the matching signature covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matched {
+    /// The raw body (or the JSON field the template names).
+    RawBody,
+    /// The compact JSON re-serialization of the body.
+    CompactJson,
+    /// Compact JSON of the scheme's selected top-level fields.
+    JsonFields,
+}
+
+/// What an accepted request was accepted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// Index, in the secrets given to the verifier, of the secret that matched.
+    pub secret_index: usize,
+    /// The request's timestamp, for schemes that carry one.
+    pub timestamp: Option<UnixTime>,
+    /// The bytes the signature covered.
+    pub matched: Matched,
+}
+
+/// Checks requests against one scheme and one or more secrets.
+///
+/// Keys are prepared once here, so a long-lived verifier pays the HMAC key
+/// schedule once per secret, not once per request.
+#[derive(Clone)]
+pub struct Verifier {
+    scheme: Scheme,
+    keys: Vec<MacKey>,
+    tolerance: Duration,
+    max_body: Option<usize>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("scheme", &self.scheme.name)
+            .field("secrets", &self.keys.len())
+            .field("tolerance", &self.tolerance)
+            .field("max_body", &self.max_body)
+            .finish()
+    }
+}
+
+/// Signatures and timestamp read from the signature value(s).
+struct Parsed<'a> {
+    sigs: [&'a [u8]; MAX_SIGNATURES],
+    n: usize,
+    ts: Option<&'a [u8]>,
+}
+
+impl Verifier {
+    /// A verifier for `scheme` accepting any of `secrets`, with the default
+    /// 300 s tolerance and 256 KiB body limit.
+    pub fn new(scheme: Scheme, secrets: &[crate::Secret]) -> Result<Self, SetupError> {
+        scheme.validate()?;
+        let keys = prepare(&scheme, secrets)?;
+        Ok(Verifier {
+            scheme,
+            keys,
+            tolerance: DEFAULT_TOLERANCE,
+            max_body: Some(DEFAULT_MAX_BODY),
+        })
+    }
+
+    /// Sets the replay tolerance (both directions).
+    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// Sets the body size limit; `None` disables it.
+    pub fn with_max_body(mut self, limit: Option<usize>) -> Self {
+        self.max_body = limit;
+        self
+    }
+
+    /// The scheme this verifier checks.
+    pub fn scheme(&self) -> &Scheme {
+        &self.scheme
+    }
+
+    /// Verifies a request whose signature travels in headers.
+    pub fn verify<H: HeaderSource + ?Sized>(
+        &self,
+        body: &[u8],
+        headers: &H,
+        now: UnixTime,
+    ) -> Result<Verified, VerifyError> {
+        self.verify_request(body, headers, None, now)
+    }
+
+    /// Verifies a request, with the URL's query string (the part after `?`,
+    /// or a whole URL) for schemes whose signature is a query parameter.
+    pub fn verify_request<H: HeaderSource + ?Sized>(
+        &self,
+        body: &[u8],
+        headers: &H,
+        query: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Verified, VerifyError> {
+        if let Some(limit) = self.max_body {
+            if body.len() > limit {
+                return Err(VerifyError::BodyTooLarge { limit });
+            }
+        }
+        let s = &self.scheme;
+        let decoded_query;
+        let mut p = Parsed {
+            sigs: [&[]; MAX_SIGNATURES],
+            n: 0,
+            ts: None,
+        };
+        let sig_name: &str;
+        match &s.signature {
+            Location::Header(name) => {
+                sig_name = name;
+                let mut count = 0usize;
+                let mut err = None;
+                headers.each_value(name, &mut |v| {
+                    count += 1;
+                    if err.is_none() {
+                        if let Err(reason) = self.parse_value(v, &mut p) {
+                            err = Some(reason);
+                        }
+                    }
+                });
+                if count == 0 {
+                    return Err(VerifyError::MissingHeader { name: name.clone() });
+                }
+                let reason = if count > 1 && s.format.list_separator.is_none() {
+                    Some("header is repeated")
+                } else {
+                    err
+                };
+                if let Some(reason) = reason {
+                    return Err(VerifyError::MalformedHeader {
+                        name: name.clone(),
+                        reason,
+                    });
+                }
+            }
+            Location::Query(name) => {
+                sig_name = name;
+                let missing = || VerifyError::MissingQueryParameter { name: name.clone() };
+                let malformed = |reason| VerifyError::MalformedQueryParameter {
+                    name: name.clone(),
+                    reason,
+                };
+                let q = query.ok_or_else(missing)?;
+                let q = q.split_once('?').map_or(q, |(_, q)| q);
+                let q = q.split_once('#').map_or(q, |(q, _)| q);
+                let mut found = None;
+                for pair in q.split('&') {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    if k == name {
+                        if found.is_some() {
+                            return Err(malformed("parameter is repeated"));
+                        }
+                        found = Some(v);
+                    }
+                }
+                let raw = found.ok_or_else(missing)?;
+                if raw.len() > MAX_VALUE_LEN {
+                    return Err(malformed("value is too long"));
+                }
+                decoded_query = percent_decode(raw).ok_or_else(|| malformed("bad percent-escape"))?;
+                self.parse_value(&decoded_query, &mut p).map_err(malformed)?;
+            }
+        }
+
+        // Message id.
+        let id: &[u8] = match &s.id_header {
+            None => b"",
+            Some(name) => match one(headers, name) {
+                One::Absent => return Err(VerifyError::MissingHeader { name: name.clone() }),
+                One::Repeated => return Err(malformed_header(name, "header is repeated")),
+                One::Present(v) if v.is_empty() => return Err(malformed_header(name, "empty")),
+                One::Present(v) if v.len() > 256 => return Err(malformed_header(name, "too long")),
+                One::Present(v) if !v.iter().all(|b| (0x21..0x7f).contains(b)) => {
+                    return Err(malformed_header(name, "not printable ASCII"))
+                }
+                One::Present(v) => v,
+            },
+        };
+
+        // Timestamp and replay window.
+        let mut timestamp = None;
+        let mut ts_text: &[u8] = b"";
+        if let Some(spec) = &s.timestamp {
+            let (text, name) = match &spec.header {
+                Some(name) => match one(headers, name) {
+                    One::Absent => return Err(VerifyError::MissingHeader { name: name.clone() }),
+                    One::Repeated => return Err(malformed_header(name, "header is repeated")),
+                    One::Present(v) => (v, name.as_str()),
+                },
+                None => match p.ts {
+                    Some(v) => (v, sig_name),
+                    None => return Err(malformed_header(sig_name, "no timestamp item")),
+                },
+            };
+            let t = UnixTime::parse(text, spec.unit)
+                .ok_or_else(|| malformed_header(name, "timestamp is not a whole number"))?;
+            self.check_window(t, now)?;
+            timestamp = Some(t);
+            ts_text = text;
+        }
+
+        // Signatures must be decodable to a MAC of the right length.
+        let mac_len = s.algorithm.mac_len();
+        let mut buf = [0u8; 64];
+        let decodable = p.sigs[..p.n]
+            .iter()
+            .any(|c| s.encoding.decode_into(c, &mut buf) == Some(mac_len));
+        if !decodable {
+            if p.n == 0 {
+                // Only signatures of other versions: skipped, not an error.
+                return Err(VerifyError::NoMatchingSignature);
+            }
+            let reason = match s.encoding {
+                crate::Encoding::Hex => "signature is not lowercase hex of the MAC's length",
+                crate::Encoding::Base64 => "signature is not base64 of the MAC's length",
+            };
+            return Err(match &s.signature {
+                Location::Header(n) => malformed_header(n, reason),
+                Location::Query(n) => VerifyError::MalformedQueryParameter {
+                    name: n.clone(),
+                    reason,
+                },
+            });
+        }
+
+        let sigs = &p.sigs[..p.n];
+        let done = |secret_index, matched| Verified {
+            secret_index,
+            timestamp,
+            matched,
+        };
+        // The signed bytes: the body, or a JSON field of it.
+        let field_value;
+        let msg_body: &[u8] = match s.message.json_field() {
+            Some(f) => {
+                field_value = json::string_field(body, f).map_err(VerifyError::BodyNotJson)?;
+                field_value.as_bytes()
+            }
+            None => body,
+        };
+        if let Some(i) = self.match_any(sigs, id, ts_text, msg_body) {
+            return Ok(done(i, Matched::RawBody));
+        }
+        if s.json_fallback != JsonFallback::None {
+            if let Ok(c) = json::compact(body) {
+                if c != body {
+                    if let Some(i) = self.match_any(sigs, id, ts_text, &c) {
+                        return Ok(done(i, Matched::CompactJson));
+                    }
+                }
+            }
+        }
+        if let JsonFallback::Fields(fields) = &s.json_fallback {
+            if let Ok(c) = json::compact_fields(body, fields) {
+                if let Some(i) = self.match_any(sigs, id, ts_text, &c) {
+                    return Ok(done(i, Matched::JsonFields));
+                }
+            }
+        }
+        Err(VerifyError::NoMatchingSignature)
+    }
+
+    /// Verifies a `signed-url`-style request from its full URL.
+    pub fn verify_url(&self, body: &[u8], url: &str, now: UnixTime) -> Result<Verified, VerifyError> {
+        let none: [(&str, &str); 0] = [];
+        self.verify_request(body, &none, Some(url), now)
+    }
+
+    fn check_window(&self, t: UnixTime, now: UnixTime) -> Result<(), VerifyError> {
+        let tol = self.tolerance.as_millis().min(i64::MAX as u128) as i128;
+        let diff = t.as_millis() as i128 - now.as_millis() as i128;
+        let secs = |d: i128| (d / 1000).clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        if diff < -tol {
+            Err(VerifyError::TimestampTooOld {
+                age_secs: secs(-diff),
+                tolerance_secs: self.tolerance.as_secs(),
+            })
+        } else if diff > tol {
+            Err(VerifyError::TimestampTooNew {
+                ahead_secs: secs(diff),
+                tolerance_secs: self.tolerance.as_secs(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Splits one signature value into signatures and timestamp.
+    fn parse_value<'a>(&self, v: &'a [u8], p: &mut Parsed<'a>) -> Result<(), &'static str> {
+        if v.is_empty() {
+            return Err("empty");
+        }
+        if v.len() > MAX_VALUE_LEN {
+            return Err("value is too long");
+        }
+        let v = std::str::from_utf8(v).map_err(|_| "not UTF-8")?;
+        let f = &self.scheme.format;
+        let push = |p: &mut Parsed<'a>, sig: &'a str| {
+            if p.n == MAX_SIGNATURES {
+                return Err("too many signatures");
+            }
+            p.sigs[p.n] = sig.as_bytes();
+            p.n += 1;
+            Ok(())
+        };
+        match &f.list_separator {
+            None => {
+                let sig = match &f.tag {
+                    None => v,
+                    Some(tag) => v
+                        .strip_prefix(tag.as_str())
+                        .and_then(|r| r.strip_prefix(f.tag_separator.as_str()))
+                        .ok_or("missing the signature's version prefix")?,
+                };
+                push(p, sig)
+            }
+            Some(sep) => {
+                let tag = f.tag.as_deref().unwrap_or("");
+                let mut items = 0;
+                for item in v.split(sep.as_str()).filter(|i| !i.is_empty()) {
+                    items += 1;
+                    let Some((t, val)) = item.split_once(f.tag_separator.as_str()) else {
+                        continue; // not a tagged item: skipped like an unknown version
+                    };
+                    if t == tag {
+                        push(p, val)?;
+                    } else if f.timestamp_tag.as_deref() == Some(t) {
+                        if p.ts.is_some() {
+                            return Err("timestamp item is repeated");
+                        }
+                        p.ts = Some(val.as_bytes());
+                    }
+                }
+                if items == 0 {
+                    return Err("no signature items");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Index of the first secret whose MAC matches any candidate.
+    fn match_any(&self, sigs: &[&[u8]], id: &[u8], ts: &[u8], body: &[u8]) -> Option<usize> {
+        let fields = Fields {
+            id,
+            timestamp: ts,
+            body,
+        };
+        let enc = self.scheme.encoding;
+        let mut buf = [0u8; 64];
+        for (i, key) in self.keys.iter().enumerate() {
+            let mac = key.compute(self.scheme.message.parts(), &fields);
+            for c in sigs {
+                if let Some(n) = enc.decode_into(c, &mut buf) {
+                    if mac.ct_eq(&buf[..n]) {
+                        return Some(i);
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+fn malformed_header(name: &str, reason: &'static str) -> VerifyError {
+    VerifyError::MalformedHeader {
+        name: name.to_owned(),
+        reason,
+    }
+}
