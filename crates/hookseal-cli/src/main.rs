@@ -1,0 +1,566 @@
+//! `hookseal`: sign, verify, generate and encrypt webhook secrets from a
+//! terminal. A thin layer over the `hookseal` crate: parse arguments, call the
+//! core, print, and map failures to exit codes (0 ok, 1 failed, 2 usage).
+#![forbid(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use hookseal::{
+    new_id, IdKind, KeyDerivation, Keyring, Message, Scheme, Secret, ServerKey, Signer, UnixTime,
+    Verifier,
+};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+/// Environment variable holding the server key (64 hex characters).
+const SERVER_KEY_ENV: &str = "HOOKSEAL_SERVER_KEY";
+/// Optional comma-separated older server keys that still decrypt.
+const OLD_KEYS_ENV: &str = "HOOKSEAL_OLD_SERVER_KEYS";
+
+#[derive(Parser)]
+#[command(
+    name = "hookseal",
+    version,
+    about = "Sign and verify webhooks; generate, encrypt and hash webhook secrets.",
+    after_help = "\
+Examples:
+  export WH_SECRET=$(hookseal keygen --scheme standard)
+  echo -n '{\"a\":1}' | hookseal sign --scheme standard --secret-env WH_SECRET
+  echo -n '{\"a\":1}' | hookseal verify --scheme standard --secret-env WH_SECRET \\
+      -H 'webhook-id: msg_1' -H 'webhook-timestamp: 1735421346' \\
+      -H 'webhook-signature: v1,...' --now 1735421346
+  hookseal sign-url --secret-env WH_SECRET --url https://example.com/cb
+  HOOKSEAL_SERVER_KEY=$(hookseal keygen --server-key) hookseal encrypt --secret-env WH_SECRET
+
+Secrets are read from environment variables or files, never from the command
+line. Exit codes: 0 success (valid), 1 failure (invalid), 2 usage error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the scheme presets with their headers.
+    Schemes {
+        /// Print full scheme descriptions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate a secret (default), an id, or a server key.
+    #[command(
+        after_help = "Examples:\n  hookseal keygen\n  hookseal keygen --scheme standard --bytes 32\n  hookseal keygen --id evt\n  hookseal keygen --server-key"
+    )]
+    Keygen {
+        /// Make a secret fit for this scheme (`standard` gets `whsec_` + base64).
+        #[arg(long)]
+        scheme: Option<String>,
+        /// Random bytes for a base64 secret (24-64).
+        #[arg(long, default_value_t = 32)]
+        bytes: usize,
+        /// Print a new id of this kind instead: secret, wh, evt or app.
+        #[arg(long, conflicts_with_all = ["scheme", "server_key"])]
+        id: Option<String>,
+        /// Print a new 64-hex-character server key instead.
+        #[arg(long)]
+        server_key: bool,
+    },
+    /// Sign a body (stdin or --body-file); prints one `Name: value` line per header.
+    #[command(
+        after_help = "Example:\n  echo -n '{}' | hookseal sign --scheme native --secret-env WH_SECRET --id evt_1 --timestamp 1735421346000"
+    )]
+    Sign {
+        #[command(flatten)]
+        scheme: SchemeArgs,
+        #[command(flatten)]
+        secrets: SecretArgs,
+        /// Message id (schemes that sign one); a fresh `evt_…` id by default.
+        #[arg(long)]
+        id: Option<String>,
+        /// Timestamp as written in the header, in the scheme's unit
+        /// (milliseconds for `native`, seconds otherwise); now by default.
+        #[arg(long)]
+        timestamp: Option<i64>,
+        #[command(flatten)]
+        body: BodyArgs,
+        /// Print JSON instead of header lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a body (stdin or --body-file) against headers; exit 0 valid, 1 invalid.
+    #[command(
+        after_help = "Example:\n  hookseal verify --scheme github --secret-env GH_SECRET -H 'X-Hub-Signature-256: sha256=...' < body.json"
+    )]
+    Verify {
+        #[command(flatten)]
+        scheme: SchemeArgs,
+        #[command(flatten)]
+        secrets: SecretArgs,
+        /// A request header, curl-style: `Name: value` (repeatable).
+        #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// The request URL, for schemes that sign a query parameter.
+        #[arg(long)]
+        url: Option<String>,
+        /// "Now" in Unix seconds (default: the clock).
+        #[arg(long)]
+        now: Option<i64>,
+        /// Replay tolerance in seconds.
+        #[arg(long, default_value_t = 300)]
+        tolerance: u64,
+        #[command(flatten)]
+        body: BodyArgs,
+        /// Print the outcome as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a signed callback URL and its external id (`signed-url` scheme).
+    #[command(name = "sign-url")]
+    SignUrl {
+        #[command(flatten)]
+        scheme: SchemeArgs,
+        #[command(flatten)]
+        secrets: SecretArgs,
+        /// The callback URL to sign.
+        #[arg(long)]
+        url: String,
+        /// The external id to bind (a fresh one by default).
+        #[arg(long)]
+        external_id: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Encrypt a secret under $HOOKSEAL_SERVER_KEY; prints `ivhex.cthex`.
+    Encrypt {
+        #[command(flatten)]
+        secrets: SecretArgs,
+        /// Print the versioned `hs1:<key id>:ivhex.cthex` form.
+        #[arg(long)]
+        versioned: bool,
+    },
+    /// Decrypt a stored secret with $HOOKSEAL_SERVER_KEY (and $HOOKSEAL_OLD_SERVER_KEYS).
+    Decrypt {
+        /// The stored form, `ivhex.cthex` or `hs1:<key id>:ivhex.cthex`.
+        #[arg(long)]
+        stored: String,
+    },
+    /// Print hex(SHA-256(secret)), the lookup hash stored beside a secret.
+    Hash {
+        #[command(flatten)]
+        secrets: SecretArgs,
+    },
+}
+
+#[derive(Args)]
+struct SchemeArgs {
+    /// Scheme preset: native, standard, x-signature, flinks, fincra,
+    /// signed-url, stripe, github, shopify, slack.
+    #[arg(long)]
+    scheme: Option<String>,
+    /// A scheme described in a TOML or JSON file instead of a preset.
+    #[arg(long, conflicts_with = "scheme")]
+    scheme_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SecretArgs {
+    /// Read a secret from this environment variable (repeatable, in order).
+    #[arg(long, value_name = "VAR")]
+    secret_env: Vec<String>,
+    /// Read a secret from this file (repeatable; one trailing newline is ignored).
+    #[arg(long, value_name = "FILE")]
+    secret_file: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct BodyArgs {
+    /// Read the body from this file instead of stdin.
+    #[arg(long, value_name = "FILE")]
+    body_file: Option<PathBuf>,
+}
+
+/// A failure: the message and the exit code.
+struct Fail(String, u8);
+
+fn usage(msg: impl Into<String>) -> Fail {
+    Fail(msg.into(), 2)
+}
+
+fn failed(msg: impl Into<String>) -> Fail {
+    Fail(msg.into(), 1)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(msg, code)) => {
+            eprintln!("hookseal: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+impl SchemeArgs {
+    fn load(&self) -> Result<Scheme, Fail> {
+        self.load_or(None)
+    }
+
+    fn load_or(&self, default: Option<&str>) -> Result<Scheme, Fail> {
+        let scheme = match (self.scheme.as_deref().or(default), &self.scheme_file) {
+            (_, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+                let parsed: Result<Scheme, String> = if text.trim_start().starts_with('{') {
+                    serde_json::from_str(&text).map_err(|e| e.to_string())
+                } else {
+                    toml::from_str(&text).map_err(|e| e.to_string())
+                };
+                parsed.map_err(|e| usage(format!("{}: {e}", path.display())))?
+            }
+            (Some(name), None) => Scheme::preset(name).map_err(|e| usage(e.to_string()))?,
+            (None, None) => return Err(usage("give --scheme or --scheme-file")),
+        };
+        scheme.validate().map_err(|e| usage(e.to_string()))?;
+        Ok(scheme)
+    }
+}
+
+impl SecretArgs {
+    fn load(&self) -> Result<Vec<Secret>, Fail> {
+        let mut out = Vec::new();
+        for var in &self.secret_env {
+            let v = Zeroizing::new(std::env::var(var).map_err(|_| {
+                usage(format!(
+                    "environment variable {var} is not set or not UTF-8"
+                ))
+            })?);
+            out.push(Secret::new(v.as_str()).map_err(|e| usage(format!("secret in ${var}: {e}")))?);
+        }
+        for path in &self.secret_file {
+            let mut text = Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?,
+            );
+            if text.ends_with('\n') {
+                text.pop();
+                if text.ends_with('\r') {
+                    text.pop();
+                }
+            }
+            out.push(
+                Secret::new(text.as_str())
+                    .map_err(|e| usage(format!("secret in {}: {e}", path.display())))?,
+            );
+        }
+        if out.is_empty() {
+            return Err(usage(
+                "give a secret with --secret-env VAR or --secret-file FILE",
+            ));
+        }
+        Ok(out)
+    }
+
+    fn one(&self) -> Result<Secret, Fail> {
+        let mut v = self.load()?;
+        if v.len() != 1 {
+            return Err(usage("this command takes exactly one secret"));
+        }
+        Ok(v.remove(0))
+    }
+}
+
+impl BodyArgs {
+    fn read(&self) -> Result<Vec<u8>, Fail> {
+        match &self.body_file {
+            Some(p) => {
+                std::fs::read(p).map_err(|e| usage(format!("cannot read {}: {e}", p.display())))
+            }
+            None => {
+                let mut buf = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut buf)
+                    .map_err(|e| usage(format!("cannot read stdin: {e}")))?;
+                Ok(buf)
+            }
+        }
+    }
+}
+
+fn keyring() -> Result<Keyring, Fail> {
+    let primary = Zeroizing::new(
+        std::env::var(SERVER_KEY_ENV).map_err(|_| usage(format!("set {SERVER_KEY_ENV}")))?,
+    );
+    let mut ring = Keyring::new(
+        ServerKey::from_hex(&primary).map_err(|e| usage(format!("{SERVER_KEY_ENV}: {e}")))?,
+    );
+    if let Ok(old) = std::env::var(OLD_KEYS_ENV) {
+        let old = Zeroizing::new(old);
+        for k in old.split(',').filter(|k| !k.trim().is_empty()) {
+            ring = ring.with_old_key(
+                ServerKey::from_hex(k).map_err(|e| usage(format!("{OLD_KEYS_ENV}: {e}")))?,
+            );
+        }
+    }
+    Ok(ring)
+}
+
+fn parse_header(h: &str) -> Result<(String, String), Fail> {
+    let (name, value) = h
+        .split_once(':')
+        .ok_or_else(|| usage(format!("header {h:?} is not `Name: value`")))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(usage("header with an empty name"));
+    }
+    let value = value
+        .trim_start_matches([' ', '\t'])
+        .trim_end_matches(['\r', '\n']);
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+fn print(s: &str) -> Result<(), Fail> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{s}").map_err(|e| failed(format!("cannot write output: {e}")))
+}
+
+fn run(cli: Cli) -> Result<u8, Fail> {
+    match cli.command {
+        Command::Schemes { json } => {
+            let all = Scheme::presets();
+            if json {
+                print(&serde_json::to_string_pretty(&all).map_err(|e| failed(e.to_string()))?)?;
+            } else {
+                for s in &all {
+                    let where_ = match &s.signature {
+                        hookseal::Location::Header(h) => format!("header {h}"),
+                        hookseal::Location::Query(q) => format!("query ?{q}="),
+                    };
+                    let others: Vec<&str> = s
+                        .headers()
+                        .into_iter()
+                        .skip(usize::from(s.signature_header().is_some()))
+                        .collect();
+                    print(&format!(
+                        "{:<12} {:<14} {:<30} signs {:<26} {}",
+                        s.name,
+                        format!("{:?}-{:?}", s.algorithm, s.encoding),
+                        where_,
+                        s.message.as_str(),
+                        if others.is_empty() {
+                            String::new()
+                        } else {
+                            format!("also: {}", others.join(", "))
+                        }
+                    ))?;
+                }
+            }
+            Ok(0)
+        }
+        Command::Keygen {
+            scheme,
+            bytes,
+            id,
+            server_key,
+        } => {
+            if server_key {
+                let k = ServerKey::generate().map_err(|e| failed(e.to_string()))?;
+                print(&k.to_hex())?;
+                return Ok(0);
+            }
+            if let Some(kind) = id {
+                let kind = match kind.trim_end_matches('_') {
+                    "secret" => IdKind::Secret,
+                    "wh" => IdKind::Webhook,
+                    "evt" => IdKind::Event,
+                    "app" => IdKind::App,
+                    other => {
+                        return Err(usage(format!(
+                            "unknown id kind {other:?}: secret, wh, evt, app"
+                        )))
+                    }
+                };
+                print(&new_id(kind).map_err(|e| failed(e.to_string()))?)?;
+                return Ok(0);
+            }
+            let base64 = match scheme {
+                Some(name) => matches!(
+                    Scheme::preset(&name).map_err(|e| usage(e.to_string()))?.key,
+                    KeyDerivation::Base64 { .. }
+                ),
+                None => false,
+            };
+            let secret = if base64 {
+                Secret::generate_base64(bytes)
+            } else {
+                Secret::generate()
+            }
+            .map_err(|e| usage(e.to_string()))?;
+            print(secret.expose())?;
+            Ok(0)
+        }
+        Command::Sign {
+            scheme,
+            secrets,
+            id,
+            timestamp,
+            body,
+            json,
+        } => {
+            let scheme = scheme.load()?;
+            let unit = scheme.timestamp.as_ref().map(|t| t.unit);
+            let signer = Signer::new(scheme, &secrets.load()?).map_err(|e| usage(e.to_string()))?;
+            let body = body.read()?;
+            let timestamp = timestamp.map(|t| match unit {
+                Some(hookseal::TimeUnit::Milliseconds) => UnixTime::from_millis(t),
+                _ => UnixTime::from_secs(t),
+            });
+            let signed = signer
+                .sign(&Message {
+                    body: &body,
+                    id: id.as_deref(),
+                    timestamp,
+                })
+                .map_err(|e| failed(e.to_string()))?;
+            if json {
+                let headers: serde_json::Map<String, serde_json::Value> = signed
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect();
+                let query: serde_json::Map<String, serde_json::Value> = signed
+                    .query
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect();
+                print(
+                    &json!({
+                        "headers": headers,
+                        "query": query,
+                        "id": signed.id,
+                        "timestamp_ms": signed.timestamp.map(UnixTime::as_millis),
+                    })
+                    .to_string(),
+                )?;
+            } else {
+                for (k, v) in &signed.headers {
+                    print(&format!("{k}: {v}"))?;
+                }
+                for (k, v) in &signed.query {
+                    print(&format!("{k}={}", hookseal::percent_encode(v)))?;
+                }
+            }
+            Ok(0)
+        }
+        Command::Verify {
+            scheme,
+            secrets,
+            headers,
+            url,
+            now,
+            tolerance,
+            body,
+            json,
+        } => {
+            let scheme = scheme.load()?;
+            let headers = headers
+                .iter()
+                .map(|h| parse_header(h))
+                .collect::<Result<Vec<_>, _>>()?;
+            let verifier = Verifier::new(scheme, &secrets.load()?)
+                .map_err(|e| usage(e.to_string()))?
+                .with_tolerance(Duration::from_secs(tolerance));
+            let body = body.read()?;
+            let now = now.map_or_else(UnixTime::now, UnixTime::from_secs);
+            match verifier.verify_request(&body, &headers, url.as_deref(), now) {
+                Ok(v) => {
+                    if json {
+                        print(
+                            &json!({
+                                "valid": true,
+                                "secret_index": v.secret_index,
+                                "matched": format!("{:?}", v.matched),
+                                "timestamp_ms": v.timestamp.map(UnixTime::as_millis),
+                            })
+                            .to_string(),
+                        )?;
+                    } else {
+                        print("valid")?;
+                    }
+                    Ok(0)
+                }
+                Err(e) => {
+                    if json {
+                        print(
+                            &json!({
+                                "valid": false,
+                                "code": e.code(),
+                                "reason": e.to_string(),
+                                "status": e.status(verifier.scheme()),
+                            })
+                            .to_string(),
+                        )?;
+                    }
+                    eprintln!("invalid: {e}");
+                    Ok(1)
+                }
+            }
+        }
+        Command::SignUrl {
+            scheme,
+            secrets,
+            url,
+            external_id,
+            json,
+        } => {
+            let signer = Signer::new(scheme.load_or(Some("signed-url"))?, &[secrets.one()?])
+                .map_err(|e| usage(e.to_string()))?;
+            let signed = signer
+                .sign_url(&url, external_id.as_deref())
+                .map_err(|e| usage(e.to_string()))?;
+            if json {
+                print(
+                    &json!({
+                        "url": signed.url,
+                        "external_id": signed.external_id,
+                        "signature": signed.signature,
+                    })
+                    .to_string(),
+                )?;
+            } else {
+                print(&format!("url: {}", signed.url))?;
+                print(&format!("external_id: {}", signed.external_id))?;
+            }
+            Ok(0)
+        }
+        Command::Encrypt { secrets, versioned } => {
+            let ring = keyring()?;
+            let secret = secrets.one()?;
+            let stored = if versioned {
+                ring.encrypt(&secret)
+            } else {
+                ring.primary().encrypt(&secret)
+            }
+            .map_err(|e| failed(e.to_string()))?;
+            print(&stored)?;
+            Ok(0)
+        }
+        Command::Decrypt { stored } => {
+            let secret = keyring()?
+                .decrypt(stored.trim())
+                .map_err(|e| failed(e.to_string()))?;
+            print(secret.expose())?;
+            Ok(0)
+        }
+        Command::Hash { secrets } => {
+            print(&secrets.one()?.hash_hex())?;
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! The `hookseal` binary, run as a real process.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookseal");
+
+fn run(args: &[&str], envs: &[(&str, &str)], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("HOOKSEAL_SERVER_KEY")
+        .env_remove("HOOKSEAL_OLD_SERVER_KEYS")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn vectors(name: &str) -> serde_json::Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/vectors")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Signs `body` and returns the `-H` arguments of the printed headers.
+fn sign(scheme: &str, secret: &str, body: &[u8], extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["sign", "--scheme", scheme, "--secret-env", "S"];
+    args.extend_from_slice(extra);
+    let out = run(&args, &[("S", secret)], body);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert!(!lines.is_empty());
+    lines
+}
+
+fn verify(scheme: &str, secret: &str, body: &[u8], headers: &[String], extra: &[&str]) -> Output {
+    let mut args = vec!["verify", "--scheme", scheme, "--secret-env", "S"];
+    for h in headers {
+        args.push("-H");
+        args.push(h);
+    }
+    args.extend_from_slice(extra);
+    run(&args, &[("S", secret)], body)
+}
+
+#[test]
+fn every_header_preset_round_trips_and_rejects_a_tampered_body() {
+    let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    for scheme in hookseal::PRESETS {
+        if scheme == "signed-url" {
+            continue;
+        }
+        let body = br#"{"event":"e","data":{"k":1}}"#;
+        let headers = sign(
+            scheme,
+            secret,
+            body,
+            &["--timestamp", "1735421346", "--id", "msg_1"],
+        );
+        let now = if scheme == "native" {
+            "1735421"
+        } else {
+            "1735421346"
+        };
+        let ok = verify(
+            scheme,
+            secret,
+            body,
+            &headers,
+            &["--now", now, "--tolerance", "1000000000"],
+        );
+        assert_eq!(ok.status.code(), Some(0), "{scheme}: {}", text(&ok.stderr));
+        assert_eq!(text(&ok.stdout).trim(), "valid");
+        let bad = verify(
+            scheme,
+            secret,
+            br#"{"event":"e","data":{"k":2}}"#,
+            &headers,
+            &["--now", now, "--tolerance", "1000000000"],
+        );
+        assert_eq!(bad.status.code(), Some(1), "{scheme}");
+        assert!(
+            text(&bad.stderr).contains("no signature matches"),
+            "{scheme}: {}",
+            text(&bad.stderr)
+        );
+    }
+}
+
+#[test]
+fn shared_vectors_verify_through_the_binary() {
+    for (file, key) in [("schemes.json", "schemes"), ("published.json", "vectors")] {
+        for v in vectors(file)[key].as_array().unwrap() {
+            let scheme = v["scheme"].as_str().unwrap();
+            let secret = v["secret"].as_str().unwrap();
+            let body = v["body"].as_str().unwrap().as_bytes();
+            let now = v["now"].as_i64().unwrap_or(0).to_string();
+            let mut extra = vec!["--now", &now];
+            let url;
+            if let Some(u) = v["url"].as_str() {
+                url = u.to_owned();
+                extra.extend(["--url", &url]);
+            }
+            let headers: Vec<String> = v["headers"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, x)| format!("{k}: {}", x.as_str().unwrap()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let out = verify(scheme, secret, body, &headers, &extra);
+            let want = if v["expect"] == "reject" { 1 } else { 0 };
+            assert_eq!(out.status.code(), Some(want), "{v}: {}", text(&out.stderr));
+        }
+    }
+}
+
+#[test]
+fn signed_url_round_trip() {
+    let out = run(
+        &[
+            "sign-url",
+            "--secret-env",
+            "S",
+            "--url",
+            "https://receiver.example/flash",
+            "--external-id",
+            "pay_okARi4tu6T",
+            "--json",
+        ],
+        &[("S", "70-zHZWhaD7kkhgCBbzeog2C")],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        j["url"],
+        "https://receiver.example/flash?signature=aKkeJ74LbbSAvFtBu%2BRvS8nl4Lbx1GEdwfiOywGNKaY%3D"
+    );
+    let body = br#"{"externalId":"pay_okARi4tu6T","status":"COMPLETED"}"#;
+    let url = j["url"].as_str().unwrap();
+    let ok = verify(
+        "signed-url",
+        "70-zHZWhaD7kkhgCBbzeog2C",
+        body,
+        &[],
+        &["--url", url],
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    let other = br#"{"externalId":"pay_other","status":"COMPLETED"}"#;
+    let bad = verify(
+        "signed-url",
+        "70-zHZWhaD7kkhgCBbzeog2C",
+        other,
+        &[],
+        &["--url", url],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn several_secrets_emit_several_signatures() {
+    let (a, b) = ("whsec_aaaaaaaaaaaaaaaaaaaaa", "whsec_bbbbbbbbbbbbbbbbbbbbb");
+    let out = run(
+        &[
+            "sign",
+            "--scheme",
+            "native",
+            "--secret-env",
+            "A",
+            "--secret-env",
+            "B",
+            "--id",
+            "evt_1",
+            "--timestamp",
+            "1000",
+        ],
+        &[("A", a), ("B", b)],
+        b"{}",
+    );
+    assert!(out.status.success());
+    let sig = text(&out.stdout);
+    let line = sig
+        .lines()
+        .find(|l| l.starts_with("x-webhook-signature"))
+        .unwrap();
+    assert_eq!(line.matches("v1,").count(), 2);
+    let headers: Vec<String> = sig.lines().map(str::to_owned).collect();
+    for s in [a, b] {
+        let ok = verify("native", s, b"{}", &headers, &["--now", "1"]);
+        assert_eq!(ok.status.code(), Some(0));
+    }
+    // A single-signature scheme refuses two secrets instead of dropping one.
+    let out = run(
+        &[
+            "sign",
+            "--scheme",
+            "github",
+            "--secret-env",
+            "A",
+            "--secret-env",
+            "B",
+        ],
+        &[("A", a), ("B", b)],
+        b"{}",
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn usage_errors_exit_2_and_never_print_secrets() {
+    let secret = "short-secret-value";
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["verify", "--scheme", "nope", "--secret-env", "S"],
+        vec!["verify", "--scheme", "github", "--secret-env", "MISSING"],
+        vec![
+            "verify",
+            "--scheme",
+            "github",
+            "--secret-env",
+            "S",
+            "-H",
+            "no colon",
+        ],
+        vec!["sign", "--scheme", "standard", "--secret-env", "S"], // not base64
+        vec!["sign", "--scheme", "github"],
+        vec!["bogus"],
+    ];
+    for args in cases {
+        let out = run(&args, &[("S", secret)], b"{}");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).contains(secret), "{args:?}");
+        assert!(!text(&out.stdout).contains(secret), "{args:?}");
+    }
+    // x-signature needs 10 characters: the error says so without the secret.
+    let out = run(
+        &["sign", "--scheme", "x-signature", "--secret-env", "S"],
+        &[("S", "abc123")],
+        b"{}",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("shorter"));
+    assert!(!text(&out.stderr).contains("abc123"));
+}
+
+#[test]
+fn encrypt_decrypt_hash() {
+    let v = &vectors("schemes.json")["secrets"][0];
+    let key = v["server_key_hex"].as_str().unwrap();
+    let secret = v["secret"].as_str().unwrap();
+    let stored = v["stored"].as_str().unwrap();
+    let env = [("HOOKSEAL_SERVER_KEY", key), ("S", secret)];
+    let out = run(&["decrypt", "--stored", stored], &env, b"");
+    assert_eq!(text(&out.stdout).trim(), secret);
+    let out = run(&["hash", "--secret-env", "S"], &env, b"");
+    assert_eq!(text(&out.stdout).trim(), v["hash"].as_str().unwrap());
+    for flag in [&[][..], &["--versioned"][..]] {
+        let mut args = vec!["encrypt", "--secret-env", "S"];
+        args.extend_from_slice(flag);
+        let out = run(&args, &env, b"");
+        assert!(out.status.success());
+        let fresh = text(&out.stdout).trim().to_owned();
+        assert_ne!(fresh, stored);
+        assert!(!fresh.contains(secret));
+        let out = run(&["decrypt", "--stored", &fresh], &env, b"");
+        assert_eq!(text(&out.stdout).trim(), secret);
+    }
+    // Wrong key: exit 1, and neither key nor secret is printed.
+    let other = "00".repeat(32);
+    let out = run(
+        &["decrypt", "--stored", stored],
+        &[("HOOKSEAL_SERVER_KEY", &other)],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("does not decrypt"));
+    assert!(!text(&out.stderr).contains(&other) && !text(&out.stdout).contains(secret));
+    // Rotation: the old key still decrypts when listed.
+    let out = run(
+        &["decrypt", "--stored", stored],
+        &[
+            ("HOOKSEAL_SERVER_KEY", &other),
+            ("HOOKSEAL_OLD_SERVER_KEYS", key),
+        ],
+        b"",
+    );
+    assert_eq!(text(&out.stdout).trim(), secret);
+}
+
+#[test]
+fn an_eleventh_scheme_from_toml() {
+    let dir = std::env::temp_dir().join(format!("hookseal-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("acme.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "acme"
+algorithm = "sha512"
+encoding = "base64"
+key = "utf8"
+signature = { header = "X-Acme-Signature" }
+format = { tag = "v1", tag_separator = "=", list_separator = ",", timestamp_tag = "t" }
+timestamp = { unit = "seconds" }
+message = "{timestamp}:{body}"
+mismatch_status = 401
+"#,
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let out = run(
+        &[
+            "sign",
+            "--scheme-file",
+            p,
+            "--secret-env",
+            "S",
+            "--timestamp",
+            "100",
+        ],
+        &[("S", "acme-secret")],
+        b"hi",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout).trim().to_owned();
+    assert!(line.starts_with("X-Acme-Signature: t=100,v1="), "{line}");
+    let mut args = vec![
+        "verify",
+        "--scheme-file",
+        p,
+        "--secret-env",
+        "S",
+        "-H",
+        &line,
+        "--now",
+        "100",
+        "--json",
+    ];
+    let ok = run(&args, &[("S", "acme-secret")], b"hi");
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    args[8] = "1000";
+    let old = run(&args, &[("S", "acme-secret")], b"hi");
+    assert_eq!(old.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_slice(&old.stdout).unwrap();
+    assert_eq!(j["code"], "timestamp_too_old");
+    assert_eq!(j["status"], 401);
+    // An inconsistent description is a usage error.
+    std::fs::write(&path, "name = \"x\"\nalgorithm = \"md5\"\n").unwrap();
+    let out = run(
+        &["sign", "--scheme-file", p, "--secret-env", "S"],
+        &[("S", "acme-secret")],
+        b"hi",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
