@@ -1,1 +1,214 @@
-fn main() {}
+//! Sign and verify throughput against the raw HMAC floor and the `svix` and
+//! `standardwebhooks` crates, measured in the same run.
+//!
+//! Run with `bench/core.sh` (which also writes the ratios table), or
+//! `cargo bench -p hookseal --features http --bench sign_verify`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hmac::{Hmac, Mac};
+use hookseal::{Message, Scheme, Secret, Signer, UnixTime, Verifier};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use sha2::{Sha256, Sha512};
+
+const SIZES: [usize; 3] = [128, 1024, 64 * 1024];
+const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const UTF8_SECRET: &str = "pwaKGYs638fjjpwEuJFFczsYfbD3O7Kg";
+
+/// A compact JSON body of exactly `n` bytes.
+fn body(n: usize) -> Vec<u8> {
+    let head = br#"{"type":"payment.created","data":{"pad":""#;
+    let tail = br#""}}"#;
+    let mut b = head.to_vec();
+    b.resize(n - tail.len(), b'x');
+    b.extend_from_slice(tail);
+    assert_eq!(b.len(), n);
+    b
+}
+
+fn header_map(pairs: &[(String, String)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    h
+}
+
+fn secret_for(scheme: &str) -> Secret {
+    Secret::new(if scheme == "standard" {
+        STANDARD_SECRET
+    } else {
+        UTF8_SECRET
+    })
+    .unwrap()
+}
+
+/// Signed headers for `scheme` over `b`, timestamped now.
+fn signed(scheme: &str, b: &[u8]) -> Vec<(String, String)> {
+    let signer = Signer::new(Scheme::preset(scheme).unwrap(), &[secret_for(scheme)]).unwrap();
+    signer
+        .sign(&Message {
+            body: b,
+            id: Some("msg_p5jXN8AQM9LWM0D4loKWxJek"),
+            timestamp: Some(UnixTime::now()),
+        })
+        .unwrap()
+        .headers
+}
+
+/// The exact bytes `scheme` MACs for these headers (for the floor).
+fn signed_bytes(scheme: &str, b: &[u8], h: &[(String, String)]) -> Vec<u8> {
+    let get = |n: &str| {
+        h.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    match scheme {
+        "standard" => [get("webhook-id"), get("webhook-timestamp")]
+            .join(".")
+            .into_bytes(),
+        "native" => [get("x-webhook-id"), get("x-webhook-timestamp")]
+            .join(".")
+            .into_bytes(),
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .chain(if matches!(scheme, "standard" | "native") {
+        vec![b'.']
+    } else {
+        vec![]
+    })
+    .chain(b.iter().copied())
+    .collect()
+}
+
+fn key_bytes(scheme: &str) -> Vec<u8> {
+    match scheme {
+        "standard" => base64_decode(&STANDARD_SECRET[6..]),
+        _ => UTF8_SECRET.as_bytes().to_vec(),
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+fn floor_mac(scheme: &str, key: &[u8], msg: &[u8]) -> usize {
+    if scheme == "fincra" {
+        let mut m = Hmac::<Sha512>::new_from_slice(key).unwrap();
+        m.update(msg);
+        m.finalize().into_bytes().len()
+    } else {
+        let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        m.update(msg);
+        m.finalize().into_bytes().len()
+    }
+}
+
+fn verify(c: &mut Criterion) {
+    for scheme in ["standard", "native", "x-signature", "fincra"] {
+        let mut g = c.benchmark_group(format!("verify/{scheme}"));
+        for n in SIZES {
+            let b = body(n);
+            g.throughput(Throughput::Bytes(n as u64));
+            let key = key_bytes(scheme);
+            let verifier =
+                Verifier::new(Scheme::preset(scheme).unwrap(), &[secret_for(scheme)]).unwrap();
+
+            let pairs = signed(scheme, &b);
+            let h = header_map(&pairs);
+            g.bench_with_input(BenchmarkId::new("hookseal", n), &b, |bch, b| {
+                bch.iter(|| {
+                    verifier
+                        .verify(black_box(b), black_box(&h), UnixTime::now())
+                        .unwrap()
+                })
+            });
+
+            let msg = signed_bytes(scheme, &b, &pairs);
+            g.bench_with_input(BenchmarkId::new("hmac-floor", n), &msg, |bch, m| {
+                bch.iter(|| floor_mac(scheme, black_box(&key), black_box(m)))
+            });
+
+            if scheme == "standard" {
+                let sv = svix::webhooks::Webhook::new(STANDARD_SECRET).unwrap();
+                let h = header_map(&signed(scheme, &b));
+                g.bench_with_input(BenchmarkId::new("svix", n), &b, |bch, b| {
+                    bch.iter(|| sv.verify(black_box(b), black_box(&h)).unwrap())
+                });
+                let sw = standardwebhooks::Webhook::new(STANDARD_SECRET).unwrap();
+                let h = header_map(&signed(scheme, &b));
+                g.bench_with_input(BenchmarkId::new("standardwebhooks", n), &b, |bch, b| {
+                    bch.iter(|| sw.verify(black_box(b), black_box(&h)).unwrap())
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
+fn sign(c: &mut Criterion) {
+    for scheme in ["standard", "native", "x-signature", "fincra"] {
+        let mut g = c.benchmark_group(format!("sign/{scheme}"));
+        let signer = Signer::new(Scheme::preset(scheme).unwrap(), &[secret_for(scheme)]).unwrap();
+        let ts = UnixTime::now();
+        for n in SIZES {
+            let b = body(n);
+            g.throughput(Throughput::Bytes(n as u64));
+            g.bench_with_input(BenchmarkId::new("hookseal", n), &b, |bch, b| {
+                bch.iter(|| {
+                    signer
+                        .sign(&Message {
+                            body: black_box(b),
+                            id: Some("msg_p5jXN8AQM9LWM0D4loKWxJek"),
+                            timestamp: Some(ts),
+                        })
+                        .unwrap()
+                })
+            });
+            let key = key_bytes(scheme);
+            let msg = signed_bytes(scheme, &b, &signed(scheme, &b));
+            g.bench_with_input(BenchmarkId::new("hmac-floor", n), &msg, |bch, m| {
+                bch.iter(|| floor_mac(scheme, black_box(&key), black_box(m)))
+            });
+            if scheme == "standard" {
+                let sv = svix::webhooks::Webhook::new(STANDARD_SECRET).unwrap();
+                g.bench_with_input(BenchmarkId::new("svix", n), &b, |bch, b| {
+                    bch.iter(|| {
+                        sv.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", ts.as_secs(), black_box(b))
+                            .unwrap()
+                    })
+                });
+                let sw = standardwebhooks::Webhook::new(STANDARD_SECRET).unwrap();
+                g.bench_with_input(BenchmarkId::new("standardwebhooks", n), &b, |bch, b| {
+                    bch.iter(|| {
+                        sw.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", ts.as_secs(), black_box(b))
+                            .unwrap()
+                    })
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(700))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(40)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = verify, sign
+}
+criterion_main!(benches);

@@ -1,20 +1,47 @@
 //! Reading request headers from whatever map the caller has.
 
+/// A header name prepared once: its lowercase text and, with the `http`
+/// feature, the parsed `http::HeaderName`, so a lookup in an
+/// `http::HeaderMap` does not re-parse the name on every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderKey {
+    lower: String,
+    #[cfg(feature = "http")]
+    http: Option<http::HeaderName>,
+}
+
+impl HeaderKey {
+    /// Prepares `name` (any case).
+    pub fn new(name: &str) -> Self {
+        let lower = name.to_ascii_lowercase();
+        HeaderKey {
+            #[cfg(feature = "http")]
+            http: http::HeaderName::from_bytes(lower.as_bytes()).ok(),
+            lower,
+        }
+    }
+
+    /// The name in lowercase.
+    pub fn as_str(&self) -> &str {
+        &self.lower
+    }
+}
+
 /// Anything request headers can be read from.
 ///
-/// Implemented for slices and vectors of `(name, value)` pairs and, with the
-/// `http` feature, for `http::HeaderMap`. Names match ASCII
+/// Implemented for slices, arrays and vectors of `(name, value)` pairs and,
+/// with the `http` feature, for `http::HeaderMap`. Names match ASCII
 /// case-insensitively; values are raw bytes (a value that is not UTF-8 is a
 /// malformed header, not a panic).
 pub trait HeaderSource {
     /// Calls `f` with every value of header `name`, in order.
-    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8]));
+    fn each_value<'a>(&'a self, name: &HeaderKey, f: &mut dyn FnMut(&'a [u8]));
 }
 
 impl<K: AsRef<str>, V: AsRef<[u8]>> HeaderSource for [(K, V)] {
-    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+    fn each_value<'a>(&'a self, name: &HeaderKey, f: &mut dyn FnMut(&'a [u8])) {
         for (k, v) in self {
-            if k.as_ref().eq_ignore_ascii_case(name) {
+            if k.as_ref().eq_ignore_ascii_case(name.as_str()) {
                 f(v.as_ref());
             }
         }
@@ -22,22 +49,24 @@ impl<K: AsRef<str>, V: AsRef<[u8]>> HeaderSource for [(K, V)] {
 }
 
 impl<K: AsRef<str>, V: AsRef<[u8]>> HeaderSource for Vec<(K, V)> {
-    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+    fn each_value<'a>(&'a self, name: &HeaderKey, f: &mut dyn FnMut(&'a [u8])) {
         self.as_slice().each_value(name, f)
     }
 }
 
 impl<K: AsRef<str>, V: AsRef<[u8]>, const N: usize> HeaderSource for [(K, V); N] {
-    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
+    fn each_value<'a>(&'a self, name: &HeaderKey, f: &mut dyn FnMut(&'a [u8])) {
         self.as_slice().each_value(name, f)
     }
 }
 
 #[cfg(feature = "http")]
 impl HeaderSource for http::HeaderMap {
-    fn each_value<'a>(&'a self, name: &str, f: &mut dyn FnMut(&'a [u8])) {
-        for v in self.get_all(name) {
-            f(v.as_bytes());
+    fn each_value<'a>(&'a self, name: &HeaderKey, f: &mut dyn FnMut(&'a [u8])) {
+        if let Some(n) = &name.http {
+            for v in self.get_all(n) {
+                f(v.as_bytes());
+            }
         }
     }
 }
@@ -49,7 +78,7 @@ pub(crate) enum One<'a> {
     Repeated,
 }
 
-pub(crate) fn one<'a, H: HeaderSource + ?Sized>(h: &'a H, name: &str) -> One<'a> {
+pub(crate) fn one<'a, H: HeaderSource + ?Sized>(h: &'a H, name: &HeaderKey) -> One<'a> {
     let mut found = One::Absent;
     h.each_value(name, &mut |v| {
         found = match found {

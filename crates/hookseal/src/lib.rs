@@ -48,18 +48,18 @@ mod verify;
 use thiserror::Error;
 
 pub use encoding::{hex_encode, percent_encode, Encoding};
-pub use headers::HeaderSource;
+pub use headers::{HeaderKey, HeaderSource};
 pub use json::JsonError;
 pub use scheme::{
-    Algorithm, Format, JsonFallback, KeyDerivation, Location, Part, Scheme, SchemeError,
-    Template, TimestampSpec, PRESETS,
+    Algorithm, Format, JsonFallback, KeyDerivation, Location, Part, Scheme, SchemeError, Template,
+    TimestampSpec, PRESETS,
 };
 pub use secret::{new_id, IdKind, Secret, SecretError, SECRET_PREFIX};
 pub use sign::{Message, SignError, Signed, SignedUrl, Signer};
 pub use storage::{KeyError, KeyId, Keyring, ServerKey, StorageError};
 pub use time::{TimeUnit, UnixTime, DEFAULT_TOLERANCE};
 pub use verify::{
-    Matched, Verified, VerifyError, Verifier, DEFAULT_MAX_BODY, MAX_SIGNATURES, MAX_VALUE_LEN,
+    Matched, Verified, Verifier, VerifyError, DEFAULT_MAX_BODY, MAX_SIGNATURES, MAX_VALUE_LEN,
 };
 
 /// Why a [`Signer`] or [`Verifier`] could not be built.

@@ -393,7 +393,14 @@ impl Scheme {
                 message: tpl("{timestamp}.{body}"),
                 ..plain(name, Sha256, Hex, "Stripe-Signature", None, 401)
             },
-            "github" => plain(name, Sha256, Hex, "X-Hub-Signature-256", Some("sha256"), 401),
+            "github" => plain(
+                name,
+                Sha256,
+                Hex,
+                "X-Hub-Signature-256",
+                Some("sha256"),
+                401,
+            ),
             "shopify" => plain(name, Sha256, Base64, "X-Shopify-Hmac-Sha256", None, 401),
             "slack" => Scheme {
                 timestamp: Some(TimestampSpec {
@@ -529,7 +536,10 @@ mod tests {
             assert_eq!(s.validate(), Ok(()), "{name}");
             assert!(!s.message.parts().is_empty(), "{name}");
         }
-        assert!(matches!(Scheme::preset("nope"), Err(SchemeError::Unknown(_))));
+        assert!(matches!(
+            Scheme::preset("nope"),
+            Err(SchemeError::Unknown(_))
+        ));
     }
 
     #[test]

@@ -166,7 +166,9 @@ mod tests {
         assert_ne!(s, Secret::generate().unwrap());
         let b = Secret::generate_base64(32).unwrap();
         assert_eq!(
-            crate::encoding::base64_decode(&b.expose()[6..]).unwrap().len(),
+            crate::encoding::base64_decode(&b.expose()[6..])
+                .unwrap()
+                .len(),
             32
         );
         assert_eq!(

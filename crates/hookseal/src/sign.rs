@@ -212,7 +212,11 @@ impl Signer {
     /// For schemes whose signature is a query parameter over a JSON field
     /// (`signed-url`): the callback URL for `external_id` (a fresh id when
     /// `None`).
-    pub fn sign_url(&self, base_url: &str, external_id: Option<&str>) -> Result<SignedUrl, SignError> {
+    pub fn sign_url(
+        &self,
+        base_url: &str,
+        external_id: Option<&str>,
+    ) -> Result<SignedUrl, SignError> {
         let s = &self.scheme;
         let Location::Query(_) = &s.signature else {
             return Err(SignError::NotAUrlScheme(s.name.clone()));

@@ -150,7 +150,11 @@ impl ServerKey {
 
     /// Encrypts in the versioned form `hs1:<key id>:ivhex.cthex`.
     pub fn encrypt_versioned(&self, secret: &Secret) -> Result<String, StorageError> {
-        Ok(format!("{VERSION_TAG}:{}:{}", self.id, self.encrypt(secret)?))
+        Ok(format!(
+            "{VERSION_TAG}:{}:{}",
+            self.id,
+            self.encrypt(secret)?
+        ))
     }
 
     /// Decrypts either stored form; a versioned one must name this key.
@@ -301,7 +305,10 @@ mod tests {
     #[test]
     fn design_document_example_decrypts() {
         let k = ServerKey::from_hex(KEY).unwrap();
-        assert_eq!(k.decrypt(STORED).unwrap().expose(), "whsec_yxrTwIuHnHs9Wwb9LdYD6");
+        assert_eq!(
+            k.decrypt(STORED).unwrap().expose(),
+            "whsec_yxrTwIuHnHs9Wwb9LdYD6"
+        );
     }
 
     #[test]
@@ -322,11 +329,17 @@ mod tests {
         let old = ServerKey::from_hex(KEY).unwrap();
         let new = ServerKey::generate().unwrap();
         let ring = Keyring::new(new.clone()).with_old_key(old.clone());
-        assert_eq!(ring.decrypt(STORED).unwrap().expose(), "whsec_yxrTwIuHnHs9Wwb9LdYD6");
+        assert_eq!(
+            ring.decrypt(STORED).unwrap().expose(),
+            "whsec_yxrTwIuHnHs9Wwb9LdYD6"
+        );
         assert!(ring.needs_rewrap(STORED));
         let re = ring.rewrap(STORED).unwrap();
         assert!(!ring.needs_rewrap(&re));
-        assert_eq!(new.decrypt(&re).unwrap().expose(), "whsec_yxrTwIuHnHs9Wwb9LdYD6");
+        assert_eq!(
+            new.decrypt(&re).unwrap().expose(),
+            "whsec_yxrTwIuHnHs9Wwb9LdYD6"
+        );
         assert!(matches!(old.decrypt(&re), Err(StorageError::UnknownKey(_))));
         let only_new = Keyring::new(new);
         assert_eq!(only_new.decrypt(STORED), Err(StorageError::DecryptFailed));
@@ -350,9 +363,15 @@ mod tests {
         }
         let mut tampered = STORED.to_owned();
         tampered.replace_range(30..31, "1");
-        assert_eq!(k.decrypt(&tampered).unwrap_err(), StorageError::DecryptFailed);
+        assert_eq!(
+            k.decrypt(&tampered).unwrap_err(),
+            StorageError::DecryptFailed
+        );
         assert_eq!(ServerKey::from_hex("00").unwrap_err(), KeyError::BadFormat);
-        assert_eq!(ServerKey::from_hex(&"g".repeat(64)).unwrap_err(), KeyError::BadFormat);
+        assert_eq!(
+            ServerKey::from_hex(&"g".repeat(64)).unwrap_err(),
+            KeyError::BadFormat
+        );
         assert!(!format!("{k:?}").contains("1d28023f"));
     }
 }

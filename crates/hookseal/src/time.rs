@@ -57,7 +57,8 @@ impl UnixTime {
         if text.is_empty() || text.len() > 18 || !text.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let n: i64 = std::str::from_utf8(text).ok()?.parse().ok()?;
+        // At most 18 digits, so this cannot overflow an i64.
+        let n = text.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
         match unit {
             TimeUnit::Seconds => n.checked_mul(1000).map(UnixTime),
             TimeUnit::Milliseconds => Some(UnixTime(n)),
@@ -89,7 +90,14 @@ mod tests {
             UnixTime::parse(b"1735421346000", TimeUnit::Milliseconds),
             Some(UnixTime::from_secs(1735421346))
         );
-        for bad in [&b""[..], b"-1", b"+1", b" 1", b"1.0", b"99999999999999999999"] {
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b" 1",
+            b"1.0",
+            b"99999999999999999999",
+        ] {
             assert_eq!(UnixTime::parse(bad, TimeUnit::Seconds), None, "{bad:?}");
         }
     }

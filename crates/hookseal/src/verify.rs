@@ -6,7 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::encoding::percent_decode;
-use crate::headers::{one, HeaderSource, One};
+use crate::headers::{one, HeaderKey, HeaderSource, One};
 use crate::json::{self, JsonError};
 use crate::mac::{prepare, Fields, MacKey};
 use crate::scheme::{JsonFallback, Location, Scheme};
@@ -73,7 +73,9 @@ pub enum VerifyError {
         tolerance_secs: u64,
     },
     /// The timestamp is further in the future than the tolerance allows.
-    #[error("timestamp is {ahead_secs} s in the future, more than the {tolerance_secs} s tolerance")]
+    #[error(
+        "timestamp is {ahead_secs} s in the future, more than the {tolerance_secs} s tolerance"
+    )]
     TimestampTooNew {
         /// How far in the future, in whole seconds.
         ahead_secs: i64,
@@ -147,6 +149,7 @@ pub struct Verified {
 pub struct Verifier {
     scheme: Scheme,
     keys: Vec<MacKey>,
+    names: Names,
     tolerance: Duration,
     max_body: Option<usize>,
 }
@@ -162,6 +165,14 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
+/// The scheme's header names, prepared once.
+#[derive(Clone)]
+struct Names {
+    signature: Option<HeaderKey>,
+    id: Option<HeaderKey>,
+    timestamp: Option<HeaderKey>,
+}
+
 /// Signatures and timestamp read from the signature value(s).
 struct Parsed<'a> {
     sigs: [&'a [u8]; MAX_SIGNATURES],
@@ -175,9 +186,19 @@ impl Verifier {
     pub fn new(scheme: Scheme, secrets: &[crate::Secret]) -> Result<Self, SetupError> {
         scheme.validate()?;
         let keys = prepare(&scheme, secrets)?;
+        let names = Names {
+            signature: scheme.signature_header().map(HeaderKey::new),
+            id: scheme.id_header.as_deref().map(HeaderKey::new),
+            timestamp: scheme
+                .timestamp
+                .as_ref()
+                .and_then(|t| t.header.as_deref())
+                .map(HeaderKey::new),
+        };
         Ok(Verifier {
             scheme,
             keys,
+            names,
             tolerance: DEFAULT_TOLERANCE,
             max_body: Some(DEFAULT_MAX_BODY),
         })
@@ -231,13 +252,11 @@ impl Verifier {
             n: 0,
             ts: None,
         };
-        let sig_name: &str;
-        match &s.signature {
-            Location::Header(name) => {
-                sig_name = name;
+        match (&s.signature, &self.names.signature) {
+            (Location::Header(name), Some(key)) => {
                 let mut count = 0usize;
                 let mut err = None;
-                headers.each_value(name, &mut |v| {
+                headers.each_value(key, &mut |v| {
                     count += 1;
                     if err.is_none() {
                         if let Err(reason) = self.parse_value(v, &mut p) {
@@ -254,14 +273,10 @@ impl Verifier {
                     err
                 };
                 if let Some(reason) = reason {
-                    return Err(VerifyError::MalformedHeader {
-                        name: name.clone(),
-                        reason,
-                    });
+                    return Err(malformed_header(name, reason));
                 }
             }
-            Location::Query(name) => {
-                sig_name = name;
+            (Location::Query(name), _) | (Location::Header(name), None) => {
                 let missing = || VerifyError::MissingQueryParameter { name: name.clone() };
                 let malformed = |reason| VerifyError::MalformedQueryParameter {
                     name: name.clone(),
@@ -284,15 +299,16 @@ impl Verifier {
                 if raw.len() > MAX_VALUE_LEN {
                     return Err(malformed("value is too long"));
                 }
-                decoded_query = percent_decode(raw).ok_or_else(|| malformed("bad percent-escape"))?;
-                self.parse_value(&decoded_query, &mut p).map_err(malformed)?;
+                decoded_query =
+                    percent_decode(raw).ok_or_else(|| malformed("bad percent-escape"))?;
+                self.parse_value(&decoded_query, &mut p)
+                    .map_err(malformed)?;
             }
         }
 
         // Message id.
-        let id: &[u8] = match &s.id_header {
-            None => b"",
-            Some(name) => match one(headers, name) {
+        let id: &[u8] = match (&s.id_header, &self.names.id) {
+            (Some(name), Some(key)) => match one(headers, key) {
                 One::Absent => return Err(VerifyError::MissingHeader { name: name.clone() }),
                 One::Repeated => return Err(malformed_header(name, "header is repeated")),
                 One::Present(v) if v.is_empty() => return Err(malformed_header(name, "empty")),
@@ -302,52 +318,32 @@ impl Verifier {
                 }
                 One::Present(v) => v,
             },
+            _ => b"",
         };
 
         // Timestamp and replay window.
         let mut timestamp = None;
         let mut ts_text: &[u8] = b"";
         if let Some(spec) = &s.timestamp {
-            let (text, name) = match &spec.header {
-                Some(name) => match one(headers, name) {
+            let (text, name) = match (&spec.header, &self.names.timestamp) {
+                (Some(name), Some(key)) => match one(headers, key) {
                     One::Absent => return Err(VerifyError::MissingHeader { name: name.clone() }),
                     One::Repeated => return Err(malformed_header(name, "header is repeated")),
                     One::Present(v) => (v, name.as_str()),
                 },
-                None => match p.ts {
-                    Some(v) => (v, sig_name),
-                    None => return Err(malformed_header(sig_name, "no timestamp item")),
-                },
+                _ => {
+                    let sig_name = self.signature_name();
+                    match p.ts {
+                        Some(v) => (v, sig_name),
+                        None => return Err(malformed_header(sig_name, "no timestamp item")),
+                    }
+                }
             };
             let t = UnixTime::parse(text, spec.unit)
                 .ok_or_else(|| malformed_header(name, "timestamp is not a whole number"))?;
             self.check_window(t, now)?;
             timestamp = Some(t);
             ts_text = text;
-        }
-
-        // Signatures must be decodable to a MAC of the right length.
-        let mac_len = s.algorithm.mac_len();
-        let mut buf = [0u8; 64];
-        let decodable = p.sigs[..p.n]
-            .iter()
-            .any(|c| s.encoding.decode_into(c, &mut buf) == Some(mac_len));
-        if !decodable {
-            if p.n == 0 {
-                // Only signatures of other versions: skipped, not an error.
-                return Err(VerifyError::NoMatchingSignature);
-            }
-            let reason = match s.encoding {
-                crate::Encoding::Hex => "signature is not lowercase hex of the MAC's length",
-                crate::Encoding::Base64 => "signature is not base64 of the MAC's length",
-            };
-            return Err(match &s.signature {
-                Location::Header(n) => malformed_header(n, reason),
-                Location::Query(n) => VerifyError::MalformedQueryParameter {
-                    name: n.clone(),
-                    reason,
-                },
-            });
         }
 
         let sigs = &p.sigs[..p.n];
@@ -368,7 +364,27 @@ impl Verifier {
         if let Some(i) = self.match_any(sigs, id, ts_text, msg_body) {
             return Ok(done(i, Matched::RawBody));
         }
-        if s.json_fallback != JsonFallback::None {
+        // Nothing matched. Signatures that cannot be a MAC at all are a
+        // malformed request rather than a mismatch.
+        let mac_len = s.algorithm.mac_len();
+        let mut buf = [0u8; 64];
+        let decodable = sigs
+            .iter()
+            .any(|c| s.encoding.decode_into(c, &mut buf) == Some(mac_len));
+        if !decodable && !sigs.is_empty() {
+            let reason = match s.encoding {
+                crate::Encoding::Hex => "signature is not lowercase hex of the MAC's length",
+                crate::Encoding::Base64 => "signature is not base64 of the MAC's length",
+            };
+            return Err(match &s.signature {
+                Location::Header(n) => malformed_header(n, reason),
+                Location::Query(n) => VerifyError::MalformedQueryParameter {
+                    name: n.clone(),
+                    reason,
+                },
+            });
+        }
+        if s.json_fallback != JsonFallback::None && decodable {
             if let Ok(c) = json::compact(body) {
                 if c != body {
                     if let Some(i) = self.match_any(sigs, id, ts_text, &c) {
@@ -376,19 +392,31 @@ impl Verifier {
                     }
                 }
             }
-        }
-        if let JsonFallback::Fields(fields) = &s.json_fallback {
-            if let Ok(c) = json::compact_fields(body, fields) {
-                if let Some(i) = self.match_any(sigs, id, ts_text, &c) {
-                    return Ok(done(i, Matched::JsonFields));
+            if let JsonFallback::Fields(fields) = &s.json_fallback {
+                if let Ok(c) = json::compact_fields(body, fields) {
+                    if let Some(i) = self.match_any(sigs, id, ts_text, &c) {
+                        return Ok(done(i, Matched::JsonFields));
+                    }
                 }
             }
         }
+        // Only signatures of other versions, or none matching: a mismatch.
         Err(VerifyError::NoMatchingSignature)
     }
 
+    fn signature_name(&self) -> &str {
+        match &self.scheme.signature {
+            Location::Header(n) | Location::Query(n) => n,
+        }
+    }
+
     /// Verifies a `signed-url`-style request from its full URL.
-    pub fn verify_url(&self, body: &[u8], url: &str, now: UnixTime) -> Result<Verified, VerifyError> {
+    pub fn verify_url(
+        &self,
+        body: &[u8],
+        url: &str,
+        now: UnixTime,
+    ) -> Result<Verified, VerifyError> {
         let none: [(&str, &str); 0] = [];
         self.verify_request(body, &none, Some(url), now)
     }
@@ -444,9 +472,15 @@ impl Verifier {
             Some(sep) => {
                 let tag = f.tag.as_deref().unwrap_or("");
                 let mut items = 0;
-                for item in v.split(sep.as_str()).filter(|i| !i.is_empty()) {
+                let mut rest = v;
+                while !rest.is_empty() {
+                    let (item, tail) = split_once(rest, sep).unwrap_or((rest, ""));
+                    rest = tail;
+                    if item.is_empty() {
+                        continue;
+                    }
                     items += 1;
-                    let Some((t, val)) = item.split_once(f.tag_separator.as_str()) else {
+                    let Some((t, val)) = split_once(item, &f.tag_separator) else {
                         continue; // not a tagged item: skipped like an unknown version
                     };
                     if t == tag {
@@ -486,6 +520,16 @@ impl Verifier {
             }
         }
         None
+    }
+}
+
+/// `str::split_once` with a fast path for one-byte patterns (the usual
+/// separators), which the general substring search makes slow.
+fn split_once<'a>(s: &'a str, pat: &str) -> Option<(&'a str, &'a str)> {
+    match pat.as_bytes() {
+        // `char` patterns search with `memchr`.
+        [b] if b.is_ascii() => s.split_once(char::from(*b)),
+        _ => s.split_once(pat),
     }
 }
 
