@@ -35,7 +35,7 @@ impl Encoding {
             Encoding::Hex => hex_decode_into(text, out),
             Encoding::Base64 => {
                 // Quick length check keeps `decode_slice` from erroring late.
-                if text.len() % 4 != 0 || text.len() / 4 * 3 > out.len() + 2 {
+                if !text.len().is_multiple_of(4) || text.len() / 4 * 3 > out.len() + 2 {
                     return None;
                 }
                 STANDARD.decode_slice(text, out).ok()
@@ -67,7 +67,7 @@ fn hex_val(c: u8) -> Option<u8> {
 /// Strict lowercase hex decode into `out`; `None` on odd length, a character
 /// outside `0-9a-f`, or input longer than `out`.
 pub(crate) fn hex_decode_into(text: &[u8], out: &mut [u8]) -> Option<usize> {
-    if text.len() % 2 != 0 || text.len() / 2 > out.len() {
+    if !text.len().is_multiple_of(2) || text.len() / 2 > out.len() {
         return None;
     }
     for (i, pair) in text.chunks_exact(2).enumerate() {

@@ -198,7 +198,7 @@ impl<'a> Parser<'a> {
             let run = self.s[self.i..]
                 .iter()
                 .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                .ok_or_else(|| JsonError::Syntax {
+                .ok_or(JsonError::Syntax {
                     offset: self.s.len(),
                 })?;
             out.extend_from_slice(&self.s[self.i..self.i + run]);

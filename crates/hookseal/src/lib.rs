@@ -75,4 +75,7 @@ pub enum SetupError {
     /// value holds only one signature.
     #[error("scheme `{0}` carries one signature; sign with one secret")]
     OneSecretOnly(String),
+    /// More secrets than a verifier reads signatures ([`MAX_SIGNATURES`]).
+    #[error("at most {MAX_SIGNATURES} secrets sign one message")]
+    TooManySecrets,
 }

@@ -25,6 +25,10 @@ pub enum SignError {
     /// a header.
     #[error("scheme `{0}` does not sign URLs")]
     NotAUrlScheme(String),
+    /// The timestamp is before 1970 or too far in the future to be written
+    /// as the verifier reads it (at most 18 digits).
+    #[error("timestamp is before 1970 or needs more than 18 digits")]
+    TimestampOutOfRange,
     /// A fresh id was needed and the random source failed.
     #[error("could not generate a message id")]
     Random,
@@ -123,6 +127,9 @@ impl Signer {
         if secrets.len() > 1 && scheme.format.list_separator.is_none() {
             return Err(SetupError::OneSecretOnly(scheme.name));
         }
+        if secrets.len() > crate::MAX_SIGNATURES {
+            return Err(SetupError::TooManySecrets);
+        }
         let keys = prepare(&scheme, secrets)?;
         Ok(Signer { scheme, keys })
     }
@@ -152,7 +159,13 @@ impl Signer {
             .as_ref()
             .map(|_| msg.timestamp.unwrap_or_else(UnixTime::now));
         let ts_text = match (&s.timestamp, timestamp) {
-            (Some(spec), Some(t)) => t.in_unit(spec.unit).to_string(),
+            (Some(spec), Some(t)) => {
+                let v = t.in_unit(spec.unit);
+                if !(0..=999_999_999_999_999_999).contains(&v) {
+                    return Err(SignError::TimestampOutOfRange);
+                }
+                v.to_string()
+            }
             _ => String::new(),
         };
         let field_value;
@@ -252,5 +265,42 @@ impl Signer {
 fn query_name(s: &Scheme) -> &str {
     match &s.signature {
         Location::Query(q) | Location::Header(q) => q,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_a_verifier_could_not_read() {
+        let standard = Scheme::preset("standard").unwrap();
+        let secret = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let many = vec![secret.clone(); crate::MAX_SIGNATURES + 1];
+        assert_eq!(
+            Signer::new(standard.clone(), &many).unwrap_err(),
+            SetupError::TooManySecrets
+        );
+        assert!(Signer::new(standard.clone(), &many[1..]).is_ok());
+        let signer = Signer::new(standard, &[secret]).unwrap();
+        for t in [UnixTime::from_millis(-1500), UnixTime::from_secs(-1)] {
+            let m = Message {
+                body: b"x",
+                id: Some("m"),
+                timestamp: Some(t),
+            };
+            assert_eq!(signer.sign(&m), Err(SignError::TimestampOutOfRange));
+        }
+        let native = Signer::new(
+            Scheme::preset("native").unwrap(),
+            &[Secret::new("whsec_x").unwrap()],
+        )
+        .unwrap();
+        let far = Message {
+            body: b"x",
+            id: Some("m"),
+            timestamp: Some(UnixTime::from_millis(1_000_000_000_000_000_000)),
+        };
+        assert_eq!(native.sign(&far), Err(SignError::TimestampOutOfRange));
     }
 }

@@ -311,7 +311,7 @@ impl Verifier {
             (Some(name), Some(key)) => match one(headers, key) {
                 One::Absent => return Err(VerifyError::MissingHeader { name: name.clone() }),
                 One::Repeated => return Err(malformed_header(name, "header is repeated")),
-                One::Present(v) if v.is_empty() => return Err(malformed_header(name, "empty")),
+                One::Present([]) => return Err(malformed_header(name, "empty")),
                 One::Present(v) if v.len() > 256 => return Err(malformed_header(name, "too long")),
                 One::Present(v) if !v.iter().all(|b| (0x21..0x7f).contains(b)) => {
                     return Err(malformed_header(name, "not printable ASCII"))

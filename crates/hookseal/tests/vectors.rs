@@ -7,13 +7,16 @@ use hookseal::{json, Location, Message, Scheme, Secret, ServerKey, Signer, UnixT
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/vectors")
+        .join(name);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap()
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or_else(|| panic!("vector lacks string `{k}`: {v}"))
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("vector lacks string `{k}`: {v}"))
 }
 
 /// Checks one scheme vector; returns how many sign checks it made.
