@@ -28,8 +28,54 @@ need_rust() {
 # need_base: C toolchain, pkg-config and OpenSSL headers (the svix baseline
 # in the benchmarks links OpenSSL), Python with venv (interop test).
 need_base() {
-  apt_need build-essential pkg-config libssl-dev ca-certificates
+  apt_need build-essential pkg-config libssl-dev ca-certificates openssl
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     apt_need python3 python3-venv
   fi
+}
+
+# need_pg: PostgreSQL 15 server and headers, clang for bindgen, sudo for
+# `cargo pgrx test --runas`, and cargo-pgrx 0.18.1 registered with the
+# system PostgreSQL (pgrx 0.19 needs rustc 1.96).
+PGRX_VERSION=0.18.1
+PG_BIN=/usr/lib/postgresql/15/bin
+need_pg() {
+  apt_need postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo
+  if [ "$(cargo pgrx --version 2>/dev/null | awk '{print $2}')" != "$PGRX_VERSION" ]; then
+    echo "== installing cargo-pgrx $PGRX_VERSION (debug build, ~3 min)" >&2
+    cargo install cargo-pgrx --version "$PGRX_VERSION" --locked --debug --no-default-features >&2
+  fi
+  if ! grep -q '^pg15' "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
+    cargo pgrx init --pg15 /usr/bin/pg_config >&2
+  fi
+}
+
+# free_port: an unused TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_cluster DIR [extra postgresql.conf lines...]: a throwaway cluster
+# owned by `postgres` on a free loopback port with hookseal preloaded and a
+# throwaway server key; sets PGPORT/PGHOST/PGUSER. stop_cluster DIR ends it.
+start_cluster() {
+  local dir=$1; shift
+  rm -rf "$dir"
+  install -d -o postgres -g postgres "$dir"
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+  PGPORT=$(free_port)
+  {
+    echo "listen_addresses = '127.0.0.1'"
+    echo "port = $PGPORT"
+    echo "unix_socket_directories = '$dir'"
+    echo "shared_preload_libraries = 'hookseal'"
+    echo "hookseal.server_key = '$(openssl rand -hex 32)'"
+    echo "fsync = off"
+    for line in "$@"; do echo "$line"; done
+  } >> "$dir/data/postgresql.conf"
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+  export PGPORT PGHOST=127.0.0.1 PGUSER=postgres
+}
+stop_cluster() {
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
 }

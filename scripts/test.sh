@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, the vector copy, unit/property/vector/CLI
-# tests, and the interop test against the official Standard Webhooks library.
+# tests, the interop test against the official Standard Webhooks library, and
+# the Postgres extension's #[pg_test] and pg_regress suites (as `postgres`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
 need_rust
 need_base
+need_pg
 cd "$root"
 
 echo "== vectors: tests/vectors must equal ../shared/vectors when it exists"
@@ -21,6 +23,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo test"
-cargo test --workspace --all-features
+# The extension's tests need a PostgreSQL that refuses root: pg-test.sh runs them.
+cargo test --workspace --all-features --exclude hookseal-pg
 echo "== interop"
 bash tests/interop/run.sh
+echo "== postgres extension"
+bash scripts/pg-test.sh

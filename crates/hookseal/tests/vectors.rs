@@ -26,7 +26,7 @@ fn check(v: &Value) -> usize {
     let body = s(v, "body").as_bytes();
     let now = UnixTime::from_secs(v["now"].as_i64().unwrap_or(0));
     let reject = v["expect"].as_str() == Some("reject");
-    let verifier = Verifier::new(scheme.clone(), &[secret.clone()]).unwrap();
+    let verifier = Verifier::new(scheme.clone(), std::slice::from_ref(&secret)).unwrap();
     let signer = Signer::new(scheme.clone(), &[secret]).unwrap();
 
     if let Location::Query(_) = scheme.signature {
@@ -59,16 +59,17 @@ fn check(v: &Value) -> usize {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, x)| x.as_str())
     };
-    let timestamp = match &scheme.timestamp {
-        Some(spec) => Some(match spec.header.as_deref().and_then(header) {
-            Some(t) => match spec.unit {
-                hookseal::TimeUnit::Seconds => UnixTime::from_secs(t.parse().unwrap()),
-                hookseal::TimeUnit::Milliseconds => UnixTime::from_millis(t.parse().unwrap()),
-            },
-            None => now,
-        }),
-        None => None,
-    };
+    let timestamp =
+        scheme
+            .timestamp
+            .as_ref()
+            .map(|spec| match spec.header.as_deref().and_then(header) {
+                Some(t) => match spec.unit {
+                    hookseal::TimeUnit::Seconds => UnixTime::from_secs(t.parse().unwrap()),
+                    hookseal::TimeUnit::Milliseconds => UnixTime::from_millis(t.parse().unwrap()),
+                },
+                None => now,
+            });
     // A body that arrives pretty-printed was signed in its compact form.
     let compact;
     let signed_body = if scheme.json_fallback != hookseal::JsonFallback::None {

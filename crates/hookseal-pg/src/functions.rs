@@ -1,0 +1,404 @@
+//! The SQL-callable functions. Each parses its arguments, calls the core and
+//! maps errors; none computes a MAC or touches AES-GCM itself.
+//!
+//! Public (granted to the extension's roles): `webhook_sign`,
+//! `webhook_verify`, `webhook_verify_reason`, `secret_hash`, `new_id`,
+//! `event_body`, `scheme_exists`. Internal (`_`-prefixed, PUBLIC revoked, reached
+//! only through `SECURITY DEFINER` SQL functions): `_new_secret`,
+//! `_encrypt_secret`, `_decrypt_secret`, `_sign_stored`, `_rewrap`,
+//! `_needs_rewrap`.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use hookseal_core::{
+    new_id as core_new_id, IdKind, KeyDerivation, Location, Message, Scheme, Secret, Signer,
+    UnixTime, Verifier, VerifyError,
+};
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use crate::errors::{invalid, storage};
+use crate::keys::with_keyring;
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
+/// Cached signers and verifiers per session, at most this many each.
+const CACHE_SIZE: usize = 64;
+
+fn unix(ts: TimestampWithTimeZone) -> UnixTime {
+    let us: i64 = ts.into();
+    UnixTime::from_millis(us.saturating_add(PG_EPOCH_OFFSET_US).div_euclid(1000))
+}
+
+fn scheme(name: &str) -> Scheme {
+    Scheme::preset(name).unwrap_or_else(|e| invalid(e))
+}
+
+fn secret(s: &str) -> Secret {
+    Secret::new(s).unwrap_or_else(|e| invalid(e))
+}
+
+/// Cache key: scheme name and the secrets (zeroed when evicted).
+type Key = (String, Vec<Zeroizing<String>>);
+
+/// A small per-session cache (linear search: at most [`CACHE_SIZE`] entries,
+/// most recently added last).
+type Cache<T> = RefCell<Vec<(Key, T)>>;
+
+thread_local! {
+    static SIGNERS: Cache<Signer> = const { RefCell::new(Vec::new()) };
+    static VERIFIERS: Cache<Verifier> = const { RefCell::new(Vec::new()) };
+}
+
+fn cached<T: Clone>(
+    cache: &'static std::thread::LocalKey<Cache<T>>,
+    key: Key,
+    make: impl FnOnce() -> T,
+) -> T {
+    if let Some(v) = cache.with(|c| {
+        c.borrow()
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    }) {
+        return v;
+    }
+    // `make` may raise a Postgres ERROR; no borrow is held while it runs.
+    let v = make();
+    cache.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_SIZE {
+            c.remove(0);
+        }
+        c.push((key, v.clone()));
+    });
+    v
+}
+
+fn signer(scheme_name: &str, secrets: &[&str]) -> Signer {
+    let key = (
+        scheme_name.to_owned(),
+        secrets
+            .iter()
+            .map(|s| Zeroizing::new((*s).to_owned()))
+            .collect(),
+    );
+    cached(&SIGNERS, key, || {
+        let s: Vec<Secret> = secrets.iter().map(|s| secret(s)).collect();
+        Signer::new(scheme(scheme_name), &s).unwrap_or_else(|e| invalid(e))
+    })
+}
+
+/// The signed headers as a JSON object (`{"query": {...}}` entries for a
+/// scheme whose signature is a query parameter).
+fn sign_to_json(signer: &Signer, body: &[u8], id: Option<&str>, ts: Option<UnixTime>) -> JsonB {
+    let signed = signer
+        .sign(&Message {
+            body,
+            id,
+            timestamp: ts,
+        })
+        .unwrap_or_else(|e| invalid(e));
+    let mut m: Map<String, Value> = signed
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    for (k, v) in signed.query {
+        m.insert(k, Value::String(v));
+    }
+    JsonB(Value::Object(m))
+}
+
+/// Signs a text body with one secret: the headers to send, as `jsonb`.
+/// `id` defaults to a fresh `evt_` id, `ts` to the transaction time. A NULL
+/// scheme, secret or body gives NULL.
+#[pg_extern(volatile, parallel_safe, name = "webhook_sign")]
+fn webhook_sign_text(
+    scheme: Option<&str>,
+    secret: Option<&str>,
+    body: Option<&str>,
+    id: default!(Option<&str>, "NULL"),
+    ts: default!(Option<TimestampWithTimeZone>, "now()"),
+) -> Option<JsonB> {
+    let signer = signer(scheme?, &[secret?]);
+    Some(sign_to_json(&signer, body?.as_bytes(), id, ts.map(unix)))
+}
+
+/// `webhook_sign` for a `bytea` body.
+#[pg_extern(volatile, parallel_safe, name = "webhook_sign")]
+fn webhook_sign_bytea(
+    scheme: Option<&str>,
+    secret: Option<&str>,
+    body: Option<&[u8]>,
+    id: default!(Option<&str>, "NULL"),
+    ts: default!(Option<TimestampWithTimeZone>, "now()"),
+) -> Option<JsonB> {
+    let signer = signer(scheme?, &[secret?]);
+    Some(sign_to_json(&signer, body?, id, ts.map(unix)))
+}
+
+/// `webhook_sign` with several active secrets (rotation): one signature per
+/// secret where the scheme carries a list.
+#[pg_extern(volatile, parallel_safe, name = "webhook_sign")]
+fn webhook_sign_multi(
+    scheme: Option<&str>,
+    secrets: Option<Vec<Option<String>>>,
+    body: Option<&str>,
+    id: default!(Option<&str>, "NULL"),
+    ts: default!(Option<TimestampWithTimeZone>, "now()"),
+) -> Option<JsonB> {
+    let secrets: Vec<String> = secrets?.into_iter().flatten().collect();
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let signer = signer(scheme?, &refs);
+    Some(sign_to_json(&signer, body?.as_bytes(), id, ts.map(unix)))
+}
+
+/// Outcome of a verification: `Ok`, or why not.
+fn verify(
+    scheme_name: Option<&str>,
+    secrets: Option<Vec<Option<String>>>,
+    body: Option<&[u8]>,
+    headers: Option<JsonB>,
+    tolerance_s: Option<i32>,
+    now: Option<TimestampWithTimeZone>,
+    url: Option<&str>,
+) -> Result<(), String> {
+    let (Some(scheme_name), Some(secrets), Some(body), Some(now)) =
+        (scheme_name, secrets, body, now)
+    else {
+        return Err("null_argument: scheme, secrets, body and now must not be NULL".into());
+    };
+    let secrets: Vec<Zeroizing<String>> =
+        secrets.into_iter().flatten().map(Zeroizing::new).collect();
+    if secrets.is_empty() {
+        return Err("no_secret: no non-NULL secret given".into());
+    }
+    let tolerance = Duration::from_secs(u64::try_from(tolerance_s.unwrap_or(300)).unwrap_or(0));
+    let key = (format!("{scheme_name}\0{}", tolerance.as_secs()), secrets);
+    let verifier = cached(&VERIFIERS, key.clone(), || {
+        let s: Vec<Secret> = key.1.iter().map(|s| secret(s)).collect();
+        Verifier::new(scheme(scheme_name), &s)
+            .unwrap_or_else(|e| invalid(e))
+            .with_tolerance(tolerance)
+    });
+    // Headers: a JSON object of strings (an array of strings repeats a header).
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    match headers.map(|h| h.0) {
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                match v {
+                    Value::String(s) => pairs.push((k, s)),
+                    Value::Array(items) => {
+                        for i in items {
+                            if let Value::String(s) = i {
+                                pairs.push((k.clone(), s));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        None | Some(Value::Null) if matches!(verifier.scheme().signature, Location::Query(_)) => {}
+        _ => return Err("bad_headers: headers must be a JSON object of strings".into()),
+    }
+    verifier
+        .verify_request(body, &pairs, url, unix(now))
+        .map(|_| ())
+        .map_err(|e: VerifyError| format!("{}: {e}", e.code()))
+}
+
+/// True when the request verifies. Any NULL argument, or any failed rule,
+/// gives false — never NULL. `headers` is a JSON object of header names to
+/// strings; `url` is the request URL for `signed-url`.
+#[pg_extern(stable, parallel_safe, name = "webhook_verify")]
+fn webhook_verify_text(
+    scheme: Option<&str>,
+    secrets: Option<Vec<Option<String>>>,
+    body: Option<&str>,
+    headers: Option<JsonB>,
+    tolerance_s: default!(Option<i32>, "300"),
+    now: default!(Option<TimestampWithTimeZone>, "now()"),
+    url: default!(Option<&str>, "NULL"),
+) -> bool {
+    verify(
+        scheme,
+        secrets,
+        body.map(str::as_bytes),
+        headers,
+        tolerance_s,
+        now,
+        url,
+    )
+    .is_ok()
+}
+
+/// `webhook_verify` for a `bytea` body.
+#[pg_extern(stable, parallel_safe, name = "webhook_verify")]
+fn webhook_verify_bytea(
+    scheme: Option<&str>,
+    secrets: Option<Vec<Option<String>>>,
+    body: Option<&[u8]>,
+    headers: Option<JsonB>,
+    tolerance_s: default!(Option<i32>, "300"),
+    now: default!(Option<TimestampWithTimeZone>, "now()"),
+    url: default!(Option<&str>, "NULL"),
+) -> bool {
+    verify(scheme, secrets, body, headers, tolerance_s, now, url).is_ok()
+}
+
+/// `'ok'`, or `'<code>: <reason>'` naming the rule that failed.
+#[pg_extern(stable, parallel_safe)]
+fn webhook_verify_reason(
+    scheme: Option<&str>,
+    secrets: Option<Vec<Option<String>>>,
+    body: Option<&str>,
+    headers: Option<JsonB>,
+    tolerance_s: default!(Option<i32>, "300"),
+    now: default!(Option<TimestampWithTimeZone>, "now()"),
+    url: default!(Option<&str>, "NULL"),
+) -> String {
+    match verify(
+        scheme,
+        secrets,
+        body.map(str::as_bytes),
+        headers,
+        tolerance_s,
+        now,
+        url,
+    ) {
+        Ok(()) => "ok".into(),
+        Err(e) => e,
+    }
+}
+
+/// True when `name` is a known scheme preset.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn scheme_exists(name: &str) -> bool {
+    Scheme::preset(name).is_ok()
+}
+
+/// `hex(SHA-256(secret))`, the lookup hash stored beside a secret.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn secret_hash(secret: &str) -> String {
+    self::secret(secret).hash_hex()
+}
+
+/// A fresh id: `kind` is `evt`, `wh`, `app` or `secret`.
+#[pg_extern(volatile, strict, parallel_safe)]
+fn new_id(kind: &str) -> String {
+    let k = match kind {
+        "evt" => IdKind::Event,
+        "wh" => IdKind::Webhook,
+        "app" => IdKind::App,
+        "secret" => IdKind::Secret,
+        other => invalid(format!("unknown id kind {other:?} (evt, wh, app, secret)")),
+    };
+    core_new_id(k).unwrap_or_else(|e| invalid(e))
+}
+
+/// The `native` delivery body `{"id","type","timestamp","data"}` as compact
+/// JSON, keys in that order.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn event_body(id: &str, event_type: &str, created_ms: i64, data: JsonB) -> String {
+    let s = |v: &str| Value::String(v.to_owned()).to_string();
+    format!(
+        "{{\"id\":{},\"type\":{},\"timestamp\":{created_ms},\"data\":{}}}",
+        s(id),
+        s(event_type),
+        data.0
+    )
+}
+
+/// A new secret fit for `scheme` (internal: the plaintext is returned once,
+/// by `create_secret`).
+#[pg_extern(volatile, strict, parallel_safe)]
+fn _new_secret(scheme: &str) -> String {
+    let s = match self::scheme(scheme).key {
+        KeyDerivation::Base64 { .. } => Secret::generate_base64(32),
+        KeyDerivation::Utf8 => Secret::generate(),
+    }
+    .unwrap_or_else(|e| invalid(e));
+    s.expose().to_owned()
+}
+
+/// Encrypts under the primary server key, versioned form (internal).
+#[pg_extern(volatile, strict, parallel_safe)]
+fn _encrypt_secret(secret: &str) -> String {
+    let s = self::secret(secret);
+    with_keyring(|k| k.encrypt(&s)).unwrap_or_else(|e| storage(e))
+}
+
+/// Decrypts either stored form (internal).
+#[pg_extern(stable, strict, parallel_safe)]
+fn _decrypt_secret(stored: &str) -> String {
+    with_keyring(|k| k.decrypt(stored))
+        .unwrap_or_else(|e| storage(e))
+        .expose()
+        .to_owned()
+}
+
+/// Re-encrypts under the primary key when needed (internal).
+#[pg_extern(volatile, strict, parallel_safe)]
+fn _rewrap(stored: &str) -> String {
+    with_keyring(|k| {
+        if k.needs_rewrap(stored) {
+            k.rewrap(stored)
+        } else {
+            Ok(stored.to_owned())
+        }
+    })
+    .unwrap_or_else(|e| storage(e))
+}
+
+/// True when `stored` is not yet under the primary key (internal).
+#[pg_extern(stable, strict, parallel_safe)]
+fn _needs_rewrap(stored: &str) -> bool {
+    with_keyring(|k| k.needs_rewrap(stored))
+}
+
+/// Signs `body` with the stored (encrypted) secrets of an endpoint, newest
+/// first, without the plaintext leaving this function (internal). Schemes
+/// that carry one signature use the newest secret.
+#[pg_extern(volatile, parallel_safe)]
+fn _sign_stored(
+    scheme: &str,
+    stored: Vec<Option<String>>,
+    body: &str,
+    id: &str,
+    ts: TimestampWithTimeZone,
+) -> JsonB {
+    let stored: Vec<String> = stored.into_iter().flatten().collect();
+    if stored.is_empty() {
+        invalid("endpoint has no active secret");
+    }
+    let sch = self::scheme(scheme);
+    let take = if sch.format.list_separator.is_some() {
+        stored.len().min(hookseal_core::MAX_SIGNATURES)
+    } else {
+        1
+    };
+    // Cache by ciphertext: the plaintexts are decrypted once per session.
+    let key = (
+        format!("stored\0{scheme}"),
+        stored[..take]
+            .iter()
+            .map(|s| Zeroizing::new(s.clone()))
+            .collect(),
+    );
+    let signer = cached(&SIGNERS, key, || {
+        let secrets: Vec<Secret> = with_keyring(|k| {
+            stored[..take]
+                .iter()
+                .map(|s| k.decrypt(s).unwrap_or_else(|e| storage(e)))
+                .collect()
+        });
+        Signer::new(sch, &secrets).unwrap_or_else(|e| invalid(e))
+    });
+    sign_to_json(&signer, body.as_bytes(), Some(id), Some(unix(ts)))
+}

@@ -1,0 +1,222 @@
+//! hookseal as a PostgreSQL extension (`CREATE EXTENSION hookseal`).
+//!
+//! A thin adapter: SQL arguments in, the `hookseal` core crate does every MAC,
+//! signature header and AES-GCM operation, errors out as SQLSTATEs. The
+//! tables, triggers, roles and grants are plain SQL in the repository's
+//! top-level `sql/hookseal.sql`, included at the end of the install script.
+//!
+//! Modules: [`gucs`] (every setting), [`keys`] (server keyring from the
+//! settings), [`functions`] (the SQL-callable functions), [`errors`] (core
+//! error -> SQLSTATE).
+
+use pgrx::prelude::*;
+
+pgrx::pg_module_magic!(name, version);
+
+pub mod errors;
+pub mod functions;
+pub mod gucs;
+pub mod keys;
+
+/// Registers the settings when the library is loaded.
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}
+
+pgrx::extension_sql_file!("../sql/hookseal.sql", name = "hookseal_schema", finalize);
+
+/// `#[pg_test]`s: the SQL functions against the shared vectors, and the
+/// outbox transaction rules. Security (roles refused) and rollback are in the
+/// pg_regress suite (`tests/pg_regress`), where a refused statement shows as
+/// its error.
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+    use serde_json::Value;
+
+    const SCHEMES: &str = include_str!("../../../tests/vectors/schemes.json");
+    const PUBLISHED: &str = include_str!("../../../tests/vectors/published.json");
+
+    fn q(s: &str) -> String {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+
+    fn one_bool(sql: &str) -> bool {
+        Spi::get_one::<bool>(sql).unwrap().unwrap()
+    }
+
+    fn verify_sql(v: &Value) -> String {
+        let headers = v.get("headers").cloned().unwrap_or(Value::Null);
+        let now = v["now"].as_i64().unwrap_or(0);
+        format!(
+            "SELECT hookseal.webhook_verify({}, ARRAY[{}], {}, {}::jsonb, 300, to_timestamp({now}), {})",
+            q(v["scheme"].as_str().unwrap()),
+            q(v["secret"].as_str().unwrap()),
+            q(v["body"].as_str().unwrap()),
+            q(&headers.to_string()),
+            v["url"].as_str().map_or("NULL".into(), q),
+        )
+    }
+
+    #[pg_test]
+    fn every_vector_verifies_in_sql() {
+        let mut n = 0;
+        for (doc, key) in [(SCHEMES, "schemes"), (PUBLISHED, "vectors")] {
+            let doc: Value = serde_json::from_str(doc).unwrap();
+            for v in doc[key].as_array().unwrap() {
+                let want = v["expect"].as_str() != Some("reject");
+                assert_eq!(one_bool(&verify_sql(v)), want, "{v}");
+                n += 1;
+            }
+        }
+        assert!(n >= 16);
+    }
+
+    #[pg_test]
+    fn sign_reproduces_header_vectors() {
+        let doc: Value = serde_json::from_str(SCHEMES).unwrap();
+        for v in doc["schemes"].as_array().unwrap() {
+            let scheme = v["scheme"].as_str().unwrap();
+            if scheme == "signed-url" || v.get("note").is_some() {
+                continue;
+            }
+            let headers = v["headers"].as_object().unwrap();
+            let get = |suffix: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k.to_ascii_lowercase().ends_with(suffix))
+                    .map(|(_, x)| x.as_str().unwrap().to_owned())
+            };
+            let id = get("-id");
+            let now = v["now"].as_i64().unwrap_or(0);
+            let sql = format!(
+                "SELECT hookseal.webhook_sign({}, {}, {}, {}, to_timestamp({now}))",
+                q(scheme),
+                q(v["secret"].as_str().unwrap()),
+                q(v["body"].as_str().unwrap()),
+                id.as_deref().map_or("NULL".into(), q),
+            );
+            let got = Spi::get_one::<pgrx::JsonB>(&sql).unwrap().unwrap().0;
+            for (k, want) in headers {
+                assert_eq!(got[k], *want, "{scheme} {k}");
+            }
+        }
+    }
+
+    #[pg_test]
+    fn null_input_is_false_not_null() {
+        for sql in [
+            "SELECT hookseal.webhook_verify('github', NULL, 'x', '{}')",
+            "SELECT hookseal.webhook_verify('github', ARRAY['s'], NULL, '{}')",
+            "SELECT hookseal.webhook_verify('github', ARRAY['s'], 'x', NULL)",
+            "SELECT hookseal.webhook_verify(NULL, ARRAY['s'], 'x', '{}')",
+            "SELECT hookseal.webhook_verify('github', ARRAY[NULL]::text[], 'x', '{}')",
+            "SELECT hookseal.webhook_verify('github', ARRAY['s'], 'x', '[1]')",
+        ] {
+            assert_eq!(Spi::get_one::<bool>(sql).unwrap(), Some(false), "{sql}");
+        }
+        let r = Spi::get_one::<String>(
+            "SELECT hookseal.webhook_verify_reason('github', ARRAY['s'], 'x', '{}')",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(r.starts_with("missing_header"), "{r}");
+    }
+
+    #[pg_test]
+    fn design_document_secret_decrypts() {
+        let doc: Value = serde_json::from_str(SCHEMES).unwrap();
+        let v = &doc["secrets"][0];
+        let got = Spi::get_one::<String>(&format!(
+            "SELECT hookseal._decrypt_secret({})",
+            q(v["stored"].as_str().unwrap())
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(got, v["secret"].as_str().unwrap());
+        let hash = Spi::get_one::<String>(&format!("SELECT hookseal.secret_hash({})", q(&got)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(hash, v["hash"].as_str().unwrap());
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "unknown scheme")]
+    fn unknown_scheme_is_an_error() {
+        Spi::get_one::<pgrx::JsonB>("SELECT hookseal.webhook_sign('nope', 'secret', 'x')").unwrap();
+    }
+
+    fn setup_app() -> (String, String) {
+        let app = Spi::get_one::<String>("SELECT hookseal.create_app('shop')")
+            .unwrap()
+            .unwrap();
+        let (ep, secret) = Spi::get_two::<String, String>(&format!(
+            "SELECT endpoint_id, secret FROM hookseal.create_endpoint({}, 'http://127.0.0.1:9/hook', 'native')",
+            q(&app)
+        ))
+        .unwrap();
+        let _ = ep;
+        (app, secret.unwrap())
+    }
+
+    #[pg_test]
+    fn committed_event_leaves_one_signed_row_per_matching_endpoint() {
+        let (app, secret) = setup_app();
+        Spi::run(&format!(
+            "SELECT hookseal.create_endpoint({}, 'http://127.0.0.1:9/other', 'standard', ARRAY['invoice.paid'])",
+            q(&app)
+        ))
+        .unwrap();
+        Spi::run(&format!(
+            "SELECT hookseal.webhook_send({}, 'payment.created', '{{\"amount\":1250}}')",
+            q(&app)
+        ))
+        .unwrap();
+        // Only the endpoint without a type filter matches payment.created.
+        let n = Spi::get_one::<i64>("SELECT count(*) FROM hookseal.outbox")
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1);
+        let (body, headers) =
+            Spi::get_two::<String, pgrx::JsonB>("SELECT body, headers FROM hookseal.outbox")
+                .unwrap();
+        let (body, headers) = (body.unwrap(), headers.unwrap().0);
+        // The row verifies with the core crate and the endpoint's secret.
+        let pairs: Vec<(String, String)> = headers
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let v = hookseal_core::Verifier::new(
+            hookseal_core::Scheme::preset("native").unwrap(),
+            &[hookseal_core::Secret::new(secret).unwrap()],
+        )
+        .unwrap();
+        v.verify(body.as_bytes(), &pairs, hookseal_core::UnixTime::now())
+            .unwrap();
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["type"], "payment.created");
+        assert_eq!(body["data"]["amount"], 1250);
+    }
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    /// One-off initialization when the test framework starts.
+    pub fn setup(_options: Vec<&str>) {}
+
+    /// Settings for the test cluster: the library preloaded (so the
+    /// superuser-only key setting is defined before any session reads it)
+    /// and a throwaway server key.
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![
+            "shared_preload_libraries = 'hookseal'",
+            "hookseal.server_key = '1d28023fc6320b42781a4d811465e3a23b2a4f21340e27c06e683c1e987ed5f9'",
+        ]
+    }
+}
