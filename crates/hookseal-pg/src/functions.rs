@@ -17,7 +17,7 @@ use hookseal_core::{
 };
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::errors::{invalid, storage};
@@ -41,61 +41,137 @@ fn secret(s: &str) -> Secret {
     Secret::new(s).unwrap_or_else(|e| invalid(e))
 }
 
-/// Cache key: scheme name and the secrets (zeroed when evicted).
-type Key = (String, Vec<Zeroizing<String>>);
+/// One cached signer or verifier: what it was built from (secrets zeroed
+/// when evicted) and the prepared value.
+struct Entry<T> {
+    tag: String,
+    secrets: Vec<Zeroizing<String>>,
+    value: T,
+}
 
-/// A small per-session cache (linear search: at most [`CACHE_SIZE`] entries,
-/// most recently added last).
-type Cache<T> = RefCell<Vec<(Key, T)>>;
+/// A small per-session cache, searched without allocating: at most
+/// [`CACHE_SIZE`] entries, the oldest evicted first.
+type Cache<T> = RefCell<Vec<Entry<T>>>;
 
 thread_local! {
     static SIGNERS: Cache<Signer> = const { RefCell::new(Vec::new()) };
     static VERIFIERS: Cache<Verifier> = const { RefCell::new(Vec::new()) };
 }
 
-fn cached<T: Clone>(
+/// Runs `f` with the cached value for `(tag, secrets)`, building it with
+/// `make` on a miss. `make` may raise a Postgres ERROR; no borrow is held
+/// while it runs.
+fn with_cached<T, S: AsRef<str>, R>(
     cache: &'static std::thread::LocalKey<Cache<T>>,
-    key: Key,
+    tag: &str,
+    secrets: &[S],
     make: impl FnOnce() -> T,
-) -> T {
-    if let Some(v) = cache.with(|c| {
-        c.borrow()
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.clone())
-    }) {
-        return v;
-    }
-    // `make` may raise a Postgres ERROR; no borrow is held while it runs.
-    let v = make();
-    cache.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= CACHE_SIZE {
-            c.remove(0);
+    f: impl FnOnce(&T) -> R,
+) -> R {
+    let matches = |e: &Entry<T>| {
+        e.tag == tag
+            && e.secrets.len() == secrets.len()
+            && e.secrets
+                .iter()
+                .zip(secrets)
+                .all(|(a, b)| a.as_str() == b.as_ref())
+    };
+    let hit = cache.with(|c| c.borrow().iter().rposition(matches));
+    let index = match hit {
+        Some(i) => i,
+        None => {
+            let value = make();
+            cache.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.len() >= CACHE_SIZE {
+                    c.remove(0);
+                }
+                c.push(Entry {
+                    tag: tag.to_owned(),
+                    secrets: secrets
+                        .iter()
+                        .map(|s| Zeroizing::new(s.as_ref().to_owned()))
+                        .collect(),
+                    value,
+                });
+                c.len() - 1
+            })
         }
-        c.push((key, v.clone()));
-    });
-    v
+    };
+    cache.with(|c| f(&c.borrow()[index].value))
 }
 
-fn signer(scheme_name: &str, secrets: &[&str]) -> Signer {
-    let key = (
-        scheme_name.to_owned(),
-        secrets
-            .iter()
-            .map(|s| Zeroizing::new((*s).to_owned()))
-            .collect(),
-    );
-    cached(&SIGNERS, key, || {
-        let s: Vec<Secret> = secrets.iter().map(|s| secret(s)).collect();
-        Signer::new(scheme(scheme_name), &s).unwrap_or_else(|e| invalid(e))
-    })
+fn with_signer<R>(scheme_name: &str, secrets: &[&str], f: impl FnOnce(&Signer) -> R) -> R {
+    with_cached(
+        &SIGNERS,
+        scheme_name,
+        secrets,
+        || {
+            let s: Vec<Secret> = secrets.iter().map(|s| secret(s)).collect();
+            Signer::new(scheme(scheme_name), &s).unwrap_or_else(|e| invalid(e))
+        },
+        f,
+    )
 }
 
-/// The signed headers as a JSON object (`{"query": {...}}` entries for a
-/// scheme whose signature is a query parameter).
-fn sign_to_json(signer: &Signer, body: &[u8], id: Option<&str>, ts: Option<UnixTime>) -> JsonB {
+/// Signed headers as `jsonb`, written as JSON text and parsed once by
+/// `jsonb_in` (no intermediate `serde_json::Value`).
+pub struct HeadersJson(String);
+
+pgrx::impl_sql_translatable!(HeadersJson, "jsonb");
+
+impl IntoDatum for HeadersJson {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        // Header names and values are printable ASCII: no NUL can occur.
+        let mut bytes = self.0.into_bytes();
+        bytes.push(0);
+        let text = std::ffi::CString::from_vec_with_nul(bytes).ok()?;
+        // SAFETY: `jsonb_in` takes one cstring argument, which lives until it
+        // returns; it copies what it keeps.
+        unsafe {
+            pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(text.as_ptr().into())])
+        }
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+// SAFETY: the datum returned is the one `into_datum` built, or NULL.
+unsafe impl pgrx::callconv::BoxRet for HeadersJson {
+    unsafe fn box_into<'fcx>(
+        self,
+        fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
+    ) -> pgrx::datum::Datum<'fcx> {
+        match self.into_datum() {
+            Some(d) => unsafe { fcinfo.return_raw_datum(d) },
+            None => fcinfo.return_null(),
+        }
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The signed headers as a JSON object (a scheme whose signature is a query
+/// parameter gets that parameter as a member).
+fn sign_to_json(
+    signer: &Signer,
+    body: &[u8],
+    id: Option<&str>,
+    ts: Option<UnixTime>,
+) -> HeadersJson {
     let signed = signer
         .sign(&Message {
             body,
@@ -103,15 +179,18 @@ fn sign_to_json(signer: &Signer, body: &[u8], id: Option<&str>, ts: Option<UnixT
             timestamp: ts,
         })
         .unwrap_or_else(|e| invalid(e));
-    let mut m: Map<String, Value> = signed
-        .headers
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
-    for (k, v) in signed.query {
-        m.insert(k, Value::String(v));
+    let mut out = String::with_capacity(160);
+    out.push('{');
+    for (i, (k, v)) in signed.headers.iter().chain(&signed.query).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(&mut out, k);
+        out.push(':');
+        push_json_str(&mut out, v);
     }
-    JsonB(Value::Object(m))
+    out.push('}');
+    HeadersJson(out)
 }
 
 /// Signs a text body with one secret: the headers to send, as `jsonb`.
@@ -124,9 +203,11 @@ fn webhook_sign_text(
     body: Option<&str>,
     id: default!(Option<&str>, "NULL"),
     ts: default!(Option<TimestampWithTimeZone>, "now()"),
-) -> Option<JsonB> {
-    let signer = signer(scheme?, &[secret?]);
-    Some(sign_to_json(&signer, body?.as_bytes(), id, ts.map(unix)))
+) -> Option<HeadersJson> {
+    let body = body?.as_bytes();
+    Some(with_signer(scheme?, &[secret?], |s| {
+        sign_to_json(s, body, id, ts.map(unix))
+    }))
 }
 
 /// `webhook_sign` for a `bytea` body.
@@ -137,9 +218,11 @@ fn webhook_sign_bytea(
     body: Option<&[u8]>,
     id: default!(Option<&str>, "NULL"),
     ts: default!(Option<TimestampWithTimeZone>, "now()"),
-) -> Option<JsonB> {
-    let signer = signer(scheme?, &[secret?]);
-    Some(sign_to_json(&signer, body?, id, ts.map(unix)))
+) -> Option<HeadersJson> {
+    let body = body?;
+    Some(with_signer(scheme?, &[secret?], |s| {
+        sign_to_json(s, body, id, ts.map(unix))
+    }))
 }
 
 /// `webhook_sign` with several active secrets (rotation): one signature per
@@ -151,11 +234,13 @@ fn webhook_sign_multi(
     body: Option<&str>,
     id: default!(Option<&str>, "NULL"),
     ts: default!(Option<TimestampWithTimeZone>, "now()"),
-) -> Option<JsonB> {
+) -> Option<HeadersJson> {
     let secrets: Vec<String> = secrets?.into_iter().flatten().collect();
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let signer = signer(scheme?, &refs);
-    Some(sign_to_json(&signer, body?.as_bytes(), id, ts.map(unix)))
+    let body = body?.as_bytes();
+    Some(with_signer(scheme?, &refs, |s| {
+        sign_to_json(s, body, id, ts.map(unix))
+    }))
 }
 
 /// Outcome of a verification: `Ok`, or why not.
@@ -179,15 +264,19 @@ fn verify(
         return Err("no_secret: no non-NULL secret given".into());
     }
     let tolerance = Duration::from_secs(u64::try_from(tolerance_s.unwrap_or(300)).unwrap_or(0));
-    let key = (format!("{scheme_name}\0{}", tolerance.as_secs()), secrets);
-    let verifier = cached(&VERIFIERS, key.clone(), || {
-        let s: Vec<Secret> = key.1.iter().map(|s| secret(s)).collect();
+    let tag = format!("{scheme_name}\0{}", tolerance.as_secs());
+    let make = || {
+        let s: Vec<Secret> = secrets.iter().map(|s| secret(s)).collect();
         Verifier::new(scheme(scheme_name), &s)
             .unwrap_or_else(|e| invalid(e))
             .with_tolerance(tolerance)
-    });
+    };
     // Headers: a JSON object of strings (an array of strings repeats a header).
     let mut pairs: Vec<(String, String)> = Vec::new();
+    let is_query = matches!(
+        Scheme::preset(scheme_name).map(|s| s.signature),
+        Ok(Location::Query(_))
+    );
     match headers.map(|h| h.0) {
         Some(Value::Object(m)) => {
             for (k, v) in m {
@@ -204,13 +293,14 @@ fn verify(
                 }
             }
         }
-        None | Some(Value::Null) if matches!(verifier.scheme().signature, Location::Query(_)) => {}
+        None | Some(Value::Null) if is_query => {}
         _ => return Err("bad_headers: headers must be a JSON object of strings".into()),
     }
-    verifier
-        .verify_request(body, &pairs, url, unix(now))
-        .map(|_| ())
-        .map_err(|e: VerifyError| format!("{}: {e}", e.code()))
+    with_cached(&VERIFIERS, &tag, &secrets, make, |v| {
+        v.verify_request(body, &pairs, url, unix(now))
+            .map(|_| ())
+            .map_err(|e: VerifyError| format!("{}: {e}", e.code()))
+    })
 }
 
 /// True when the request verifies. Any NULL argument, or any failed rule,
@@ -372,7 +462,7 @@ fn _sign_stored(
     body: &str,
     id: &str,
     ts: TimestampWithTimeZone,
-) -> JsonB {
+) -> HeadersJson {
     let stored: Vec<String> = stored.into_iter().flatten().collect();
     if stored.is_empty() {
         invalid("endpoint has no active secret");
@@ -383,22 +473,21 @@ fn _sign_stored(
     } else {
         1
     };
-    // Cache by ciphertext: the plaintexts are decrypted once per session.
-    let key = (
-        format!("stored\0{scheme}"),
-        stored[..take]
-            .iter()
-            .map(|s| Zeroizing::new(s.clone()))
-            .collect(),
-    );
-    let signer = cached(&SIGNERS, key, || {
-        let secrets: Vec<Secret> = with_keyring(|k| {
-            stored[..take]
-                .iter()
-                .map(|s| k.decrypt(s).unwrap_or_else(|e| storage(e)))
-                .collect()
-        });
-        Signer::new(sch, &secrets).unwrap_or_else(|e| invalid(e))
-    });
-    sign_to_json(&signer, body.as_bytes(), Some(id), Some(unix(ts)))
+    // Cache by ciphertext: each stored secret is decrypted once per session.
+    let stored = &stored[..take];
+    with_cached(
+        &SIGNERS,
+        &format!("stored\0{scheme}"),
+        stored,
+        || {
+            let secrets: Vec<Secret> = with_keyring(|k| {
+                stored
+                    .iter()
+                    .map(|s| k.decrypt(s).unwrap_or_else(|e| storage(e)))
+                    .collect()
+            });
+            Signer::new(sch, &secrets).unwrap_or_else(|e| invalid(e))
+        },
+        |signer| sign_to_json(signer, body.as_bytes(), Some(id), Some(unix(ts))),
+    )
 }

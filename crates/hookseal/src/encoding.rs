@@ -22,9 +22,22 @@ pub enum Encoding {
 impl Encoding {
     /// Writes `bytes` in this encoding.
     pub fn encode(self, bytes: &[u8]) -> String {
+        let mut s = String::new();
+        self.encode_into(bytes, &mut s);
+        s
+    }
+
+    /// Appends `bytes` in this encoding to `out`.
+    pub fn encode_into(self, bytes: &[u8], out: &mut String) {
         match self {
-            Encoding::Hex => hex_encode(bytes),
-            Encoding::Base64 => STANDARD.encode(bytes),
+            Encoding::Hex => {
+                out.reserve(bytes.len() * 2);
+                for b in bytes {
+                    out.push(HEX[(b >> 4) as usize] as char);
+                    out.push(HEX[(b & 0x0f) as usize] as char);
+                }
+            }
+            Encoding::Base64 => STANDARD.encode_string(bytes, out),
         }
     }
 
@@ -48,12 +61,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Lowercase hex of `bytes`.
 pub fn hex_encode(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 0x0f) as usize] as char);
-    }
-    s
+    Encoding::Hex.encode(bytes)
 }
 
 fn hex_val(c: u8) -> Option<u8> {

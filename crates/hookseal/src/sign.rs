@@ -181,26 +181,27 @@ impl Signer {
             timestamp: ts_text.as_bytes(),
             body,
         };
-        let sigs: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| {
-                s.encoding
-                    .encode(k.compute(s.message.parts(), &fields).as_bytes())
-            })
-            .collect();
-
+        // The signature value, written in place: [ts item] then one tagged
+        // signature per key, list-separated.
         let f = &s.format;
-        let tagged = |v: &str| match &f.tag {
-            Some(t) => format!("{t}{}{v}", f.tag_separator),
-            None => v.to_owned(),
-        };
-        let mut items: Vec<String> = Vec::new();
+        let sep = f.list_separator.as_deref().unwrap_or("");
+        let mut value = String::with_capacity(16 + self.keys.len() * 140);
         if let Some(tt) = &f.timestamp_tag {
-            items.push(format!("{tt}{}{ts_text}", f.tag_separator));
+            value.push_str(tt);
+            value.push_str(&f.tag_separator);
+            value.push_str(&ts_text);
         }
-        items.extend(sigs.iter().map(|s| tagged(s)));
-        let value = items.join(f.list_separator.as_deref().unwrap_or(""));
+        for k in &self.keys {
+            if !value.is_empty() {
+                value.push_str(sep);
+            }
+            if let Some(t) = &f.tag {
+                value.push_str(t);
+                value.push_str(&f.tag_separator);
+            }
+            s.encoding
+                .encode_into(k.compute(s.message.parts(), &fields).as_bytes(), &mut value);
+        }
 
         let mut headers = Vec::new();
         let mut query = Vec::new();

@@ -1,0 +1,1 @@
+SELECT hookseal.webhook_send(:app, 'payment.created', '{"id":"seti_1NG8Du2eZvKYlo2C9XMqbR0x","object":"setup_intent","amount":1250,"currency":"usd","status":"requires_confirmation","livemode":false,"metadata":{}}');
