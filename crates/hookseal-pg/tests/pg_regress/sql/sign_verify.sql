@@ -80,3 +80,14 @@ SELECT _decrypt_secret(_encrypt_secret('whsec_round_trip')) = 'whsec_round_trip'
 SELECT _needs_rewrap('e21b8662eb68e7f031663e85.b029e0c3c1557db59b035b5a1c377ca68148950acc49bc17c7e15db25dd63421a8ad55bb7e9960a8fb36a3') AS needs_rewrap,
        _decrypt_secret(_rewrap('e21b8662eb68e7f031663e85.b029e0c3c1557db59b035b5a1c377ca68148950acc49bc17c7e15db25dd63421a8ad55bb7e9960a8fb36a3')) AS rewrapped_decrypts;
 RESET hookseal.old_server_keys;
+
+-- The key can come from a file instead; only its path is a setting.
+COPY (SELECT '84c78f346df30e7bde5d918d33f081697cd05b6a5800898a9fc99c54759907cd') TO '/tmp/hookseal_regress.key';
+ALTER SYSTEM SET hookseal.server_key_file = '/tmp/hookseal_regress.key';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5) IS NOT NULL AS waited;
+SET hookseal.server_key = '';
+SELECT _decrypt_secret('3aa22d8c952edc17cc8dccd9.1b432dc9bc1200756fc76a55bf6be9650614493b8942219b5c909c8eed5bbdc79b344de0065d23f73afe2f') AS from_key_file;
+RESET hookseal.server_key;
+ALTER SYSTEM RESET hookseal.server_key_file;
+SELECT pg_reload_conf();
