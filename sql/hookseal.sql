@@ -116,17 +116,9 @@ AS $$
       AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp())
 $$;
 
--- Headers for one delivery, signed now with the endpoint's active secrets.
-CREATE FUNCTION _sign_for_endpoint(endpoint text, scheme text, body text, msg_id text) RETURNS jsonb
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, hookseal, pg_temp
-AS $$
-    SELECT _sign_stored(scheme, _active_secrets(endpoint), body, msg_id, clock_timestamp())
-$$;
-
 -- Fan an event out to every matching enabled endpoint, signed in the same
 -- transaction, and wake the dispatchers. (The secrets lookup is inlined
--- rather than calling _sign_for_endpoint: one function call less per row.)
+-- rather than calling _active_secrets: one function call less per row.)
 CREATE FUNCTION _fan_out() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
@@ -191,7 +183,8 @@ AS $$
         lease_owner = worker,
         lease_expires_at = clock_timestamp() + lease,
         attempts = o.attempts + 1,
-        headers = _sign_for_endpoint(o.endpoint_id, e.scheme, o.body, o.event_id)
+        headers = _sign_stored(e.scheme, _active_secrets(o.endpoint_id), o.body, o.event_id,
+                               clock_timestamp())
     FROM due, endpoints e
     WHERE o.id = due.id AND e.id = o.endpoint_id
     RETURNING o.id, o.event_id, o.endpoint_id, e.url, o.body, o.headers, o.attempts

@@ -273,10 +273,7 @@ fn verify(
     };
     // Headers: a JSON object of strings (an array of strings repeats a header).
     let mut pairs: Vec<(String, String)> = Vec::new();
-    let is_query = matches!(
-        Scheme::preset(scheme_name).map(|s| s.signature),
-        Ok(Location::Query(_))
-    );
+    let headers_given = !matches!(headers, None | Some(JsonB(Value::Null)));
     match headers.map(|h| h.0) {
         Some(Value::Object(m)) => {
             for (k, v) in m {
@@ -293,10 +290,14 @@ fn verify(
                 }
             }
         }
-        None | Some(Value::Null) if is_query => {}
+        None | Some(Value::Null) => {}
         _ => return Err("bad_headers: headers must be a JSON object of strings".into()),
     }
     with_cached(&VERIFIERS, &tag, &secrets, make, |v| {
+        // Only a scheme signed in the URL may go without headers.
+        if !headers_given && !matches!(v.scheme().signature, Location::Query(_)) {
+            return Err("bad_headers: headers must be a JSON object of strings".into());
+        }
         v.verify_request(body, &pairs, url, unix(now))
             .map(|_| ())
             .map_err(|e: VerifyError| format!("{}: {e}", e.code()))
@@ -467,21 +468,21 @@ fn _sign_stored(
     if stored.is_empty() {
         invalid("endpoint has no active secret");
     }
-    let sch = self::scheme(scheme);
-    let take = if sch.format.list_separator.is_some() {
-        stored.len().min(hookseal_core::MAX_SIGNATURES)
-    } else {
-        1
-    };
     // Cache by ciphertext: each stored secret is decrypted once per session.
-    let stored = &stored[..take];
+    let stored = &stored[..stored.len().min(hookseal_core::MAX_SIGNATURES)];
     with_cached(
         &SIGNERS,
         &format!("stored\0{scheme}"),
         stored,
         || {
+            let sch = self::scheme(scheme);
+            let take = if sch.format.list_separator.is_some() {
+                stored.len()
+            } else {
+                1
+            };
             let secrets: Vec<Secret> = with_keyring(|k| {
-                stored
+                stored[..take]
                     .iter()
                     .map(|s| k.decrypt(s).unwrap_or_else(|e| storage(e)))
                     .collect()

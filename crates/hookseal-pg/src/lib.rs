@@ -126,20 +126,73 @@ mod tests {
     }
 
     #[pg_test]
-    fn design_document_secret_decrypts() {
+    fn every_secret_vector_decrypts_under_its_key() {
         let doc: Value = serde_json::from_str(SCHEMES).unwrap();
-        let v = &doc["secrets"][0];
-        let got = Spi::get_one::<String>(&format!(
-            "SELECT hookseal._decrypt_secret({})",
-            q(v["stored"].as_str().unwrap())
-        ))
-        .unwrap()
-        .unwrap();
-        assert_eq!(got, v["secret"].as_str().unwrap());
-        let hash = Spi::get_one::<String>(&format!("SELECT hookseal.secret_hash({})", q(&got)))
+        let secrets = doc["secrets"].as_array().unwrap();
+        for v in secrets {
+            // The configured key stays primary; the vector's key is an old key.
+            Spi::run(&format!(
+                "SET LOCAL hookseal.old_server_keys = {}",
+                q(v["server_key_hex"].as_str().unwrap())
+            ))
+            .unwrap();
+            let got = Spi::get_one::<String>(&format!(
+                "SELECT hookseal._decrypt_secret({})",
+                q(v["stored"].as_str().unwrap())
+            ))
             .unwrap()
             .unwrap();
-        assert_eq!(hash, v["hash"].as_str().unwrap());
+            assert_eq!(got, v["secret"].as_str().unwrap());
+            let hash = Spi::get_one::<String>(&format!("SELECT hookseal.secret_hash({})", q(&got)))
+                .unwrap()
+                .unwrap();
+            assert_eq!(hash, v["hash"].as_str().unwrap());
+            // Re-encrypted, it names the primary key and decrypts again.
+            let again = Spi::get_one::<String>(&format!(
+                "SELECT hookseal._rewrap({})",
+                q(v["stored"].as_str().unwrap())
+            ))
+            .unwrap()
+            .unwrap();
+            assert!(again.starts_with("hs1:"), "{again}");
+            Spi::run("RESET hookseal.old_server_keys").unwrap();
+            let back =
+                Spi::get_one::<String>(&format!("SELECT hookseal._decrypt_secret({})", q(&again)))
+                    .unwrap()
+                    .unwrap();
+            assert_eq!(back, got);
+        }
+        assert_eq!(secrets.len(), 4);
+    }
+
+    #[pg_test]
+    fn signed_url_and_bytea_sign_match_vectors() {
+        let doc: Value = serde_json::from_str(SCHEMES).unwrap();
+        let v = doc["schemes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["scheme"] == "signed-url")
+            .unwrap();
+        let got = Spi::get_one::<pgrx::JsonB>(&format!(
+            "SELECT hookseal.webhook_sign('signed-url', {}, {})",
+            q(v["secret"].as_str().unwrap()),
+            q(v["body"].as_str().unwrap())
+        ))
+        .unwrap()
+        .unwrap()
+        .0;
+        assert_eq!(got["signature"], v["signature"]);
+        let gh = Spi::get_one::<pgrx::JsonB>(
+            "SELECT hookseal.webhook_sign('github', 'It''s a Secret to Everybody', convert_to('Hello, World!', 'UTF8'))",
+        )
+        .unwrap()
+        .unwrap()
+        .0;
+        assert_eq!(
+            gh["X-Hub-Signature-256"],
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
     }
 
     #[pg_test]
