@@ -205,12 +205,11 @@ mod tests {
         let app = Spi::get_one::<String>("SELECT hookseal.create_app('shop')")
             .unwrap()
             .unwrap();
-        let (ep, secret) = Spi::get_two::<String, String>(&format!(
-            "SELECT endpoint_id, secret FROM hookseal.create_endpoint({}, 'http://127.0.0.1:9/hook', 'native')",
+        let secret = Spi::get_one::<String>(&format!(
+            "SELECT secret FROM hookseal.create_endpoint({}, 'http://127.0.0.1:9/hook', 'native')",
             q(&app)
         ))
         .unwrap();
-        let _ = ep;
         (app, secret.unwrap())
     }
 
