@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use hookseal_core::{
-    new_id as core_new_id, IdKind, KeyDerivation, Location, Message, Scheme, Secret, Signer,
+    json, new_id as core_new_id, IdKind, KeyDerivation, Location, Message, Scheme, Secret, Signer,
     UnixTime, Verifier, VerifyError,
 };
 use pgrx::prelude::*;
@@ -116,14 +116,14 @@ fn with_signer<R>(scheme_name: &str, secrets: &[&str], f: impl FnOnce(&Signer) -
 
 /// Signed headers as `jsonb`, written as JSON text and parsed once by
 /// `jsonb_in` (no intermediate `serde_json::Value`).
-pub struct HeadersJson(String);
+pub struct HeadersJson(Vec<u8>);
 
 pgrx::impl_sql_translatable!(HeadersJson, "jsonb");
 
 impl IntoDatum for HeadersJson {
     fn into_datum(self) -> Option<pg_sys::Datum> {
         // Header names and values are printable ASCII: no NUL can occur.
-        let mut bytes = self.0.into_bytes();
+        let mut bytes = self.0;
         bytes.push(0);
         let text = std::ffi::CString::from_vec_with_nul(bytes).ok()?;
         // SAFETY: `jsonb_in` takes one cstring argument, which lives until it
@@ -151,19 +151,6 @@ unsafe impl pgrx::callconv::BoxRet for HeadersJson {
     }
 }
 
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 /// The signed headers as a JSON object (a scheme whose signature is a query
 /// parameter gets that parameter as a member).
 fn sign_to_json(
@@ -179,17 +166,17 @@ fn sign_to_json(
             timestamp: ts,
         })
         .unwrap_or_else(|e| invalid(e));
-    let mut out = String::with_capacity(160);
-    out.push('{');
+    let mut out = Vec::with_capacity(160);
+    out.push(b'{');
     for (i, (k, v)) in signed.headers.iter().chain(&signed.query).enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        push_json_str(&mut out, k);
-        out.push(':');
-        push_json_str(&mut out, v);
+        json::push_string(&mut out, k);
+        out.push(b':');
+        json::push_string(&mut out, v);
     }
-    out.push('}');
+    out.push(b'}');
     HeadersJson(out)
 }
 
@@ -397,13 +384,13 @@ fn new_id(kind: &str) -> String {
 /// JSON, keys in that order.
 #[pg_extern(immutable, strict, parallel_safe)]
 fn event_body(id: &str, event_type: &str, created_ms: i64, data: JsonB) -> String {
-    let s = |v: &str| Value::String(v.to_owned()).to_string();
-    format!(
-        "{{\"id\":{},\"type\":{},\"timestamp\":{created_ms},\"data\":{}}}",
-        s(id),
-        s(event_type),
-        data.0
-    )
+    let mut out = b"{\"id\":".to_vec();
+    json::push_string(&mut out, id);
+    out.extend_from_slice(b",\"type\":");
+    json::push_string(&mut out, event_type);
+    out.extend_from_slice(format!(",\"timestamp\":{created_ms},\"data\":{}}}", data.0).as_bytes());
+    // Only UTF-8 went in.
+    String::from_utf8(out).unwrap_or_else(|e| invalid(e))
 }
 
 /// A new secret fit for `scheme` (internal: the plaintext is returned once,

@@ -257,6 +257,12 @@ fn parse(input: &[u8]) -> Result<Node<'_>, JsonError> {
     Ok(v)
 }
 
+/// Appends `s` as a JSON string (quotes, mandatory escapes only, UTF-8
+/// kept), exactly as [`compact`] writes strings.
+pub fn push_string(out: &mut Vec<u8>, s: &str) {
+    write_str(out, s)
+}
+
 fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     for &b in s.as_bytes() {
