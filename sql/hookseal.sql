@@ -97,6 +97,7 @@ CREATE TABLE outbox (
     last_status       integer,
     last_error        text,
     created_at        timestamptz NOT NULL DEFAULT now(),
+    signed_at         timestamptz NOT NULL DEFAULT clock_timestamp(), -- when `headers` were signed
     delivered_at      timestamptz,
     UNIQUE (event_id, endpoint_id)
 );
@@ -129,8 +130,8 @@ DECLARE
     payload text := event_body(NEW.id, NEW.type, NEW.created_at, NEW.data);
     signed_at timestamptz := clock_timestamp();
 BEGIN
-    INSERT INTO outbox (event_id, endpoint_id, body, headers)
-    SELECT NEW.id, e.id, payload,
+    INSERT INTO outbox (event_id, endpoint_id, body, signed_at, headers)
+    SELECT NEW.id, e.id, payload, signed_at,
            _sign_stored(e.scheme,
                         ARRAY(SELECT s.secret FROM secrets s
                               WHERE s.webhook_id = e.id AND s.revoked_at IS NULL
@@ -162,9 +163,11 @@ $$;
 
 -- Dispatching -----------------------------------------------------------------
 
--- Claim up to `batch` due rows for `worker` for `lease`, re-signed now so a
--- retry hours later is inside the receiver's tolerance. Rows whose lease
--- expired (a worker died) are due again.
+-- Claim up to `batch` due rows for `worker` for `lease`. A first attempt
+-- whose headers were signed in the last minute (by the fan-out trigger) is
+-- sent as signed; anything else is re-signed now, so a retry hours later is
+-- inside the receiver's tolerance. Rows whose lease expired (a worker died)
+-- are due again.
 CREATE FUNCTION claim(worker text, batch integer DEFAULT 100, lease interval DEFAULT '60 seconds')
 RETURNS TABLE (outbox_id bigint, event_id text, endpoint_id text, url text, body text, headers jsonb, attempt integer)
 LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -179,16 +182,21 @@ AS $$
         ORDER BY o.next_attempt_at
         LIMIT greatest(batch, 0)
         FOR UPDATE OF o SKIP LOCKED
+    ), fresh AS (
+        SELECT o.id, (o.attempts = 0 AND o.signed_at > clock_timestamp() - interval '60 seconds') AS keep
+        FROM outbox o JOIN due ON due.id = o.id
     )
     UPDATE outbox o
     SET status = 'delivering',
         lease_owner = worker,
         lease_expires_at = clock_timestamp() + lease,
         attempts = o.attempts + 1,
-        headers = _sign_stored(e.scheme, _active_secrets(o.endpoint_id), o.body, o.event_id,
-                               clock_timestamp())
-    FROM due, endpoints e
-    WHERE o.id = due.id AND e.id = o.endpoint_id
+        signed_at = CASE WHEN fresh.keep THEN o.signed_at ELSE clock_timestamp() END,
+        headers = CASE WHEN fresh.keep THEN o.headers
+                       ELSE _sign_stored(e.scheme, _active_secrets(o.endpoint_id), o.body,
+                                         o.event_id, clock_timestamp()) END
+    FROM fresh, endpoints e
+    WHERE o.id = fresh.id AND e.id = o.endpoint_id
     RETURNING o.id, o.event_id, o.endpoint_id, e.url, o.body, o.headers, o.attempts
 $$;
 
@@ -205,6 +213,38 @@ AS $$
         RETURNING 1
     )
     SELECT EXISTS (SELECT 1 FROM done)
+$$;
+
+-- Record many deliveries in one statement (the dispatcher's batched ack).
+-- Returns the ids that were recorded; an id missing from the answer had lost
+-- its lease (another worker took it over).
+CREATE FUNCTION ack_many(worker text, outbox_ids bigint[], http_statuses integer[])
+RETURNS SETOF bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    UPDATE outbox o
+    SET status = 'delivered', delivered_at = clock_timestamp(), last_status = a.http_status,
+        last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
+    FROM unnest(outbox_ids, http_statuses) AS a(id, http_status)
+    WHERE o.id = a.id AND o.lease_owner = worker AND o.status = 'delivering'
+    RETURNING o.id
+$$;
+
+-- Give claimed rows back without counting the attempt (a worker shutting
+-- down before it sent them). Returns how many rows were released.
+CREATE FUNCTION release(worker text, outbox_ids bigint[]) RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    WITH r AS (
+        UPDATE outbox o
+        SET status = 'pending', attempts = greatest(o.attempts - 1, 0),
+            next_attempt_at = clock_timestamp(), lease_owner = NULL, lease_expires_at = NULL
+        WHERE o.id = ANY (outbox_ids) AND o.lease_owner = worker AND o.status = 'delivering'
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM r
 $$;
 
 -- Record a failed attempt and schedule the next one on the endpoint's
@@ -406,6 +446,7 @@ TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
 
 GRANT EXECUTE ON FUNCTION webhook_send(text, text, jsonb) TO hookseal_writer, hookseal_admin;
 GRANT EXECUTE ON FUNCTION claim(text, integer, interval), ack(bigint, text, integer),
+    ack_many(text, bigint[], integer[]), release(text, bigint[]),
     fail(bigint, text, integer, text, interval) TO hookseal_dispatcher;
 GRANT EXECUTE ON FUNCTION create_app(text), create_secret(text),
     create_endpoint(text, text, text, text[], text), rotate_secret(text, interval),

@@ -16,6 +16,9 @@ use hookseal::{
 use serde_json::json;
 use zeroize::Zeroizing;
 
+mod dispatch;
+mod receive;
+
 /// Environment variable holding the server key (64 hex characters).
 const SERVER_KEY_ENV: &str = "HOOKSEAL_SERVER_KEY";
 /// Optional comma-separated older server keys that still decrypt.
@@ -155,6 +158,24 @@ enum Command {
         #[command(flatten)]
         secrets: SecretArgs,
     },
+    /// Deliver the Postgres outbox over HTTP until SIGTERM (or --drain).
+    #[command(
+        after_help = "Example:\n  DATABASE_URL=postgres://dispatcher@127.0.0.1/app hookseal dispatch --metrics-addr 127.0.0.1:9464"
+    )]
+    Dispatch(dispatch::DispatchArgs),
+    /// Listen for webhooks, verify each, answer per the scheme's status table,
+    /// and print one JSON line per request.
+    #[command(
+        after_help = "Example:\n  hookseal receive --scheme native --secret-env WH_SECRET --listen 127.0.0.1:8080"
+    )]
+    Receive {
+        #[command(flatten)]
+        scheme: SchemeArgs,
+        #[command(flatten)]
+        secrets: SecretArgs,
+        #[command(flatten)]
+        args: receive::ReceiveArgs,
+    },
 }
 
 #[derive(Args)]
@@ -187,6 +208,20 @@ struct BodyArgs {
 
 /// A failure: the message and the exit code.
 struct Fail(String, u8);
+
+/// Logs to stderr, as text or JSON lines; `RUST_LOG` filters (default info).
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
 
 fn usage(msg: impl Into<String>) -> Fail {
     Fail(msg.into(), 2)
@@ -558,6 +593,12 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             print(secret.expose())?;
             Ok(0)
         }
+        Command::Dispatch(args) => dispatch::run(args),
+        Command::Receive {
+            scheme,
+            secrets,
+            args,
+        } => receive::run(args, scheme.load()?, secrets.load()?),
         Command::Hash { secrets } => {
             print(&secrets.one()?.hash_hex())?;
             Ok(0)

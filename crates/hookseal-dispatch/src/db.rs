@@ -1,0 +1,183 @@
+//! The extension's dispatcher API (`hookseal.claim`, `ack_many`, `fail`,
+//! `release`) over one tokio-postgres connection, plus `LISTEN`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
+
+use crate::deliver::Job;
+
+/// The channel the fan-out trigger notifies.
+pub const CHANNEL: &str = "hookseal_outbox";
+
+/// A connection with the dispatcher's statements prepared.
+pub struct Db {
+    client: Client,
+    claim: Statement,
+    ack_many: Statement,
+    fail: Statement,
+    release: Statement,
+}
+
+/// A failed attempt to record.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The row.
+    pub outbox_id: i64,
+    /// The answer's status, if there was one.
+    pub status: Option<i32>,
+    /// What went wrong.
+    pub error: String,
+    /// Not before this many seconds.
+    pub retry_after_secs: Option<f64>,
+}
+
+impl Db {
+    /// Connects, prepares the statements and, when `wake` is given, listens
+    /// on [`CHANNEL`] and signals `wake` on every notification. The
+    /// connection's driver runs on a spawned task; [`Db::is_closed`] tells
+    /// when it has ended.
+    pub async fn connect(url: &str, wake: Option<Arc<Notify>>) -> Result<Db, tokio_postgres::Error> {
+        let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+        let listening = wake.is_some();
+        tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(m) = messages.next().await {
+                match m {
+                    Ok(AsyncMessage::Notification(_)) => {
+                        if let Some(w) = &wake {
+                            w.notify_one();
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "database connection ended");
+                        break;
+                    }
+                }
+            }
+        });
+        let claim = client
+            .prepare(
+                "SELECT outbox_id, event_id, endpoint_id, url, body, headers::text, attempt \
+                 FROM hookseal.claim($1, $2, make_interval(secs => $3))",
+            )
+            .await?;
+        let ack_many = client
+            .prepare("SELECT hookseal.ack_many($1, $2, $3)")
+            .await?;
+        let fail = client
+            .prepare(
+                "SELECT hookseal.fail($1, $2, $3, $4, make_interval(secs => $5))::text",
+            )
+            .await?;
+        let release = client
+            .prepare("SELECT hookseal.release($1, $2)")
+            .await?;
+        if listening {
+            client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        }
+        Ok(Db {
+            client,
+            claim,
+            ack_many,
+            fail,
+            release,
+        })
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Claims up to `batch` due rows for `lease`.
+    pub async fn claim(
+        &self,
+        worker: &str,
+        batch: i32,
+        lease: Duration,
+    ) -> Result<Vec<Job>, tokio_postgres::Error> {
+        let rows = self
+            .client
+            .query(&self.claim, &[&worker, &batch, &lease.as_secs_f64()])
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let headers: String = r.get(5);
+                Job {
+                    outbox_id: r.get(0),
+                    event_id: r.get(1),
+                    endpoint_id: r.get(2),
+                    url: r.get(3),
+                    body: r.get(4),
+                    headers: parse_headers(&headers),
+                    attempt: r.get(6),
+                }
+            })
+            .collect())
+    }
+
+    /// Records deliveries; returns the ids recorded (the rest had lost
+    /// their lease).
+    pub async fn ack_many(
+        &self,
+        worker: &str,
+        ids: &[i64],
+        statuses: &[i32],
+    ) -> Result<Vec<i64>, tokio_postgres::Error> {
+        let rows = self
+            .client
+            .query(&self.ack_many, &[&worker, &ids, &statuses])
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Records a failed attempt; returns the row's new status (`pending`,
+    /// `dead`), or `None` when the lease was lost.
+    pub async fn fail(
+        &self,
+        worker: &str,
+        f: &Failure,
+    ) -> Result<Option<String>, tokio_postgres::Error> {
+        let row = self
+            .client
+            .query_one(
+                &self.fail,
+                &[
+                    &f.outbox_id,
+                    &worker,
+                    &f.status,
+                    &f.error,
+                    &f.retry_after_secs,
+                ],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Gives unsent rows back; returns how many were released.
+    pub async fn release(&self, worker: &str, ids: &[i64]) -> Result<i32, tokio_postgres::Error> {
+        let row = self.client.query_one(&self.release, &[&worker, &ids]).await?;
+        Ok(row.get(0))
+    }
+}
+
+/// The claim's headers object as (name, value) pairs; non-string values
+/// (which the extension never produces) are dropped.
+fn parse_headers(text: &str) -> Vec<(String, String)> {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+        Ok(map) => map
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}

@@ -1,0 +1,283 @@
+//! One HTTP attempt: send a claimed row as the database signed it and
+//! classify the answer.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::{redirect, Client, Url};
+
+use crate::ssrf::{AddressPolicy, PolicyResolver};
+use crate::Config;
+
+/// A claimed outbox row: what to send and where.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// `hookseal.outbox.id`.
+    pub outbox_id: i64,
+    /// The event's id, also the message id in the signed headers.
+    pub event_id: String,
+    /// The endpoint's id.
+    pub endpoint_id: String,
+    /// The endpoint's URL.
+    pub url: String,
+    /// The body, exactly as signed.
+    pub body: String,
+    /// The signed headers (name, value).
+    pub headers: Vec<(String, String)>,
+    /// Which attempt this is (1 for the first).
+    pub attempt: i32,
+}
+
+/// What became of an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A 2xx answer.
+    Delivered {
+        /// The status code.
+        status: u16,
+    },
+    /// 410 Gone: the receiver asks never to be called again.
+    Gone,
+    /// Anything else: retry on the endpoint's schedule.
+    Retry {
+        /// The status code, when the receiver answered.
+        status: Option<u16>,
+        /// What went wrong, for `outbox.last_error` (no secret, no URL).
+        error: String,
+        /// A bounded `Retry-After` from a 429 or 503.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// An attempt's outcome and how long it took.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The classified result.
+    pub outcome: Outcome,
+    /// From sending the request to the classified answer.
+    pub elapsed: Duration,
+}
+
+/// Sends jobs with one pooled keep-alive client.
+#[derive(Clone)]
+pub struct Deliverer {
+    client: Client,
+    policy: Arc<AddressPolicy>,
+    max_retry_after: Duration,
+}
+
+/// How much of an error answer's body goes into `last_error`.
+const ERROR_SNIPPET: usize = 200;
+/// How much of any answer's body is read (the rest is dropped with the
+/// connection).
+const MAX_ANSWER: usize = 64 * 1024;
+
+impl Deliverer {
+    /// A client with the configured timeouts, no redirects, no proxy, and
+    /// the address policy applied to every resolved name.
+    pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
+        let policy = Arc::new(config.policy.clone());
+        let client = Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .redirect(redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(PolicyResolver::new(policy.clone())))
+            .pool_max_idle_per_host(config.per_endpoint.max(1))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .user_agent(concat!("hookseal/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Deliverer {
+            client,
+            policy,
+            max_retry_after: config.max_retry_after,
+        })
+    }
+
+    /// Sends one job and classifies the answer. Never panics, never
+    /// returns an error: a failure is an [`Outcome::Retry`].
+    pub async fn deliver(&self, job: &Job) -> Attempt {
+        let start = Instant::now();
+        let outcome = self.attempt(job).await;
+        Attempt {
+            outcome,
+            elapsed: start.elapsed(),
+        }
+    }
+
+    async fn attempt(&self, job: &Job) -> Outcome {
+        let retry = |error: String| Outcome::Retry {
+            status: None,
+            error,
+            retry_after: None,
+        };
+        if job.headers.is_empty() {
+            // The extension always signs; never send an unsigned body.
+            return retry("claim returned no signed headers; not sent".into());
+        }
+        let url = match Url::parse(&job.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+            Ok(u) => return retry(format!("unsupported URL scheme `{}`", u.scheme())),
+            Err(e) => return retry(format!("invalid URL: {e}")),
+        };
+        // IP-literal hosts never reach the resolver: check them here.
+        let literal: Option<IpAddr> = match url.host() {
+            Some(url::Host::Ipv4(v4)) => Some(v4.into()),
+            Some(url::Host::Ipv6(v6)) => Some(v6.into()),
+            Some(url::Host::Domain(_)) => None,
+            None => return retry("URL has no host".into()),
+        };
+        if let Some(ip) = literal {
+            if let Err(refused) = self.policy.check(ip) {
+                return retry(format!("refused: {refused}"));
+            }
+        }
+        let mut headers = HeaderMap::with_capacity(job.headers.len() + 1);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in &job.headers {
+            match (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                (Ok(n), Ok(v)) => {
+                    headers.insert(n, v);
+                }
+                _ => return retry(format!("signed header `{name}` is not a valid HTTP header")),
+            }
+        }
+        let sent = self
+            .client
+            .post(url)
+            .headers(headers)
+            .body(job.body.clone())
+            .send()
+            .await;
+        let mut resp = match sent {
+            Ok(r) => r,
+            Err(e) => return retry(describe(&e)),
+        };
+        let status = resp.status().as_u16();
+        let retry_after = match status {
+            429 | 503 => resp
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                .map(|d| d.min(self.max_retry_after)),
+            _ => None,
+        };
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(ERROR_SNIPPET).collect::<String>());
+        // Read (a bounded part of) the answer so the connection can be reused.
+        let mut snippet = Vec::new();
+        let mut read = 0usize;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    read += chunk.len();
+                    if snippet.len() < ERROR_SNIPPET {
+                        let take = (ERROR_SNIPPET - snippet.len()).min(chunk.len());
+                        snippet.extend_from_slice(&chunk[..take]);
+                    }
+                    if read > MAX_ANSWER {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) if (200..300).contains(&status) => {
+                    // The status line is the receiver's decision; a broken
+                    // body after a 2xx still counts as delivered.
+                    tracing::debug!(error = %describe(&e), "answer body unreadable");
+                    break;
+                }
+                Err(e) => return retry(format!("HTTP {status}, then {}", describe(&e))),
+            }
+        }
+        match status {
+            200..=299 => Outcome::Delivered { status },
+            410 => Outcome::Gone,
+            300..=399 => Outcome::Retry {
+                status: Some(status),
+                error: format!(
+                    "HTTP {status}: redirect not followed (Location: {})",
+                    location.as_deref().unwrap_or("none")
+                ),
+                retry_after: None,
+            },
+            _ => Outcome::Retry {
+                status: Some(status),
+                error: format!("HTTP {status}: {}", String::from_utf8_lossy(&snippet).trim()),
+                retry_after,
+            },
+        }
+    }
+}
+
+/// A reqwest error without its URL (which may carry a credential) but with
+/// its cause chain.
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
+    };
+    let mut out = kind.to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date; `None` when malformed.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        // A date in the past means "now".
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        for bad in ["", "-1", "1.5", "soon", "12 s"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! # hookseal-dispatch
+//!
+//! Delivers the rows of hookseal's Postgres outbox over HTTP. The database
+//! does everything that needs a secret: the fan-out trigger signs each row
+//! when the event commits, and `hookseal.claim()` re-signs retries with a
+//! fresh timestamp. A dispatcher only moves bytes: it claims rows under a
+//! lease, POSTs the body with the signed headers, and records the answer
+//! with `ack_many()` / `fail()`; the extension applies the endpoint's retry
+//! schedule, dead-letters, and disables endpoints that answer 410.
+//!
+//! Any number of dispatchers may share a database: `claim()` uses
+//! `FOR UPDATE SKIP LOCKED`, so a row is held by one worker at a time, and a
+//! worker that dies loses nothing — its leases expire and the rows are
+//! claimed again (delivery is at least once; receivers de-duplicate on the
+//! message id, which is the event id in every retry).
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), hookseal_dispatch::DispatchError> {
+//! use hookseal_dispatch::{Config, Dispatcher};
+//! let config = Config::new("postgres://dispatcher@db/app");
+//! let dispatcher = Dispatcher::new(config)?;
+//! let summary = dispatcher.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! println!("delivered {}", summary.delivered);
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::time::Duration;
+
+mod db;
+mod deliver;
+mod metrics;
+mod ssrf;
+mod worker;
+
+pub use deliver::{parse_retry_after, Attempt, Deliverer, Job, Outcome};
+pub use metrics::{serve as serve_metrics, Metrics};
+pub use ssrf::{classify, AddressPolicy, Blocked, PolicyResolver, Refused};
+pub use worker::{Dispatcher, Summary};
+
+/// Why a dispatcher could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// A setting is out of range.
+    #[error("invalid dispatcher setting: {0}")]
+    Config(String),
+    /// The HTTP client could not be built (TLS roots, resolver).
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[source] reqwest::Error),
+}
+
+/// Dispatcher settings. [`Config::new`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `postgres://` URL of a role granted `hookseal_dispatcher`.
+    pub database_url: String,
+    /// This worker's name in `outbox.lease_owner`; unique per process.
+    pub worker_id: String,
+    /// Most rows claimed at once.
+    pub batch: usize,
+    /// How long a claim is held before another worker may take it. Must
+    /// exceed `timeout`.
+    pub lease: Duration,
+    /// Most attempts in flight in this worker.
+    pub concurrency: usize,
+    /// Most attempts in flight to one endpoint in this worker.
+    pub per_endpoint: usize,
+    /// TCP (and TLS) connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-attempt timeout, connect to last byte of the answer.
+    pub timeout: Duration,
+    /// How often to look for due rows when no notification arrives
+    /// (retries come due without one).
+    pub poll_interval: Duration,
+    /// Upper bound on a receiver's `Retry-After`.
+    pub max_retry_after: Duration,
+    /// How long shutdown waits for in-flight attempts before releasing them.
+    pub shutdown_grace: Duration,
+    /// Which destination addresses are allowed.
+    pub policy: AddressPolicy,
+}
+
+impl Config {
+    /// Defaults: batch 100, lease 60 s, 256 in flight (32 per endpoint),
+    /// timeouts 5 s connect / 30 s total, poll every second, `Retry-After`
+    /// capped at one hour, 20 s shutdown grace, public destinations only.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Config {
+            database_url: database_url.into(),
+            worker_id: default_worker_id(),
+            batch: 100,
+            lease: Duration::from_secs(60),
+            concurrency: 256,
+            per_endpoint: 32,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            max_retry_after: Duration::from_secs(3600),
+            shutdown_grace: Duration::from_secs(20),
+            policy: AddressPolicy::default(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), DispatchError> {
+        let bad = |m: &str| Err(DispatchError::Config(m.to_owned()));
+        if self.batch == 0 || self.batch > 10_000 {
+            return bad("batch must be 1..=10000");
+        }
+        if self.concurrency == 0 || self.concurrency > 100_000 {
+            return bad("concurrency must be 1..=100000");
+        }
+        if self.per_endpoint == 0 {
+            return bad("per-endpoint concurrency must be at least 1");
+        }
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return bad("timeouts must be positive");
+        }
+        if self.lease <= self.timeout {
+            return bad("the lease must be longer than the HTTP timeout");
+        }
+        if self.poll_interval.is_zero() {
+            return bad("poll interval must be positive");
+        }
+        if self.worker_id.is_empty() || self.worker_id.len() > 200 {
+            return bad("worker id must be 1..=200 bytes");
+        }
+        Ok(())
+    }
+}
+
+/// `host-pid-random`, unique enough that two processes never share leases.
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    let mut r = [0u8; 4];
+    let _ = getrandom::fill(&mut r);
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        u32::from_be_bytes(r)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_settings_are_named() {
+        let c = Config::new("postgres://x");
+        assert!(c.validate().is_ok());
+        let mut short = c.clone();
+        short.lease = Duration::from_secs(10);
+        let e = short.validate().unwrap_err().to_string();
+        assert!(e.contains("lease"), "{e}");
+        let mut zero = c.clone();
+        zero.concurrency = 0;
+        assert!(zero.validate().is_err());
+        let a = default_worker_id();
+        let b = default_worker_id();
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,446 @@
+//! The worker loop: claim, deliver concurrently, record results in batches,
+//! and on shutdown finish or release what is in flight.
+//!
+//! Three kinds of task cooperate:
+//! - the claimer (the caller's task) holds one connection that also
+//!   `LISTEN`s; it claims as many rows as it has free global permits;
+//! - one delivery task per claimed row, holding a global permit and a permit
+//!   of its endpoint;
+//! - the recorder, with its own connection, which turns finished attempts
+//!   into one `ack_many` per batch plus one `fail` per failure, and keeps
+//!   them until the database takes them (it reconnects as often as needed).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::task::AbortHandle;
+
+use crate::db::{Db, Failure};
+use crate::deliver::{Deliverer, Job, Outcome};
+use crate::metrics::Metrics;
+use crate::{Config, DispatchError};
+
+/// When the loop stops by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Only on the shutdown signal.
+    Forever,
+    /// When nothing is due and nothing is in flight, or at the deadline.
+    Drain(Instant),
+}
+
+/// What a run did (counted by this dispatcher since it was built).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// Rows claimed.
+    pub claimed: u64,
+    /// Rows delivered.
+    pub delivered: u64,
+    /// Failed attempts scheduled for a retry.
+    pub retried: u64,
+    /// Rows dead-lettered.
+    pub dead: u64,
+    /// Rows given back unsent.
+    pub released: u64,
+    /// Results dropped because the lease had moved on.
+    pub lease_lost: u64,
+}
+
+enum Record {
+    Done(i64, Outcome),
+    Release(Vec<i64>),
+}
+
+/// Delivers outbox rows. Build one per process; [`Dispatcher::run`] is the
+/// long-running worker, [`Dispatcher::drain`] the bounded variant for
+/// short-lived hosts such as a Lambda invocation.
+pub struct Dispatcher {
+    config: Arc<Config>,
+    deliverer: Deliverer,
+    metrics: Arc<Metrics>,
+}
+
+impl Dispatcher {
+    /// Checks the configuration and builds the HTTP client.
+    pub fn new(config: Config) -> Result<Self, DispatchError> {
+        config.validate()?;
+        let deliverer = Deliverer::new(&config).map_err(DispatchError::Http)?;
+        Ok(Dispatcher {
+            config: Arc::new(config),
+            deliverer,
+            metrics: Arc::new(Metrics::default()),
+        })
+    }
+
+    /// The counters this dispatcher updates.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Runs until `shutdown` completes, then stops claiming, waits up to the
+    /// shutdown grace for in-flight deliveries, releases the rest, and
+    /// records every result before returning.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Summary {
+        self.work(Mode::Forever, shutdown).await
+    }
+
+    /// Delivers what is due now and returns when nothing is left, or when
+    /// `budget` is nearly spent (claiming stops at `budget` minus the HTTP
+    /// timeout, so in-flight attempts can finish).
+    pub async fn drain(&self, budget: Duration) -> Summary {
+        let stop_claiming = budget.saturating_sub(self.config.timeout + Duration::from_secs(1));
+        self.work(
+            Mode::Drain(Instant::now() + stop_claiming),
+            std::future::pending(),
+        )
+        .await
+    }
+
+    fn summary(&self) -> Summary {
+        let m = &self.metrics;
+        Summary {
+            claimed: m.claimed.load(Relaxed),
+            delivered: m.delivered.load(Relaxed),
+            retried: m.retried.load(Relaxed),
+            dead: m.dead.load(Relaxed),
+            released: m.released.load(Relaxed),
+            lease_lost: m.lease_lost.load(Relaxed),
+        }
+    }
+
+    async fn work(&self, mode: Mode, shutdown: impl Future<Output = ()>) -> Summary {
+        let cfg = self.config.clone();
+        let (tx, rx) = mpsc::unbounded_channel::<Record>();
+        let recorder = tokio::spawn(record(cfg.clone(), self.metrics.clone(), rx));
+        let wake = Arc::new(Notify::new());
+        let global = Arc::new(Semaphore::new(cfg.concurrency));
+        let endpoints: Mutex<HashMap<String, Arc<Semaphore>>> = Mutex::new(HashMap::new());
+        let inflight: Arc<Mutex<HashMap<i64, AbortHandle>>> = Arc::default();
+        let mut db: Option<Db> = None;
+        let mut backoff = Duration::from_millis(100);
+        tracing::info!(worker = %cfg.worker_id, concurrency = cfg.concurrency,
+            per_endpoint = cfg.per_endpoint, batch = cfg.batch, "dispatcher started");
+        tokio::pin!(shutdown);
+
+        loop {
+            if let Mode::Drain(until) = mode {
+                if Instant::now() >= until {
+                    break;
+                }
+            }
+            let conn = match db.take() {
+                Some(d) if !d.is_closed() => d,
+                _ => {
+                    let connected = tokio::select! {
+                        c = Db::connect(&cfg.database_url, Some(wake.clone())) => c,
+                        _ = &mut shutdown => break,
+                    };
+                    match connected {
+                        Ok(d) => {
+                            backoff = Duration::from_millis(100);
+                            d
+                        }
+                        Err(e) => {
+                            self.metrics.db_errors.fetch_add(1, Relaxed);
+                            tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
+                                "cannot connect to the database");
+                            tokio::select! {
+                                _ = tokio::time::sleep(backoff) => {}
+                                _ = &mut shutdown => break,
+                            }
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                            continue;
+                        }
+                    }
+                }
+            };
+            // As many rows as there are free delivery slots (at least one).
+            let mut permits = tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                p = global.clone().acquire_many_owned(1) => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let extra = (cfg.batch - 1).min(global.available_permits());
+            if extra > 0 {
+                if let Ok(more) = global.clone().try_acquire_many_owned(extra as u32) {
+                    permits.merge(more);
+                }
+            }
+            let want = permits.num_permits();
+            // Not cancelled by shutdown: a claim the database ran must reach
+            // the delivery tasks (or the release below), not wait out its lease.
+            let claimed = conn.claim(&cfg.worker_id, want as i32, cfg.lease).await;
+            let jobs = match claimed {
+                Ok(jobs) => {
+                    db = Some(conn);
+                    jobs
+                }
+                Err(e) => {
+                    self.metrics.db_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(error = %e, "claim failed; reconnecting");
+                    drop(permits);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = &mut shutdown => break,
+                    }
+                    continue;
+                }
+            };
+            let got = jobs.len();
+            self.metrics.claimed.fetch_add(got as u64, Relaxed);
+            for job in jobs {
+                let Some(permit) = permits.split(1) else {
+                    break; // claim never returns more than asked
+                };
+                let ep = self.endpoint_limit(&endpoints, &job.endpoint_id);
+                let deliverer = self.deliverer.clone();
+                let metrics = self.metrics.clone();
+                let tx = tx.clone();
+                let id = job.outbox_id;
+                let inflight2 = inflight.clone();
+                let mut table = inflight.lock().unwrap_or_else(|p| p.into_inner());
+                let handle = tokio::spawn(async move {
+                    let _ep = ep.acquire_owned().await;
+                    let attempt = deliverer.deliver(&job).await;
+                    metrics.observe(attempt.elapsed);
+                    log_attempt(&job, &attempt.outcome, attempt.elapsed);
+                    let _ = tx.send(Record::Done(job.outbox_id, attempt.outcome));
+                    inflight2
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&job.outbox_id);
+                    drop(permit);
+                });
+                table.insert(id, handle.abort_handle());
+            }
+            drop(permits);
+            if got == want {
+                continue; // more may be due right now
+            }
+            if let Mode::Drain(_) = mode {
+                if got == 0 && global.available_permits() == cfg.concurrency {
+                    break;
+                }
+            }
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(cfg.poll_interval) => {}
+            }
+        }
+
+        // Stop claiming; let in-flight attempts finish within the grace.
+        let grace = match mode {
+            Mode::Forever => cfg.shutdown_grace,
+            Mode::Drain(_) => cfg.timeout + Duration::from_millis(500),
+        };
+        let all = u32::try_from(cfg.concurrency).unwrap_or(u32::MAX);
+        let finished = tokio::time::timeout(grace, global.acquire_many(all)).await;
+        if finished.is_err() {
+            let unsent: Vec<(i64, AbortHandle)> = inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain()
+                .collect();
+            let ids: Vec<i64> = unsent
+                .iter()
+                .map(|(id, h)| {
+                    h.abort();
+                    *id
+                })
+                .collect();
+            tracing::warn!(count = ids.len(), "shutdown grace over; releasing unfinished rows");
+            let _ = tx.send(Record::Release(ids));
+        }
+        drop(tx);
+        drop(db);
+        if let Err(e) = recorder.await {
+            tracing::error!(error = %e, "result recorder ended abnormally");
+        }
+        let s = self.summary();
+        tracing::info!(worker = %cfg.worker_id, claimed = s.claimed, delivered = s.delivered,
+            retried = s.retried, dead = s.dead, released = s.released,
+            lease_lost = s.lease_lost, "dispatcher stopped");
+        s
+    }
+
+    fn endpoint_limit(
+        &self,
+        map: &Mutex<HashMap<String, Arc<Semaphore>>>,
+        endpoint: &str,
+    ) -> Arc<Semaphore> {
+        let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            // Forget idle endpoints (no task holds their semaphore).
+            map.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        map.entry(endpoint.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_endpoint)))
+            .clone()
+    }
+}
+
+fn log_attempt(job: &Job, outcome: &Outcome, elapsed: Duration) {
+    let ms = elapsed.as_secs_f64() * 1e3;
+    match outcome {
+        Outcome::Delivered { status } => tracing::debug!(outbox_id = job.outbox_id,
+            event = %job.event_id, endpoint = %job.endpoint_id, attempt = job.attempt,
+            status, ms, "delivered"),
+        Outcome::Gone => tracing::warn!(outbox_id = job.outbox_id, event = %job.event_id,
+            endpoint = %job.endpoint_id, "410 Gone: disabling the endpoint"),
+        Outcome::Retry { status, error, .. } => tracing::warn!(outbox_id = job.outbox_id,
+            event = %job.event_id, endpoint = %job.endpoint_id, attempt = job.attempt,
+            status = status.map(i64::from), error = %error, ms, "attempt failed"),
+    }
+}
+
+/// The recorder: batches results into the database until the channel
+/// closes and everything it received is recorded (or, with the database
+/// gone, until the shutdown grace runs out; those rows are re-delivered
+/// after their lease).
+async fn record(cfg: Arc<Config>, metrics: Arc<Metrics>, mut rx: mpsc::UnboundedReceiver<Record>) {
+    const MAX_BATCH: usize = 1000;
+    let mut acks: Vec<(i64, i32)> = Vec::new();
+    let mut fails: Vec<Failure> = Vec::new();
+    let mut release: Vec<i64> = Vec::new();
+    let mut db: Option<Db> = None;
+    let mut backoff = Duration::from_millis(100);
+    let mut closed_at: Option<Instant> = None;
+    let take = |r: Record, acks: &mut Vec<(i64, i32)>, fails: &mut Vec<Failure>, release: &mut Vec<i64>| match r {
+        Record::Done(id, Outcome::Delivered { status }) => acks.push((id, i32::from(status))),
+        Record::Done(id, Outcome::Gone) => {
+            metrics.gone.fetch_add(1, Relaxed);
+            fails.push(Failure {
+                outbox_id: id,
+                status: Some(410),
+                error: "HTTP 410 Gone: endpoint disabled".into(),
+                retry_after_secs: None,
+            })
+        }
+        Record::Done(id, Outcome::Retry { status, error, retry_after }) => fails.push(Failure {
+            outbox_id: id,
+            status: status.map(i32::from),
+            error,
+            retry_after_secs: retry_after.map(|d| d.as_secs_f64()),
+        }),
+        Record::Release(ids) => release.extend(ids),
+    };
+    loop {
+        if acks.is_empty() && fails.is_empty() && release.is_empty() {
+            if closed_at.is_some() {
+                return;
+            }
+            match rx.recv().await {
+                Some(r) => take(r, &mut acks, &mut fails, &mut release),
+                None => return,
+            }
+        }
+        while acks.len() + fails.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => take(r, &mut acks, &mut fails, &mut release),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    closed_at.get_or_insert_with(Instant::now);
+                    break;
+                }
+            }
+        }
+        if let Some(t) = closed_at {
+            if t.elapsed() > cfg.shutdown_grace {
+                tracing::error!(acks = acks.len(), fails = fails.len(), release = release.len(),
+                    "database unreachable at shutdown; these rows will be re-delivered after their lease");
+                return;
+            }
+        }
+        let conn = match db.take() {
+            Some(d) if !d.is_closed() => d,
+            _ => match Db::connect(&cfg.database_url, None).await {
+                Ok(d) => {
+                    backoff = Duration::from_millis(100);
+                    d
+                }
+                Err(e) => {
+                    metrics.db_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(error = %e, pending = acks.len() + fails.len(),
+                        "recorder cannot connect; keeping results");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            },
+        };
+        match flush(&cfg, &metrics, &conn, &mut acks, &mut fails, &mut release).await {
+            Ok(()) => db = Some(conn),
+            Err(e) => {
+                metrics.db_errors.fetch_add(1, Relaxed);
+                tracing::warn!(error = %e, "recording results failed; reconnecting");
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}
+
+async fn flush(
+    cfg: &Config,
+    metrics: &Metrics,
+    db: &Db,
+    acks: &mut Vec<(i64, i32)>,
+    fails: &mut Vec<Failure>,
+    release: &mut Vec<i64>,
+) -> Result<(), tokio_postgres::Error> {
+    let worker = cfg.worker_id.as_str();
+    if !acks.is_empty() {
+        let (ids, statuses): (Vec<i64>, Vec<i32>) = acks.iter().copied().unzip();
+        let recorded = db.ack_many(worker, &ids, &statuses).await?;
+        metrics.delivered.fetch_add(recorded.len() as u64, Relaxed);
+        let lost = ids.len() - recorded.len();
+        if lost > 0 {
+            metrics.lease_lost.fetch_add(lost as u64, Relaxed);
+            tracing::warn!(count = lost, "delivered rows whose lease had passed to another worker");
+        }
+        acks.clear();
+    }
+    if !fails.is_empty() {
+        // Pipelined on the one connection; keep the ones not recorded.
+        let results =
+            futures_util::future::join_all(fails.iter().map(|f| db.fail(worker, f))).await;
+        let mut first_err = None;
+        let mut keep = Vec::new();
+        for (f, r) in fails.drain(..).zip(results) {
+            match r {
+                Ok(Some(s)) if s == "dead" => {
+                    metrics.dead.fetch_add(1, Relaxed);
+                    tracing::warn!(outbox_id = f.outbox_id, "dead-lettered");
+                }
+                Ok(Some(_)) => {
+                    metrics.retried.fetch_add(1, Relaxed);
+                }
+                Ok(None) => {
+                    metrics.lease_lost.fetch_add(1, Relaxed);
+                }
+                Err(e) => {
+                    keep.push(f);
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        *fails = keep;
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+    }
+    if !release.is_empty() {
+        let n = db.release(worker, release).await?;
+        metrics.released.fetch_add(u64::try_from(n).unwrap_or(0), Relaxed);
+        release.clear();
+    }
+    Ok(())
+}
