@@ -1,0 +1,720 @@
+//! The dispatcher against a real PostgreSQL with the extension and real HTTP
+//! receivers on 127.0.0.1, each delivery verified with the core crate.
+//!
+//! These tests need a cluster: `scripts/dispatch-test.sh` starts one,
+//! creates the `hookseal_template` database and the dispatcher role, and
+//! runs them with `--ignored` and `HOOKSEAL_TEST_PG=127.0.0.1:<port>`.
+//! Each test works in its own database, so they run in parallel.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hookseal::{Scheme, Secret, UnixTime, Verifier};
+use hookseal_dispatch::{AddressPolicy, Config, Dispatcher, Summary};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_postgres::{Client, NoTls};
+
+// ---------------------------------------------------------------- database
+
+fn pg() -> String {
+    std::env::var("HOOKSEAL_TEST_PG").expect(
+        "HOOKSEAL_TEST_PG=host:port is not set; run these tests with scripts/dispatch-test.sh",
+    )
+}
+
+async fn connect(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// A fresh database cloned from the template, with one app and one
+/// endpoint (native scheme) at `url`.
+struct Db {
+    name: String,
+    admin: Client,
+    app: String,
+    endpoint: String,
+    secret: String,
+}
+
+impl Db {
+    async fn new(test: &str, url: &str, scheme: &str) -> Db {
+        let root = connect(&format!("postgres://postgres@{}/postgres", pg())).await;
+        let name = format!("t_{test}_{}", std::process::id());
+        root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .await
+            .unwrap();
+        root.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE hookseal_template"))
+            .await
+            .unwrap();
+        let admin = connect(&format!("postgres://postgres@{}/{name}", pg())).await;
+        let app: String = admin
+            .query_one("SELECT hookseal.create_app($1)", &[&test])
+            .await
+            .unwrap()
+            .get(0);
+        let row = admin
+            .query_one(
+                "SELECT endpoint_id, secret FROM hookseal.create_endpoint($1, $2, $3)",
+                &[&app, &url, &scheme],
+            )
+            .await
+            .unwrap();
+        Db {
+            name,
+            admin,
+            app,
+            endpoint: row.get(0),
+            secret: row.get(1),
+        }
+    }
+
+    /// The dispatcher's URL: a role that is only `hookseal_dispatcher`.
+    fn dispatcher_url(&self) -> String {
+        format!("postgres://hookseal_test_dispatcher@{}/{}", pg(), self.name)
+    }
+
+    async fn exec(&self, sql: &str) {
+        self.admin.batch_execute(sql).await.unwrap();
+    }
+
+    async fn schedule(&self, intervals: &str) {
+        self.exec(&format!(
+            "UPDATE hookseal.endpoints SET retry_schedule = '{intervals}', retry_jitter = 0"
+        ))
+        .await;
+    }
+
+    async fn send(&self, n: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let data = serde_json::json!({ "n": i });
+            let id: String = self
+                .admin
+                .query_one(
+                    "SELECT hookseal.webhook_send($1, 'order.created', $2::text::jsonb)",
+                    &[&self.app, &data.to_string()],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// (status, attempts, last_status, last_error) of the outbox rows.
+    async fn rows(&self) -> Vec<(String, i32, Option<i32>, Option<String>)> {
+        self.admin
+            .query(
+                "SELECT status::text, attempts, last_status, last_error FROM hookseal.outbox ORDER BY id",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    }
+
+    async fn wait_rows(
+        &self,
+        what: &str,
+        limit: Duration,
+        ok: impl Fn(&[(String, i32, Option<i32>, Option<String>)]) -> bool,
+    ) -> Vec<(String, i32, Option<i32>, Option<String>)> {
+        let start = Instant::now();
+        loop {
+            let rows = self.rows().await;
+            if ok(&rows) {
+                return rows;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "timed out waiting for {what}; outbox: {rows:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- receiver
+
+/// How a test receiver answers its n-th request (0-based).
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    delay: Duration,
+}
+
+fn ok() -> Reply {
+    Reply {
+        status: 200,
+        headers: vec![],
+        delay: Duration::ZERO,
+    }
+}
+
+fn status(code: u16) -> Reply {
+    Reply { status: code, ..ok() }
+}
+
+/// What a receiver got.
+#[derive(Clone, Debug)]
+struct Got {
+    at: Instant,
+    wall: UnixTime,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+struct Receiver {
+    addr: SocketAddr,
+    got: Arc<Mutex<Vec<Got>>>,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+impl Receiver {
+    async fn start(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, reply)
+    }
+
+    fn serve(
+        listener: TcpListener,
+        reply: impl Fn(usize) -> Reply + Send + Sync + 'static,
+    ) -> Receiver {
+        let addr = listener.local_addr().unwrap();
+        let got: Arc<Mutex<Vec<Got>>> = Arc::default();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let max_in_flight = Arc::new(AtomicUsize::new(0));
+        let reply = Arc::new(reply);
+        let (g, inf, max) = (got.clone(), in_flight, max_in_flight.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (g, inf, max, reply) = (g.clone(), inf.clone(), max.clone(), reply.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let (g, inf, max, reply) =
+                            (g.clone(), inf.clone(), max.clone(), reply.clone());
+                        async move {
+                            let now = inf.fetch_add(1, Ordering::SeqCst) + 1;
+                            max.fetch_max(now, Ordering::SeqCst);
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.unwrap().to_bytes();
+                            let n = {
+                                let mut g = g.lock().unwrap();
+                                g.push(Got {
+                                    at: Instant::now(),
+                                    wall: UnixTime::now(),
+                                    headers: parts.headers,
+                                    body,
+                                });
+                                g.len() - 1
+                            };
+                            let r = reply(n);
+                            tokio::time::sleep(r.delay).await;
+                            inf.fetch_sub(1, Ordering::SeqCst);
+                            let mut resp = Response::new(Full::new(Bytes::from_static(b"{}")));
+                            *resp.status_mut() = http::StatusCode::from_u16(r.status).unwrap();
+                            for (k, v) in r.headers {
+                                resp.headers_mut().insert(k, v.parse().unwrap());
+                            }
+                            Ok::<_, Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Receiver {
+            addr,
+            got,
+            max_in_flight,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    fn got(&self) -> Vec<Got> {
+        self.got.lock().unwrap().clone()
+    }
+
+    async fn wait(&self, n: usize, limit: Duration) -> Vec<Got> {
+        let start = Instant::now();
+        loop {
+            let got = self.got();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "receiver got {} of {n} requests",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Verifies a delivery with the core crate, as of when it arrived; returns (message id, timestamp ms).
+fn verify(g: &Got, scheme: &str, secret: &str, tolerance: Duration) -> (String, i64) {
+    let verifier = Verifier::new(
+        Scheme::preset(scheme).unwrap(),
+        &[Secret::new(secret).unwrap()],
+    )
+    .unwrap()
+    .with_tolerance(tolerance);
+    let v = verifier
+        .verify(&g.body, &g.headers, g.wall)
+        .unwrap_or_else(|e| panic!("delivery does not verify: {e}"));
+    let id_header = Scheme::preset(scheme).unwrap().id_header.unwrap();
+    let id = g.headers[id_header.as_str()].to_str().unwrap().to_owned();
+    (id, v.timestamp.unwrap().as_millis())
+}
+
+// ---------------------------------------------------------------- dispatcher
+
+fn config(db: &Db) -> Config {
+    let mut c = Config::new(db.dispatcher_url());
+    c.policy = AddressPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    c.poll_interval = Duration::from_millis(50);
+    c.connect_timeout = Duration::from_secs(1);
+    c.timeout = Duration::from_secs(2);
+    c.lease = Duration::from_secs(5);
+    c.shutdown_grace = Duration::from_secs(5);
+    c
+}
+
+struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Summary>,
+}
+
+fn start(config: Config) -> Running {
+    let d = Dispatcher::new(config).unwrap();
+    let (stop, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        d.run(async move {
+            let _ = rx.await;
+        })
+        .await
+    });
+    Running {
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Running {
+    async fn stop(mut self) -> Summary {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("dispatcher did not stop")
+            .unwrap()
+    }
+}
+
+const LONG: Duration = Duration::from_secs(20);
+const TOL: Duration = Duration::from_secs(300);
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn delivers_signed_and_verifiable() {
+    let rx = Receiver::start(|_| ok()).await;
+    let db = Db::new("success", &rx.url(), "native").await;
+    let ids = db.send(5).await;
+    let run = start(config(&db));
+    let got = rx.wait(5, LONG).await;
+    db.wait_rows("delivered", LONG, |r| r.iter().all(|x| x.0 == "delivered"))
+        .await;
+    let s = run.stop().await;
+    assert_eq!(s.delivered, 5);
+    let mut seen: Vec<String> = got.iter().map(|g| verify(g, "native", &db.secret, TOL).0).collect();
+    seen.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(seen, want, "each event delivered once under its own id");
+    for g in &got {
+        assert_eq!(g.headers["content-type"], "application/json");
+        let body: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
+        let (id, _) = verify(g, "native", &db.secret, TOL);
+        assert_eq!(body["id"].as_str().unwrap(), id, "message id is the event id");
+    }
+    for (status, attempts, last, err) in db.rows().await {
+        assert_eq!((status.as_str(), attempts, last, err), ("delivered", 1, Some(200), None));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn standard_scheme_is_delivered_as_signed() {
+    let rx = Receiver::start(|_| ok()).await;
+    let db = Db::new("standard", &rx.url(), "standard").await;
+    let ids = db.send(2).await;
+    let run = start(config(&db));
+    let got = rx.wait(2, LONG).await;
+    run.stop().await;
+    for g in &got {
+        let (id, _) = verify(g, "standard", &db.secret, TOL);
+        assert!(ids.contains(&id));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn error_then_success_is_retried_with_a_fresh_signature() {
+    // The receiver accepts only signatures at most 1 s old: the retry, 2.5 s
+    // after the first attempt, verifies only because claim() re-signed it.
+    let rx = Receiver::start(|n| if n == 0 { status(500) } else { ok() }).await;
+    let db = Db::new("retry", &rx.url(), "native").await;
+    db.schedule("{2.5 seconds}").await;
+    let ids = db.send(1).await;
+    let run = start(config(&db));
+    let got = rx.wait(2, LONG).await;
+    let rows = db
+        .wait_rows("delivered", LONG, |r| r[0].0 == "delivered")
+        .await;
+    run.stop().await;
+    assert_eq!(rows[0].1, 2, "two attempts");
+    assert_eq!(rows[0].2, Some(200));
+    let (id1, ts1) = verify(&got[0], "native", &db.secret, Duration::from_secs(1));
+    let gap = got[1].at - got[0].at;
+    assert!(gap >= Duration::from_millis(2400), "retried after {gap:?}");
+    let (id2, ts2) = verify(&got[1], "native", &db.secret, Duration::from_secs(1));
+    assert_eq!((id1.as_str(), id2.as_str()), (ids[0].as_str(), ids[0].as_str()));
+    assert!(ts2 - ts1 >= 2400, "timestamps {ts1} then {ts2}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn a_timeout_is_a_retry() {
+    let rx = Receiver::start(|n| {
+        if n == 0 {
+            Reply {
+                delay: Duration::from_secs(3),
+                ..ok()
+            }
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let db = Db::new("timeout", &rx.url(), "native").await;
+    db.schedule("{2 seconds}").await;
+    db.send(1).await;
+    let mut c = config(&db);
+    c.timeout = Duration::from_millis(500);
+    let run = start(c);
+    let rows = db
+        .wait_rows("a timed-out attempt", LONG, |r| r[0].0 == "pending" && r[0].1 == 1)
+        .await;
+    let err = rows[0].3.clone().unwrap();
+    assert!(err.starts_with("timeout"), "{err}");
+    assert_eq!(rows[0].2, None, "no status for a timeout");
+    db.wait_rows("delivered", LONG, |r| r[0].0 == "delivered").await;
+    let s = run.stop().await;
+    assert_eq!((s.retried, s.delivered), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn connection_refused_retries_then_dead_letters_then_redrives() {
+    // A port nobody listens on (bound, then closed).
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let db = Db::new("refused", &url, "native").await;
+    db.schedule("{0.5 seconds}").await;
+    db.send(1).await;
+    let run = start(config(&db));
+    let rows = db.wait_rows("dead letter", LONG, |r| r[0].0 == "dead").await;
+    assert_eq!(rows[0].1, 2, "one retry, then dead");
+    let err = rows[0].3.clone().unwrap();
+    assert!(err.starts_with("connect"), "{err}");
+    // Bring the receiver up on that port and re-drive by SQL.
+    let rx = Receiver::serve(
+        TcpListener::bind(("127.0.0.1", port)).await.unwrap(),
+        |_| ok(),
+    );
+    let redriven: bool = db
+        .admin
+        .query_one("SELECT hookseal.redrive(id) FROM hookseal.outbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(redriven);
+    let got = rx.wait(1, LONG).await;
+    db.wait_rows("delivered", LONG, |r| r[0].0 == "delivered").await;
+    let s = run.stop().await;
+    assert_eq!(s.dead, 1);
+    verify(&got[0], "native", &db.secret, TOL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn gone_disables_the_endpoint() {
+    let rx = Receiver::start(|_| status(410)).await;
+    let db = Db::new("gone", &rx.url(), "native").await;
+    db.send(1).await;
+    let run = start(config(&db));
+    let rows = db.wait_rows("dead letter", LONG, |r| r[0].0 == "dead").await;
+    assert_eq!(rows[0].2, Some(410));
+    let row = db
+        .admin
+        .query_one("SELECT enabled, disabled_reason FROM hookseal.endpoints", &[])
+        .await
+        .unwrap();
+    assert!(!row.get::<_, bool>(0));
+    assert!(row.get::<_, String>(1).contains("410"));
+    // Later events no longer fan out to it.
+    db.send(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(db.rows().await.len(), 1);
+    assert_eq!(rx.got().len(), 1);
+    let s = run.stop().await;
+    assert_eq!(s.dead, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn too_many_requests_honours_retry_after() {
+    let rx = Receiver::start(|n| {
+        if n == 0 {
+            Reply {
+                headers: vec![("retry-after", "2".into())],
+                ..status(429)
+            }
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let db = Db::new("retry_after", &rx.url(), "native").await;
+    db.schedule("{0.1 seconds}").await; // the schedule alone would retry at once
+    db.send(1).await;
+    let run = start(config(&db));
+    let got = rx.wait(2, LONG).await;
+    run.stop().await;
+    let gap = got[1].at - got[0].at;
+    assert!(gap >= Duration::from_millis(1950), "retried after {gap:?}");
+    assert!(gap < Duration::from_secs(4), "retried after {gap:?}");
+    verify(&got[1], "native", &db.secret, TOL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn retry_after_is_bounded() {
+    let rx = Receiver::start(|n| {
+        if n == 0 {
+            Reply {
+                headers: vec![("retry-after", "86400".into())],
+                ..status(503)
+            }
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let db = Db::new("retry_after_cap", &rx.url(), "native").await;
+    db.schedule("{0.1 seconds}").await;
+    db.send(1).await;
+    let mut c = config(&db);
+    c.max_retry_after = Duration::from_secs(1);
+    let run = start(c);
+    let got = rx.wait(2, LONG).await;
+    run.stop().await;
+    let gap = got[1].at - got[0].at;
+    assert!(gap >= Duration::from_millis(950) && gap < Duration::from_secs(3), "{gap:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn redirects_are_not_followed() {
+    let inner = Receiver::start(|_| ok()).await;
+    let inner_url = inner.url();
+    let rx = Receiver::start(move |n| Reply {
+        headers: vec![(
+            "location",
+            if n == 0 {
+                "http://10.255.255.1/internal".into()
+            } else {
+                inner_url.clone()
+            },
+        )],
+        ..status(if n == 0 { 302 } else { 307 })
+    })
+    .await;
+    let db = Db::new("redirect", &rx.url(), "native").await;
+    db.schedule("{0.2 seconds, 0.2 seconds}").await;
+    db.send(1).await;
+    let run = start(config(&db));
+    let rows = db.wait_rows("dead letter", LONG, |r| r[0].0 == "dead").await;
+    run.stop().await;
+    assert_eq!(rx.got().len(), 3);
+    assert_eq!(inner.got().len(), 0, "the redirect target was never called");
+    let err = rows[0].3.clone().unwrap();
+    assert!(err.contains("redirect not followed"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn private_destinations_are_refused_without_an_allow_list() {
+    let rx = Receiver::start(|_| ok()).await;
+    let port = rx.addr.port();
+    for (i, url) in [
+        format!("http://127.0.0.1:{port}/hook"),
+        format!("http://localhost:{port}/hook"), // a name resolving to loopback
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/".to_owned(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let db = Db::new(&format!("ssrf{i}"), url, "native").await;
+        db.schedule("{1 hour}").await;
+        db.send(1).await;
+        let mut c = config(&db);
+        c.policy = AddressPolicy::default();
+        let run = start(c);
+        let rows = db
+            .wait_rows("a refused attempt", LONG, |r| r[0].0 == "pending" && r[0].1 == 1)
+            .await;
+        run.stop().await;
+        let err = rows[0].3.clone().unwrap();
+        assert!(err.contains("not on the allow-list"), "{url}: {err}");
+    }
+    assert_eq!(rx.got().len(), 0, "nothing reached the loopback receiver");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn per_endpoint_concurrency_is_bounded() {
+    let rx = Receiver::start(|_| Reply {
+        delay: Duration::from_millis(100),
+        ..ok()
+    })
+    .await;
+    let db = Db::new("per_endpoint", &rx.url(), "native").await;
+    db.send(12).await;
+    let mut c = config(&db);
+    c.per_endpoint = 3;
+    let run = start(c);
+    rx.wait(12, LONG).await;
+    db.wait_rows("delivered", LONG, |r| r.iter().all(|x| x.0 == "delivered"))
+        .await;
+    run.stop().await;
+    assert_eq!(rx.max_in_flight.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn three_workers_never_deliver_one_claim_twice() {
+    let rx = Receiver::start(|_| Reply {
+        delay: Duration::from_millis(2),
+        ..ok()
+    })
+    .await;
+    let db = Db::new("three", &rx.url(), "native").await;
+    let ids = db.send(300).await;
+    let runs: Vec<Running> = (0..3)
+        .map(|i| {
+            let mut c = config(&db);
+            c.worker_id = format!("w{i}");
+            c.batch = 10;
+            start(c)
+        })
+        .collect();
+    db.wait_rows("delivered", LONG, |r| r.iter().all(|x| x.0 == "delivered"))
+        .await;
+    let mut total = Summary::default();
+    for r in runs {
+        let s = r.stop().await;
+        assert!(s.delivered > 0, "every worker took part: {s:?}");
+        total.delivered += s.delivered;
+    }
+    assert_eq!(total.delivered, 300);
+    let got = rx.got();
+    let mut seen: Vec<String> = got.iter().map(|g| verify(g, "native", &db.secret, TOL).0).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!((got.len(), seen.len()), (ids.len(), ids.len()), "no duplicate");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn shutdown_releases_what_it_cannot_finish() {
+    let rx = Receiver::start(|_| Reply {
+        delay: Duration::from_secs(3),
+        ..ok()
+    })
+    .await;
+    let db = Db::new("release", &rx.url(), "native").await;
+    db.send(2).await;
+    let mut c = config(&db);
+    c.timeout = Duration::from_secs(4);
+    c.shutdown_grace = Duration::from_millis(200);
+    let run = start(c);
+    rx.wait(2, LONG).await;
+    let s = run.stop().await;
+    assert_eq!(s.released, 2);
+    for (status, attempts, _, _) in db.rows().await {
+        assert_eq!((status.as_str(), attempts), ("pending", 0), "released uncounted");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn shutdown_finishes_in_flight_work_within_the_grace() {
+    let rx = Receiver::start(|_| Reply {
+        delay: Duration::from_millis(500),
+        ..ok()
+    })
+    .await;
+    let db = Db::new("finish", &rx.url(), "native").await;
+    db.send(3).await;
+    let run = start(config(&db));
+    rx.wait(3, LONG).await;
+    let s = run.stop().await;
+    assert_eq!((s.delivered, s.released), (3, 0));
+    assert!(db.rows().await.iter().all(|r| r.0 == "delivered"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn drain_delivers_what_is_due_and_returns() {
+    let rx = Receiver::start(|_| ok()).await;
+    let db = Db::new("drain", &rx.url(), "native").await;
+    db.send(50).await;
+    let d = Dispatcher::new(config(&db)).unwrap();
+    let s = tokio::time::timeout(LONG, d.drain(Duration::from_secs(60)))
+        .await
+        .expect("drain returned");
+    assert_eq!(s.delivered, 50);
+    assert_eq!(rx.got().len(), 50);
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The dispatcher's tests against a real PostgreSQL: a throwaway cluster with
+# the extension, a template database and a dispatcher-only login role; then
+# the integration tests (real receivers on 127.0.0.1) and the crash test.
+#   bash scripts/dispatch-test.sh            # everything, crash test shortened
+#   HOOKSEAL_CRASH_FULL=1 bash scripts/dispatch-test.sh   # 10,000-event crash runs
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib.sh"
+need_rust
+need_base
+need_pg
+cd "$root"
+
+echo "== install the extension"
+(cd crates/hookseal-pg && cargo pgrx install --pg-config /usr/bin/pg_config >/dev/null)
+work=$(mktemp -d /tmp/hd.XXXX)
+chown postgres:postgres "$work"
+trap 'stop_cluster "$work/pg"; rm -rf "$work"' EXIT
+start_cluster "$work/pg" "max_connections = 200"
+psql -qX -v ON_ERROR_STOP=1 -d postgres <<'SQL'
+CREATE DATABASE hookseal_template;
+\c hookseal_template
+CREATE EXTENSION hookseal;
+CREATE ROLE hookseal_test_dispatcher LOGIN IN ROLE hookseal_dispatcher;
+SQL
+
+echo "== dispatcher integration tests"
+HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-dispatch --test outbox -- --ignored
+
+echo "== crash test"
+if [ -n "${HOOKSEAL_CRASH_FULL:-}" ]; then
+  bash tests/dispatch/crash.sh --events 10000 --kills 20
+  bash tests/dispatch/crash.sh --events 10000 --pg-restarts 3
+else
+  bash tests/dispatch/crash.sh --events 2000 --kills 20
+  bash tests/dispatch/crash.sh --events 2000 --pg-restarts 2
+fi
