@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, the vector copy, unit/property/vector/CLI
 # tests, the interop test against the official Standard Webhooks library, and
-# the Postgres extension's #[pg_test] and pg_regress suites (as `postgres`).
+# the Postgres extension's #[pg_test] and pg_regress suites (as `postgres`),
+# and the dispatcher's integration and crash tests.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -29,3 +30,5 @@ echo "== interop"
 bash tests/interop/run.sh
 echo "== postgres extension"
 bash scripts/pg-test.sh
+echo "== dispatcher (real PostgreSQL, receivers on 127.0.0.1, crash test)"
+bash scripts/dispatch-test.sh

@@ -46,7 +46,12 @@ pub struct DispatchArgs {
     /// Allow destinations in this network (CIDR, repeatable), e.g. 127.0.0.0/8.
     /// Loopback, private, link-local, CGNAT, multicast and reserved addresses
     /// are refused otherwise.
-    #[arg(long = "allow", value_name = "CIDR", env = "HOOKSEAL_ALLOW", value_delimiter = ',')]
+    #[arg(
+        long = "allow",
+        value_name = "CIDR",
+        env = "HOOKSEAL_ALLOW",
+        value_delimiter = ','
+    )]
     allow: Vec<String>,
     /// Serve Prometheus metrics on this address (GET /metrics).
     #[arg(long)]

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use clap::Args;
-use http_body_util::{BodyExt, Full, Limited};
 use hookseal::{Scheme, Secret, UnixTime, Verifier};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
@@ -151,26 +151,28 @@ async fn handle(
     let event = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("id").and_then(|i| i.as_str().map(str::to_owned)));
-    let verdict = state.verifier.verify_request(
-        &body,
-        &parts.headers,
-        parts.uri.query(),
-        UnixTime::now(),
-    );
+    let verdict =
+        state
+            .verifier
+            .verify_request(&body, &parts.headers, parts.uri.query(), UnixTime::now());
     let received = now_ms();
     if !state.delay.is_zero() {
         tokio::time::sleep(state.delay).await;
     }
     Ok(match verdict {
         Ok(v) => {
-            state.log(json!({"t_ms": received, "ok": true, "id": id, "event": event,
-                "ts_ms": v.timestamp.map(UnixTime::as_millis)}));
+            state.log(
+                json!({"t_ms": received, "ok": true, "id": id, "event": event,
+                "ts_ms": v.timestamp.map(UnixTime::as_millis)}),
+            );
             answer(200, json!({"ok": true}))
         }
         Err(e) => {
             let status = e.status(state.verifier.scheme());
-            state.log(json!({"t_ms": received, "ok": false, "id": id, "event": event,
-                "code": e.code()}));
+            state.log(
+                json!({"t_ms": received, "ok": false, "id": id, "event": event,
+                "code": e.code()}),
+            );
             answer(status, json!({"error": e.code()}))
         }
     })

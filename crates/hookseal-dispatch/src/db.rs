@@ -40,7 +40,10 @@ impl Db {
     /// on [`CHANNEL`] and signals `wake` on every notification. The
     /// connection's driver runs on a spawned task; [`Db::is_closed`] tells
     /// when it has ended.
-    pub async fn connect(url: &str, wake: Option<Arc<Notify>>) -> Result<Db, tokio_postgres::Error> {
+    pub async fn connect(
+        url: &str,
+        wake: Option<Arc<Notify>>,
+    ) -> Result<Db, tokio_postgres::Error> {
         let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
         let listening = wake.is_some();
         tokio::spawn(async move {
@@ -70,13 +73,9 @@ impl Db {
             .prepare("SELECT hookseal.ack_many($1, $2, $3)")
             .await?;
         let fail = client
-            .prepare(
-                "SELECT hookseal.fail($1, $2, $3, $4, make_interval(secs => $5))::text",
-            )
+            .prepare("SELECT hookseal.fail($1, $2, $3, $4, make_interval(secs => $5))::text")
             .await?;
-        let release = client
-            .prepare("SELECT hookseal.release($1, $2)")
-            .await?;
+        let release = client.prepare("SELECT hookseal.release($1, $2)").await?;
         if listening {
             client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
         }
@@ -162,7 +161,10 @@ impl Db {
 
     /// Gives unsent rows back; returns how many were released.
     pub async fn release(&self, worker: &str, ids: &[i64]) -> Result<i32, tokio_postgres::Error> {
-        let row = self.client.query_one(&self.release, &[&worker, &ids]).await?;
+        let row = self
+            .client
+            .query_one(&self.release, &[&worker, &ids])
+            .await?;
         Ok(row.get(0))
     }
 }

@@ -212,7 +212,10 @@ impl Deliverer {
             },
             _ => Outcome::Retry {
                 status: Some(status),
-                error: format!("HTTP {status}: {}", String::from_utf8_lossy(&snippet).trim()),
+                error: format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&snippet).trim()
+                ),
                 retry_after,
             },
         }
@@ -261,7 +264,10 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", now),

@@ -62,11 +62,27 @@ impl Metrics {
         let counters: [(&str, &str, &AtomicU64); 8] = [
             ("claimed", "Outbox rows claimed.", &self.claimed),
             ("delivered", "Rows delivered (2xx).", &self.delivered),
-            ("retried", "Failed attempts scheduled for retry.", &self.retried),
+            (
+                "retried",
+                "Failed attempts scheduled for retry.",
+                &self.retried,
+            ),
             ("dead", "Rows dead-lettered.", &self.dead),
-            ("gone", "410 answers; the endpoint was disabled.", &self.gone),
-            ("lease_lost", "Results dropped: lease lost.", &self.lease_lost),
-            ("released", "Rows released unsent at shutdown.", &self.released),
+            (
+                "gone",
+                "410 answers; the endpoint was disabled.",
+                &self.gone,
+            ),
+            (
+                "lease_lost",
+                "Results dropped: lease lost.",
+                &self.lease_lost,
+            ),
+            (
+                "released",
+                "Rows released unsent at shutdown.",
+                &self.released,
+            ),
             ("db_errors", "Database errors.", &self.db_errors),
         ];
         for (name, help, v) in counters {
@@ -146,11 +162,17 @@ mod tests {
         m.observe(Duration::from_secs(60));
         m.delivered.fetch_add(2, Relaxed);
         let text = m.render();
-        assert!(text.contains("hookseal_dispatch_delivered_total 2\n"), "{text}");
+        assert!(
+            text.contains("hookseal_dispatch_delivered_total 2\n"),
+            "{text}"
+        );
         assert!(text.contains("_bucket{le=\"0.001\"} 1\n"), "{text}");
         assert!(text.contains("_bucket{le=\"0.05\"} 2\n"), "{text}");
         assert!(text.contains("_bucket{le=\"30\"} 2\n"), "{text}");
         assert!(text.contains("_bucket{le=\"+Inf\"} 3\n"), "{text}");
-        assert!(text.contains("hookseal_dispatch_attempt_seconds_count 3\n"), "{text}");
+        assert!(
+            text.contains("hookseal_dispatch_attempt_seconds_count 3\n"),
+            "{text}"
+        );
     }
 }

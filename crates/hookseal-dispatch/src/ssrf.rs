@@ -138,7 +138,11 @@ impl AddressPolicy {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
-        if self.allow.iter().any(|n| n.contains(&ip) || n.contains(&plain)) {
+        if self
+            .allow
+            .iter()
+            .any(|n| n.contains(&ip) || n.contains(&plain))
+        {
             Ok(())
         } else {
             Err(Refused { ip, class })
@@ -165,9 +169,8 @@ impl Resolve for PolicyResolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refused = None;
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
@@ -238,7 +241,14 @@ mod tests {
         ];
         for (addr, class) in cases {
             let r = p.check(ip(addr));
-            assert_eq!(r, Err(Refused { ip: ip(addr), class }), "{addr}");
+            assert_eq!(
+                r,
+                Err(Refused {
+                    ip: ip(addr),
+                    class
+                }),
+                "{addr}"
+            );
         }
     }
 

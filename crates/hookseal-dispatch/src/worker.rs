@@ -257,7 +257,10 @@ impl Dispatcher {
                     *id
                 })
                 .collect();
-            tracing::warn!(count = ids.len(), "shutdown grace over; releasing unfinished rows");
+            tracing::warn!(
+                count = ids.len(),
+                "shutdown grace over; releasing unfinished rows"
+            );
             let _ = tx.send(Record::Release(ids));
         }
         drop(tx);
@@ -314,7 +317,10 @@ async fn record(cfg: Arc<Config>, metrics: Arc<Metrics>, mut rx: mpsc::Unbounded
     let mut db: Option<Db> = None;
     let mut backoff = Duration::from_millis(100);
     let mut closed_at: Option<Instant> = None;
-    let take = |r: Record, acks: &mut Vec<(i64, i32)>, fails: &mut Vec<Failure>, release: &mut Vec<i64>| match r {
+    let take = |r: Record,
+                acks: &mut Vec<(i64, i32)>,
+                fails: &mut Vec<Failure>,
+                release: &mut Vec<i64>| match r {
         Record::Done(id, Outcome::Delivered { status }) => acks.push((id, i32::from(status))),
         Record::Done(id, Outcome::Gone) => {
             metrics.gone.fetch_add(1, Relaxed);
@@ -325,7 +331,14 @@ async fn record(cfg: Arc<Config>, metrics: Arc<Metrics>, mut rx: mpsc::Unbounded
                 retry_after_secs: None,
             })
         }
-        Record::Done(id, Outcome::Retry { status, error, retry_after }) => fails.push(Failure {
+        Record::Done(
+            id,
+            Outcome::Retry {
+                status,
+                error,
+                retry_after,
+            },
+        ) => fails.push(Failure {
             outbox_id: id,
             status: status.map(i32::from),
             error,
@@ -404,7 +417,10 @@ async fn flush(
         let lost = ids.len() - recorded.len();
         if lost > 0 {
             metrics.lease_lost.fetch_add(lost as u64, Relaxed);
-            tracing::warn!(count = lost, "delivered rows whose lease had passed to another worker");
+            tracing::warn!(
+                count = lost,
+                "delivered rows whose lease had passed to another worker"
+            );
         }
         acks.clear();
     }
@@ -439,7 +455,9 @@ async fn flush(
     }
     if !release.is_empty() {
         let n = db.release(worker, release).await?;
-        metrics.released.fetch_add(u64::try_from(n).unwrap_or(0), Relaxed);
+        metrics
+            .released
+            .fetch_add(u64::try_from(n).unwrap_or(0), Relaxed);
         release.clear();
     }
     Ok(())

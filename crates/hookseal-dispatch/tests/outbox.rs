@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hookseal::{Scheme, Secret, UnixTime, Verifier};
 use hookseal_dispatch::{AddressPolicy, Config, Dispatcher, Summary};
+use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -44,7 +44,6 @@ struct Db {
     name: String,
     admin: Client,
     app: String,
-    endpoint: String,
     secret: String,
 }
 
@@ -55,9 +54,11 @@ impl Db {
         root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
             .await
             .unwrap();
-        root.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE hookseal_template"))
-            .await
-            .unwrap();
+        root.batch_execute(&format!(
+            "CREATE DATABASE {name} TEMPLATE hookseal_template"
+        ))
+        .await
+        .unwrap();
         let admin = connect(&format!("postgres://postgres@{}/{name}", pg())).await;
         let app: String = admin
             .query_one("SELECT hookseal.create_app($1)", &[&test])
@@ -75,7 +76,6 @@ impl Db {
             name,
             admin,
             app,
-            endpoint: row.get(0),
             secret: row.get(1),
         }
     }
@@ -168,7 +168,10 @@ fn ok() -> Reply {
 }
 
 fn status(code: u16) -> Reply {
-    Reply { status: code, ..ok() }
+    Reply {
+        status: code,
+        ..ok()
+    }
 }
 
 /// What a receiver got.
@@ -209,35 +212,36 @@ impl Receiver {
                 };
                 let (g, inf, max, reply) = (g.clone(), inf.clone(), max.clone(), reply.clone());
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let (g, inf, max, reply) =
-                            (g.clone(), inf.clone(), max.clone(), reply.clone());
-                        async move {
-                            let now = inf.fetch_add(1, Ordering::SeqCst) + 1;
-                            max.fetch_max(now, Ordering::SeqCst);
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await.unwrap().to_bytes();
-                            let n = {
-                                let mut g = g.lock().unwrap();
-                                g.push(Got {
-                                    at: Instant::now(),
-                                    wall: UnixTime::now(),
-                                    headers: parts.headers,
-                                    body,
-                                });
-                                g.len() - 1
-                            };
-                            let r = reply(n);
-                            tokio::time::sleep(r.delay).await;
-                            inf.fetch_sub(1, Ordering::SeqCst);
-                            let mut resp = Response::new(Full::new(Bytes::from_static(b"{}")));
-                            *resp.status_mut() = http::StatusCode::from_u16(r.status).unwrap();
-                            for (k, v) in r.headers {
-                                resp.headers_mut().insert(k, v.parse().unwrap());
+                    let svc =
+                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                            let (g, inf, max, reply) =
+                                (g.clone(), inf.clone(), max.clone(), reply.clone());
+                            async move {
+                                let now = inf.fetch_add(1, Ordering::SeqCst) + 1;
+                                max.fetch_max(now, Ordering::SeqCst);
+                                let (parts, body) = req.into_parts();
+                                let body = body.collect().await.unwrap().to_bytes();
+                                let n = {
+                                    let mut g = g.lock().unwrap();
+                                    g.push(Got {
+                                        at: Instant::now(),
+                                        wall: UnixTime::now(),
+                                        headers: parts.headers,
+                                        body,
+                                    });
+                                    g.len() - 1
+                                };
+                                let r = reply(n);
+                                tokio::time::sleep(r.delay).await;
+                                inf.fetch_sub(1, Ordering::SeqCst);
+                                let mut resp = Response::new(Full::new(Bytes::from_static(b"{}")));
+                                *resp.status_mut() = http::StatusCode::from_u16(r.status).unwrap();
+                                for (k, v) in r.headers {
+                                    resp.headers_mut().insert(k, v.parse().unwrap());
+                                }
+                                Ok::<_, Infallible>(resp)
                             }
-                            Ok::<_, Infallible>(resp)
-                        }
-                    });
+                        });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
@@ -352,7 +356,10 @@ async fn delivers_signed_and_verifiable() {
         .await;
     let s = run.stop().await;
     assert_eq!(s.delivered, 5);
-    let mut seen: Vec<String> = got.iter().map(|g| verify(g, "native", &db.secret, TOL).0).collect();
+    let mut seen: Vec<String> = got
+        .iter()
+        .map(|g| verify(g, "native", &db.secret, TOL).0)
+        .collect();
     seen.sort();
     let mut want = ids.clone();
     want.sort();
@@ -361,10 +368,17 @@ async fn delivers_signed_and_verifiable() {
         assert_eq!(g.headers["content-type"], "application/json");
         let body: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
         let (id, _) = verify(g, "native", &db.secret, TOL);
-        assert_eq!(body["id"].as_str().unwrap(), id, "message id is the event id");
+        assert_eq!(
+            body["id"].as_str().unwrap(),
+            id,
+            "message id is the event id"
+        );
     }
     for (status, attempts, last, err) in db.rows().await {
-        assert_eq!((status.as_str(), attempts, last, err), ("delivered", 1, Some(200), None));
+        assert_eq!(
+            (status.as_str(), attempts, last, err),
+            ("delivered", 1, Some(200), None)
+        );
     }
 }
 
@@ -404,7 +418,10 @@ async fn error_then_success_is_retried_with_a_fresh_signature() {
     let gap = got[1].at - got[0].at;
     assert!(gap >= Duration::from_millis(2400), "retried after {gap:?}");
     let (id2, ts2) = verify(&got[1], "native", &db.secret, Duration::from_secs(1));
-    assert_eq!((id1.as_str(), id2.as_str()), (ids[0].as_str(), ids[0].as_str()));
+    assert_eq!(
+        (id1.as_str(), id2.as_str()),
+        (ids[0].as_str(), ids[0].as_str())
+    );
     assert!(ts2 - ts1 >= 2400, "timestamps {ts1} then {ts2}");
 }
 
@@ -429,12 +446,15 @@ async fn a_timeout_is_a_retry() {
     c.timeout = Duration::from_millis(500);
     let run = start(c);
     let rows = db
-        .wait_rows("a timed-out attempt", LONG, |r| r[0].0 == "pending" && r[0].1 == 1)
+        .wait_rows("a timed-out attempt", LONG, |r| {
+            r[0].0 == "pending" && r[0].1 == 1
+        })
         .await;
     let err = rows[0].3.clone().unwrap();
     assert!(err.starts_with("timeout"), "{err}");
     assert_eq!(rows[0].2, None, "no status for a timeout");
-    db.wait_rows("delivered", LONG, |r| r[0].0 == "delivered").await;
+    db.wait_rows("delivered", LONG, |r| r[0].0 == "delivered")
+        .await;
     let s = run.stop().await;
     assert_eq!((s.retried, s.delivered), (1, 1));
 }
@@ -452,7 +472,9 @@ async fn connection_refused_retries_then_dead_letters_then_redrives() {
     db.schedule("{0.5 seconds}").await;
     db.send(1).await;
     let run = start(config(&db));
-    let rows = db.wait_rows("dead letter", LONG, |r| r[0].0 == "dead").await;
+    let rows = db
+        .wait_rows("dead letter", LONG, |r| r[0].0 == "dead")
+        .await;
     assert_eq!(rows[0].1, 2, "one retry, then dead");
     let err = rows[0].3.clone().unwrap();
     assert!(err.starts_with("connect"), "{err}");
@@ -469,7 +491,8 @@ async fn connection_refused_retries_then_dead_letters_then_redrives() {
         .get(0);
     assert!(redriven);
     let got = rx.wait(1, LONG).await;
-    db.wait_rows("delivered", LONG, |r| r[0].0 == "delivered").await;
+    db.wait_rows("delivered", LONG, |r| r[0].0 == "delivered")
+        .await;
     let s = run.stop().await;
     assert_eq!(s.dead, 1);
     verify(&got[0], "native", &db.secret, TOL);
@@ -482,11 +505,16 @@ async fn gone_disables_the_endpoint() {
     let db = Db::new("gone", &rx.url(), "native").await;
     db.send(1).await;
     let run = start(config(&db));
-    let rows = db.wait_rows("dead letter", LONG, |r| r[0].0 == "dead").await;
+    let rows = db
+        .wait_rows("dead letter", LONG, |r| r[0].0 == "dead")
+        .await;
     assert_eq!(rows[0].2, Some(410));
     let row = db
         .admin
-        .query_one("SELECT enabled, disabled_reason FROM hookseal.endpoints", &[])
+        .query_one(
+            "SELECT enabled, disabled_reason FROM hookseal.endpoints",
+            &[],
+        )
         .await
         .unwrap();
     assert!(!row.get::<_, bool>(0));
@@ -549,7 +577,10 @@ async fn retry_after_is_bounded() {
     let got = rx.wait(2, LONG).await;
     run.stop().await;
     let gap = got[1].at - got[0].at;
-    assert!(gap >= Duration::from_millis(950) && gap < Duration::from_secs(3), "{gap:?}");
+    assert!(
+        gap >= Duration::from_millis(950) && gap < Duration::from_secs(3),
+        "{gap:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -573,7 +604,9 @@ async fn redirects_are_not_followed() {
     db.schedule("{0.2 seconds, 0.2 seconds}").await;
     db.send(1).await;
     let run = start(config(&db));
-    let rows = db.wait_rows("dead letter", LONG, |r| r[0].0 == "dead").await;
+    let rows = db
+        .wait_rows("dead letter", LONG, |r| r[0].0 == "dead")
+        .await;
     run.stop().await;
     assert_eq!(rx.got().len(), 3);
     assert_eq!(inner.got().len(), 0, "the redirect target was never called");
@@ -603,7 +636,9 @@ async fn private_destinations_are_refused_without_an_allow_list() {
         c.policy = AddressPolicy::default();
         let run = start(c);
         let rows = db
-            .wait_rows("a refused attempt", LONG, |r| r[0].0 == "pending" && r[0].1 == 1)
+            .wait_rows("a refused attempt", LONG, |r| {
+                r[0].0 == "pending" && r[0].1 == 1
+            })
             .await;
         run.stop().await;
         let err = rows[0].3.clone().unwrap();
@@ -660,10 +695,17 @@ async fn three_workers_never_deliver_one_claim_twice() {
     }
     assert_eq!(total.delivered, 300);
     let got = rx.got();
-    let mut seen: Vec<String> = got.iter().map(|g| verify(g, "native", &db.secret, TOL).0).collect();
+    let mut seen: Vec<String> = got
+        .iter()
+        .map(|g| verify(g, "native", &db.secret, TOL).0)
+        .collect();
     seen.sort();
     seen.dedup();
-    assert_eq!((got.len(), seen.len()), (ids.len(), ids.len()), "no duplicate");
+    assert_eq!(
+        (got.len(), seen.len()),
+        (ids.len(), ids.len()),
+        "no duplicate"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -684,7 +726,11 @@ async fn shutdown_releases_what_it_cannot_finish() {
     let s = run.stop().await;
     assert_eq!(s.released, 2);
     for (status, attempts, _, _) in db.rows().await {
-        assert_eq!((status.as_str(), attempts), ("pending", 0), "released uncounted");
+        assert_eq!(
+            (status.as_str(), attempts),
+            ("pending", 0),
+            "released uncounted"
+        );
     }
 }
 

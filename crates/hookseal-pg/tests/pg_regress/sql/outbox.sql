@@ -124,3 +124,25 @@ SELECT rewrap_secrets() = (SELECT count(*) FROM secrets) AS rewrapped_back;
 RESET hookseal.old_server_keys;
 RESET hookseal.server_key;
 SELECT count(*) AS rows_to_rewrap FROM secrets WHERE _needs_rewrap(secret);
+
+-- The dispatcher's batch calls. Start from an empty queue.
+UPDATE outbox SET status = 'delivered', lease_owner = NULL WHERE status <> 'delivered';
+SELECT webhook_send(:'app', 'invoice.paid', '{"n": 5}') AS evt5 \gset
+SELECT count(*) AS rows_evt5 FROM outbox WHERE event_id = :'evt5';
+-- A fresh first attempt is sent as the trigger signed it (no second signing).
+SELECT headers AS signed_by_trigger FROM outbox WHERE event_id = :'evt5' AND endpoint_id = :'ep_all' \gset
+SELECT c.headers = :'signed_by_trigger'::jsonb AS kept_trigger_signature
+FROM claim('b1', 10, '1 hour') c WHERE c.endpoint_id = :'ep_all';
+-- ack_many records the rows this worker holds and ignores the others.
+SELECT array_agg(id ORDER BY id) AS evt5_ids FROM outbox WHERE event_id = :'evt5' \gset
+SELECT count(*) AS acked_by_stranger FROM ack_many('b2', :'evt5_ids'::bigint[], ARRAY[200, 200]);
+SELECT count(*) AS acked FROM ack_many('b1', :'evt5_ids'::bigint[], ARRAY[200, 204]);
+SELECT status, last_status, lease_owner FROM outbox WHERE event_id = :'evt5' ORDER BY id;
+-- release gives claimed rows back without counting the attempt.
+SELECT webhook_send(:'app', 'invoice.paid', '{"n": 6}') AS evt6 \gset
+SELECT count(*) AS claimed_evt6 FROM claim('b1', 10, '1 hour');
+SELECT array_agg(id ORDER BY id) AS evt6_ids FROM outbox WHERE event_id = :'evt6' \gset
+SELECT release('b2', :'evt6_ids'::bigint[]) AS released_by_stranger;
+SELECT release('b1', :'evt6_ids'::bigint[]) AS released;
+SELECT status, attempts, lease_owner FROM outbox WHERE event_id = :'evt6' ORDER BY id;
+SELECT count(*) AS claimable_again FROM claim('b3', 10, '1 hour');

@@ -28,6 +28,8 @@ INSERT INTO hookseal.events (app_id, type, data) VALUES (:'app', 'x', '{}');
 SELECT hookseal._decrypt_secret(secret) FROM hookseal.secrets;
 SELECT hookseal._sign_stored('native', ARRAY['x'], 'b', 'i', now());
 SELECT hookseal.claim('w', 1);
+SELECT hookseal.ack_many('w', ARRAY[]::bigint[], ARRAY[]::integer[]);
+SELECT hookseal.release('w', ARRAY[]::bigint[]);
 SELECT * FROM hookseal.create_secret(:'ep');
 SHOW hookseal.server_key;
 RESET ROLE;
@@ -36,6 +38,8 @@ RESET ROLE;
 SET ROLE regress_dispatcher;
 SELECT count(*) > 0 AS claimed, bool_and(headers ? 'x-webhook-signature' OR headers ? 'webhook-signature') AS signed
 FROM hookseal.claim('d1', 10);
+SELECT count(*) AS acked_none FROM hookseal.ack_many('d1', ARRAY[]::bigint[], ARRAY[]::integer[]);
+SELECT hookseal.release('d1', ARRAY[]::bigint[]) AS released_none;
 SELECT secret FROM hookseal.secrets;
 SELECT hookseal._decrypt_secret('e21b8662eb68e7f031663e85.b029');
 SELECT hookseal._active_secrets(:'ep');
