@@ -42,7 +42,7 @@ start_receiver() { # log file
   "$bin" receive --scheme native --secret-env WH_SECRET --listen "127.0.0.1:$rport" --log "$1" 2>/dev/null &
   rpid=$!
   pids+=($rpid)
-  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$rport/" && break; sleep 0.05; done
+  wait_port "$rport"
 }
 stop_receiver() { kill -TERM "$rpid"; wait "$rpid" 2>/dev/null || true; }
 

@@ -3,8 +3,8 @@
 # the ten schemes make a secret, sign one message, verify it, and show that a
 # tampered body is refused; encrypt a secret at rest and decrypt it; then
 # bring up a throwaway PostgreSQL with the extension, send an event through
-# the signed outbox, claim it as a dispatcher would, and verify the delivery
-# with the CLI.
+# the signed outbox, deliver it with `hookseal dispatch` to a local
+# `hookseal receive`, which verifies it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -54,26 +54,34 @@ echo "   hash:   $("$hs" hash --secret-env WEBHOOK_SECRET)"
 rm -f /tmp/hookseal-demo.err
 
 echo
-echo "== postgres: CREATE EXTENSION hookseal, webhook_send, claim, verify"
+echo "== postgres + dispatcher: CREATE EXTENSION hookseal, webhook_send, hookseal dispatch -> hookseal receive"
 need_pg
-(cd crates/hookseal-pg && cargo pgrx install --pg-config /usr/bin/pg_config >/tmp/hookseal-demo-install.log 2>&1) || { cat /tmp/hookseal-demo-install.log >&2; exit 1; }
+(cd crates/hookseal-pg && cargo pgrx install --release --pg-config /usr/bin/pg_config >/tmp/hookseal-demo-install.log 2>&1) || { cat /tmp/hookseal-demo-install.log >&2; exit 1; }
 work=$(mktemp -d /tmp/hsd.XXXX)
-trap 'stop_cluster "$work"; rm -rf "$work"' EXIT
+chown postgres:postgres "$work"
+rpid=
+trap '[ -n "$rpid" ] && kill "$rpid" 2>/dev/null; stop_cluster "$work"; rm -rf "$work"' EXIT
 start_cluster "$work"
 psql=("$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d postgres)
-"${psql[@]}" -c "CREATE EXTENSION hookseal" >/dev/null
+"${psql[@]}" -c "CREATE EXTENSION hookseal" -c "CREATE ROLE demo_dispatcher LOGIN IN ROLE hookseal_dispatcher" >/dev/null
+rport=$(free_port)
 app=$("${psql[@]}" -c "SELECT hookseal.create_app('demo')")
 IFS='|' read -r endpoint EP_SECRET < <("${psql[@]}" -c \
-  "SELECT endpoint_id, secret FROM hookseal.create_endpoint('$app', 'http://127.0.0.1:9/hook', 'standard')")
+  "SELECT endpoint_id, secret FROM hookseal.create_endpoint('$app', 'http://127.0.0.1:$rport/hook', 'standard')")
 export EP_SECRET
-echo "   endpoint $endpoint (scheme standard); its secret was returned once and is stored encrypted"
+echo "   endpoint $endpoint (scheme standard) at http://127.0.0.1:$rport/hook; its secret was returned once and is stored encrypted"
+"$hs" receive --scheme standard --secret-env EP_SECRET --listen "127.0.0.1:$rport" --log "$work/received.jsonl" 2>/dev/null &
+rpid=$!
+wait_port "$rport"
 evt=$("${psql[@]}" -c "SELECT hookseal.webhook_send('$app', 'payment.created', '{\"amount\": 1250}')")
 echo "   webhook_send -> $evt; the trigger signed one outbox row in the same transaction"
-"${psql[@]}" -F $'\t' -c "SELECT url, body, headers FROM hookseal.claim('demo-worker', 10)" > "$work/claimed"
-IFS=$'\t' read -r url body headers < "$work/claimed"
-echo "   claimed for $url: $body"
-mapfile -t hargs < <(python3 -c 'import json,sys; [print(f"-H{k}: {v}") for k,v in json.loads(sys.argv[1]).items()]' "$headers")
-printf %s "$body" | "$hs" verify --scheme standard --secret-env EP_SECRET "${hargs[@]}" | sed 's/^/   cli verify: /'
+RUST_LOG=warn "$hs" dispatch --database-url "postgres://demo_dispatcher@127.0.0.1:$PGPORT/postgres" \
+  --allow 127.0.0.0/8 --drain 2>&1 | sed 's/^/   dispatch: /'
+kill -TERM "$rpid"; wait "$rpid" 2>/dev/null || true; rpid=
+sed 's/^/   receiver: /' "$work/received.jsonl"
+grep -q "\"id\":\"$evt\".*\"ok\":true\|\"ok\":true.*\"id\":\"$evt\"" "$work/received.jsonl" \
+  || { echo "the receiver did not verify $evt" >&2; exit 1; }
+echo "   outbox: $("${psql[@]}" -c "SELECT status || ', attempts ' || attempts || ', HTTP ' || last_status FROM hookseal.outbox")"
 
 echo
-echo "demo: every scheme signed, verified and refused a tampered body; the outbox delivered a verifiable message"
+echo "demo: every scheme signed, verified and refused a tampered body; the dispatcher delivered a signed event that the receiver verified"

@@ -56,6 +56,7 @@ sql -c "UPDATE hookseal.endpoints SET retry_schedule = array_fill('1 second'::in
 WH_SECRET=$secret "$bin" receive --scheme native --secret-env WH_SECRET --listen "127.0.0.1:$rport" \
   --delay-ms 30 --log "$work/received.jsonl" 2>"$work/receiver.err" &
 rpid=$!
+wait_port "$rport"
 
 url="postgres://crash_dispatcher@127.0.0.1:$PGPORT/postgres"
 start_worker() {

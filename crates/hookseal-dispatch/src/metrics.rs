@@ -175,4 +175,30 @@ mod tests {
             "{text}"
         );
     }
+
+    #[tokio::test]
+    async fn metrics_are_served_over_http() {
+        let m = Arc::new(Metrics::default());
+        m.claimed.fetch_add(7, Relaxed);
+        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), m).await.unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let r = client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains("hookseal_dispatch_claimed_total 7\n"),
+            "{text}"
+        );
+        let r = client
+            .get(format!("http://{addr}/other"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        task.abort();
+    }
 }
