@@ -372,3 +372,77 @@ mismatch_status = 401
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// One HTTP/1.1 request over a fresh connection; returns (status, body).
+fn http(port: u16, method: &str, headers: &[String], body: &[u8]) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut req = format!(
+        "{method} /hook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[test]
+fn receive_verifies_answers_by_the_status_table_and_logs_json() {
+    let secret = "pwaKGYs638fjjpwEuJFFczsYfbD3O7Kg";
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("hookseal-receive-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log.jsonl");
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["receive", "--scheme", "x-signature", "--secret-env", "S"])
+        .args(["--listen", &listen, "--max-body", "1024", "--log"])
+        .arg(&log)
+        .env("S", secret)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed().as_secs() < 10, "receiver did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let body = br#"{"id":"evt_1","amount":1}"#;
+    let headers = sign("x-signature", secret, body, &[]);
+    assert_eq!(http(port, "GET", &[], b"").0, 405);
+    assert_eq!(http(port, "POST", &headers, body).0, 200);
+    let (code, answer) = http(port, "POST", &[], body);
+    assert_eq!(code, 400, "missing x-signature: {answer}");
+    let wrong = vec![format!("x-signature: {}", "0".repeat(64))];
+    assert_eq!(http(port, "POST", &wrong, body).0, 400);
+    assert_eq!(http(port, "POST", &headers, &[b' '; 2048]).0, 413);
+    // SIGTERM flushes the log and exits 0.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let oks: Vec<bool> = lines.iter().map(|l| l["ok"].as_bool().unwrap()).collect();
+    assert_eq!(oks, [true, false, false, false]);
+    assert_eq!(lines[0]["event"], "evt_1");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains(secret));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

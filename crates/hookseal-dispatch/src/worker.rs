@@ -206,8 +206,21 @@ impl Dispatcher {
                 let id = job.outbox_id;
                 let inflight2 = inflight.clone();
                 let mut table = inflight.lock().unwrap_or_else(|p| p.into_inner());
+                let claimed_at = Instant::now();
+                let cfg2 = cfg.clone();
                 let handle = tokio::spawn(async move {
                     let _ep = ep.acquire_owned().await;
+                    // Queued behind its endpoint's limit for so long that the
+                    // attempt could outlive the lease: give the row back rather
+                    // than race the worker that would take it over.
+                    if claimed_at.elapsed() + cfg2.timeout >= cfg2.lease {
+                        let _ = tx.send(Record::Release(vec![job.outbox_id]));
+                        inflight2
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&job.outbox_id);
+                        return;
+                    }
                     let attempt = deliverer.deliver(&job).await;
                     metrics.observe(attempt.elapsed);
                     log_attempt(&job, &attempt.outcome, attempt.elapsed);

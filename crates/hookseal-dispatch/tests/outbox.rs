@@ -764,3 +764,36 @@ async fn drain_delivers_what_is_due_and_returns() {
     assert_eq!(s.delivered, 50);
     assert_eq!(rx.got().len(), 50);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn rows_queued_past_their_lease_are_released_not_sent_twice() {
+    // One attempt at a time to a slow endpoint: the rows queued behind it
+    // would outlive their 3 s lease, so they go back unsent and are claimed
+    // again later; no event reaches the receiver twice.
+    let rx = Receiver::start(|_| Reply {
+        delay: Duration::from_millis(1500),
+        ..ok()
+    })
+    .await;
+    let db = Db::new("queued", &rx.url(), "native").await;
+    db.send(3).await;
+    let mut c = config(&db);
+    c.per_endpoint = 1;
+    c.timeout = Duration::from_secs(2);
+    c.lease = Duration::from_secs(3);
+    let run = start(c);
+    db.wait_rows("delivered", LONG, |r| r.iter().all(|x| x.0 == "delivered"))
+        .await;
+    let s = run.stop().await;
+    assert!(s.released >= 1, "{s:?}");
+    assert_eq!(s.delivered, 3);
+    let got = rx.got();
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|g| verify(g, "native", &db.secret, TOL).0)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((got.len(), ids.len()), (3, 3), "each event received once");
+}
