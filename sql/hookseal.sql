@@ -161,6 +161,24 @@ AS $$
     INSERT INTO events (app_id, type, data) VALUES (app, type, data) RETURNING id
 $$;
 
+-- The same with the caller's event id (a provider's message id, say), for
+-- idempotent intake: when an event with that id is already stored, nothing
+-- is inserted or fanned out again, and the id is returned all the same.
+CREATE FUNCTION webhook_send(app text, type text, data jsonb, event_id text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF event_id IS NULL OR length(event_id) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'event id must be 1 to 200 characters' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO events (id, app_id, type, data) VALUES (event_id, app, type, data)
+    ON CONFLICT (id) DO NOTHING;
+    RETURN event_id;
+END
+$$;
+
 -- Dispatching -----------------------------------------------------------------
 
 -- Claim up to `batch` due rows for `worker` for `lease`. A first attempt
@@ -444,7 +462,8 @@ GRANT EXECUTE ON FUNCTION
     scheme_exists(text), retry_schedule(text)
 TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
 
-GRANT EXECUTE ON FUNCTION webhook_send(text, text, jsonb) TO hookseal_writer, hookseal_admin;
+GRANT EXECUTE ON FUNCTION webhook_send(text, text, jsonb), webhook_send(text, text, jsonb, text)
+    TO hookseal_writer, hookseal_admin;
 GRANT EXECUTE ON FUNCTION claim(text, integer, interval), ack(bigint, text, integer),
     ack_many(text, bigint[], integer[]), release(text, bigint[]),
     fail(bigint, text, integer, text, interval) TO hookseal_dispatcher;

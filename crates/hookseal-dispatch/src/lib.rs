@@ -35,6 +35,7 @@ mod ssrf;
 mod worker;
 
 pub use deliver::{parse_retry_after, Attempt, Deliverer, Job, Outcome};
+pub use ipnet::IpNet;
 pub use metrics::{serve as serve_metrics, Metrics};
 pub use ssrf::{classify, AddressPolicy, Blocked, PolicyResolver, Refused};
 pub use worker::{Dispatcher, Summary};

@@ -54,7 +54,7 @@ pub use scheme::{
     Algorithm, Format, JsonFallback, KeyDerivation, Location, Part, Scheme, SchemeError, Template,
     TimestampSpec, PRESETS,
 };
-pub use secret::{new_id, IdKind, Secret, SecretError, SECRET_PREFIX};
+pub use secret::{content_id, new_id, IdKind, Secret, SecretError, SECRET_PREFIX};
 pub use sign::{Message, SignError, Signed, SignedUrl, Signer};
 pub use storage::{KeyError, KeyId, Keyring, ServerKey, StorageError};
 pub use time::{TimeUnit, UnixTime, DEFAULT_TOLERANCE};

@@ -139,6 +139,14 @@ pub fn new_id(kind: IdKind) -> Result<String, SecretError> {
     Ok(format!("{}{}", kind.prefix(), nanoid(NANOID_LEN)?.as_str()))
 }
 
+/// A message id derived from the content, for a message that arrives
+/// without one: `msg_` + the first 32 hex digits of SHA-256(body). The same
+/// body always gets the same id, so a provider's retry of it is recognised.
+pub fn content_id(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    format!("msg_{}", hex_encode(&digest[..16]))
+}
+
 /// `len` characters from `A-Za-z0-9_-`, uniformly (64 symbols, so one random
 /// byte masked to 6 bits is unbiased).
 fn nanoid(len: usize) -> Result<Zeroizing<String>, SecretError> {
@@ -154,6 +162,14 @@ fn nanoid(len: usize) -> Result<Zeroizing<String>, SecretError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_ids_are_stable_and_distinct() {
+        // SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a3...
+        assert_eq!(content_id(b"abc"), "msg_ba7816bf8f01cfea414140de5dae2223");
+        assert_eq!(content_id(b"abc"), content_id(b"abc"));
+        assert_ne!(content_id(b"abc"), content_id(b"abd"));
+    }
 
     #[test]
     fn generated_shapes() {

@@ -1,0 +1,422 @@
+//! The HTTP surface as an ordinary axum `Router`: the same service runs
+//! under the Lambda runtime (Function URL events) and as a local server.
+//!
+//! - `POST <route path>`: verify by the route's scheme; then store (with a
+//!   database), relay to `WEBHOOK_URL`, or just answer.
+//! - `POST /dispatch` with `Authorization: Bearer <DISPATCH_TOKEN>`: drain
+//!   the outbox within the invocation's time budget.
+//! - Anything else: 405 on a route path, 404 elsewhere; small JSON bodies.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use hookseal::{content_id, Message, Signer, UnixTime, Verifier};
+use hookseal_dispatch::{AddressPolicy, Dispatcher};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tokio::sync::Mutex;
+use zeroize::Zeroizing;
+
+use crate::config::Settings;
+
+/// Longest inbound id kept as is; longer ones are replaced by a content id.
+const MAX_ID_LEN: usize = 200;
+
+struct Route {
+    verifier: Verifier,
+    id_header: Option<String>,
+}
+
+struct Relay {
+    url: String,
+    signer: Signer,
+    client: reqwest::Client,
+}
+
+struct Store {
+    url: Zeroizing<String>,
+    app: String,
+    client: Mutex<Option<tokio_postgres::Client>>,
+}
+
+/// Everything a request needs, built once per cold start.
+pub struct App {
+    routes: HashMap<String, Route>,
+    max_body: usize,
+    relay: Option<Relay>,
+    store: Option<Store>,
+    dispatcher: Option<Dispatcher>,
+    dispatch_token: Option<Zeroizing<String>>,
+}
+
+/// Why the app could not be built from valid settings.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A verifier or signer rejected its scheme or secret.
+    #[error("route or relay setup: {0}")]
+    Setup(#[from] hookseal::SetupError),
+    /// The HTTP client or dispatcher could not be built.
+    #[error("{0}")]
+    Client(String),
+}
+
+impl App {
+    /// Prepares verifiers, the relay signer and client, and the dispatcher.
+    pub fn new(settings: Settings) -> Result<Arc<App>, AppError> {
+        let mut routes = HashMap::new();
+        for r in settings.routes {
+            let id_header = r.scheme.id_header.clone();
+            let verifier = Verifier::new(r.scheme, &r.secrets)?
+                .with_tolerance(settings.tolerance)
+                .with_max_body(Some(settings.max_body));
+            routes.insert(
+                r.path,
+                Route {
+                    verifier,
+                    id_header,
+                },
+            );
+        }
+        let relay = match settings.relay {
+            None => None,
+            Some(r) => Some(Relay {
+                signer: Signer::new(r.scheme, &[r.secret])?,
+                client: reqwest::Client::builder()
+                    .timeout(r.timeout)
+                    .connect_timeout(Duration::from_secs(5))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| AppError::Client(e.to_string()))?,
+                url: r.url,
+            }),
+        };
+        let (store, dispatcher) = match settings.database {
+            None => (None, None),
+            Some(db) => {
+                let mut cfg = hookseal_dispatch::Config::new(db.url.as_str());
+                cfg.policy = AddressPolicy::new(settings.allow);
+                cfg.timeout = Duration::from_secs(10);
+                cfg.lease = Duration::from_secs(30);
+                cfg.shutdown_grace = Duration::from_secs(5);
+                let d = Dispatcher::new(cfg).map_err(|e| AppError::Client(e.to_string()))?;
+                (
+                    Some(Store {
+                        url: db.url,
+                        app: db.app,
+                        client: Mutex::new(None),
+                    }),
+                    Some(d),
+                )
+            }
+        };
+        Ok(Arc::new(App {
+            routes,
+            max_body: settings.max_body,
+            relay,
+            store,
+            dispatcher,
+            dispatch_token: settings.dispatch_token,
+        }))
+    }
+
+    /// The service: an axum `Router` with this app as its state.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/dispatch", any(dispatch))
+            .fallback(receive)
+            .with_state(self.clone())
+    }
+
+    /// Drains the outbox for at most `budget`; `None` without a database.
+    pub async fn drain(&self, budget: Duration) -> Option<serde_json::Value> {
+        let d = self.dispatcher.as_ref()?;
+        let before = d.metrics();
+        let (c0, d0, r0, x0) = counts(&before);
+        let _ = d.drain(budget).await;
+        let (c1, d1, r1, x1) = counts(&d.metrics());
+        Some(json!({
+            "claimed": c1 - c0, "delivered": d1 - d0, "retried": r1 - r0, "dead": x1 - x0,
+        }))
+    }
+}
+
+fn counts(m: &hookseal_dispatch::Metrics) -> (u64, u64, u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (
+        m.claimed.load(Relaxed),
+        m.delivered.load(Relaxed),
+        m.retried.load(Relaxed),
+        m.dead.load(Relaxed),
+    )
+}
+
+/// A small JSON answer.
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn error(status: u16, code: &str, message: impl Into<String>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    answer(status, json!({"error": code, "message": message.into()}))
+}
+
+async fn receive(State(app): State<Arc<App>>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    let Some(route) = app.routes.get(&path) else {
+        return error(404, "not_found", "no webhook route at this path");
+    };
+    if req.method() != Method::POST {
+        let mut r = error(405, "method_not_allowed", "webhooks are POSTed");
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, app.max_body).await {
+        Ok(b) => b,
+        Err(_) => {
+            tracing::info!(path, code = "body_too_large", "rejected");
+            return error(
+                413,
+                "body_too_large",
+                format!("the body exceeds {} bytes", app.max_body),
+            );
+        }
+    };
+    let verdict =
+        route
+            .verifier
+            .verify_request(&body, &parts.headers, parts.uri.query(), UnixTime::now());
+    if let Err(e) = verdict {
+        let status = e.status(route.verifier.scheme());
+        tracing::info!(path, status, code = e.code(), "rejected");
+        return error(status, e.code(), e.to_string());
+    }
+    let id = inbound_id(route, &parts.headers, &body);
+    if let Some(store) = &app.store {
+        return match store_event(store, &id, &body).await {
+            Ok(()) => {
+                tracing::info!(path, id, "verified and stored");
+                answer(
+                    StatusCode::OK,
+                    json!({"ok": true, "id": id, "stored": true}),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(path, id, error = %e, "verified but not stored");
+                error(503, "store_failed", "the event could not be stored; retry")
+            }
+        };
+    }
+    if let Some(relay) = &app.relay {
+        return relay_message(relay, &parts.headers, &id, body, &path).await;
+    }
+    tracing::info!(path, id, "verified");
+    answer(StatusCode::OK, json!({"ok": true, "id": id}))
+}
+
+/// The inbound message id: the scheme's id header, else the body's JSON
+/// `id`, else an id derived from the content (stable across retries).
+fn inbound_id(route: &Route, headers: &HeaderMap, body: &[u8]) -> String {
+    let from_header = route
+        .id_header
+        .as_deref()
+        .and_then(|h| headers.get(h))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let from_body = || {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("id").and_then(|i| i.as_str().map(str::to_owned)))
+    };
+    match from_header.or_else(from_body) {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= MAX_ID_LEN
+                && id.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            id
+        }
+        _ => content_id(body),
+    }
+}
+
+async fn relay_message(
+    relay: &Relay,
+    inbound: &HeaderMap,
+    id: &str,
+    body: Bytes,
+    path: &str,
+) -> Response {
+    let signed = match relay.signer.sign(&Message {
+        body: &body,
+        id: Some(id),
+        timestamp: None,
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(path, id, error = %e, "cannot sign the relay");
+            return error(
+                503,
+                "relay_failed",
+                "the message could not be signed for relay",
+            );
+        }
+    };
+    let content_type = inbound
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+    let mut req = relay
+        .client
+        .post(&relay.url)
+        .header(header::CONTENT_TYPE, content_type)
+        .header("idempotency-key", id);
+    for (name, value) in &signed.headers {
+        req = req.header(name.as_str(), value.as_str());
+    }
+    match req.body(body).send().await {
+        Ok(resp) if resp.status().is_success() => {
+            let status = resp.status().as_u16();
+            tracing::info!(path, id, downstream = status, "verified and relayed");
+            answer(
+                StatusCode::OK,
+                json!({"ok": true, "id": id, "relayed": status}),
+            )
+        }
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            tracing::warn!(path, id, downstream = status, "relay refused");
+            answer(
+                StatusCode::BAD_GATEWAY,
+                json!({"error": "relay_failed", "message": "WEBHOOK_URL did not accept the message", "status": status}),
+            )
+        }
+        Err(e) => {
+            let timeout = e.is_timeout();
+            tracing::warn!(path, id, error = %e.without_url(), "relay unreachable");
+            if timeout {
+                error(504, "relay_timeout", "WEBHOOK_URL did not answer in time")
+            } else {
+                error(502, "relay_unreachable", "WEBHOOK_URL could not be reached")
+            }
+        }
+    }
+}
+
+async fn store_event(store: &Store, id: &str, body: &[u8]) -> Result<(), tokio_postgres::Error> {
+    let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let kind = parsed
+        .as_ref()
+        .and_then(|v| v.get("type"))
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .unwrap_or("webhook.received")
+        .to_owned();
+    let data = match parsed {
+        Some(v) => v.to_string(),
+        None => match std::str::from_utf8(body) {
+            Ok(text) => serde_json::Value::String(text.to_owned()).to_string(),
+            Err(_) => json!({"base64": hookseal::Encoding::Base64.encode(body)}).to_string(),
+        },
+    };
+    let mut guard = store.client.lock().await;
+    let client = match guard.take() {
+        Some(c) if !c.is_closed() => c,
+        _ => connect(&store.url).await?,
+    };
+    match insert(&client, &store.app, &kind, &data, id).await {
+        // A connection that broke between invocations: once more, fresh.
+        Err(e) if client.is_closed() => {
+            tracing::warn!(error = %e, "database connection lost; reconnecting");
+            let fresh = connect(&store.url).await?;
+            let r = insert(&fresh, &store.app, &kind, &data, id).await;
+            *guard = Some(fresh);
+            r.map(drop)
+        }
+        r => {
+            *guard = Some(client);
+            r.map(drop)
+        }
+    }
+}
+
+async fn insert(
+    client: &tokio_postgres::Client,
+    app: &str,
+    kind: &str,
+    data: &str,
+    id: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "SELECT hookseal.webhook_send($1, $2, $3::text::jsonb, $4)",
+            &[&app, &kind, &data, &id],
+        )
+        .await
+}
+
+async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::warn!(error = %e, "database connection ended");
+        }
+    });
+    Ok(client)
+}
+
+async fn dispatch(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
+    if req.method() != Method::POST {
+        return error(405, "method_not_allowed", "POST /dispatch");
+    }
+    let Some(expected) = &app.dispatch_token else {
+        return error(
+            404,
+            "not_found",
+            "dispatch is not configured (DISPATCH_TOKEN)",
+        );
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok: bool =
+        given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()));
+    if !ok {
+        return error(401, "unauthorized", "a valid bearer token is required");
+    }
+    let budget = remaining_budget(&req);
+    match app.drain(budget).await {
+        Some(summary) => {
+            tracing::info!(%summary, "dispatched");
+            answer(StatusCode::OK, summary)
+        }
+        None => error(404, "not_found", "dispatch needs DATABASE_URL"),
+    }
+}
+
+/// The invocation's remaining time minus a margin (25 s outside Lambda).
+fn remaining_budget(req: &Request<Body>) -> Duration {
+    use lambda_http::RequestExt;
+    let deadline = req.lambda_context_ref().map(|c| c.deadline).unwrap_or(0);
+    if deadline == 0 {
+        return Duration::from_secs(25);
+    }
+    let now = UnixTime::now().as_millis().max(0) as u64;
+    Duration::from_millis(deadline.saturating_sub(now)).saturating_sub(Duration::from_secs(2))
+}

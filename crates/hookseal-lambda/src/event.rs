@@ -1,0 +1,58 @@
+//! Lambda invocations: Function URL (API Gateway v2 format) events go
+//! through the router; scheduled invocations drain the outbox.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use lambda_http::request::LambdaRequest;
+use lambda_runtime::LambdaEvent;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::app::App;
+
+/// Whether `payload` is a scheduled invocation rather than an HTTP event:
+/// an EventBridge Scheduler target input `{"hookseal": "dispatch"}`, or an
+/// EventBridge rule's `Scheduled Event`. HTTP events always carry a
+/// `requestContext`, and their caller controls only what is inside `body`
+/// and `headers`, so a Function URL request cannot pose as a schedule.
+pub fn is_schedule(payload: &Value) -> bool {
+    if payload.get("requestContext").is_some() {
+        return false;
+    }
+    payload.get("hookseal").and_then(Value::as_str) == Some("dispatch")
+        || payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+}
+
+/// Handles one invocation, from the event JSON to the response JSON.
+pub async fn handle(
+    app: &Arc<App>,
+    router: &Router,
+    event: LambdaEvent<Value>,
+) -> Result<Value, lambda_runtime::Error> {
+    let LambdaEvent { payload, context } = event;
+    if is_schedule(&payload) {
+        let now = hookseal::UnixTime::now().as_millis().max(0) as u64;
+        let budget = Duration::from_millis(context.deadline.saturating_sub(now))
+            .saturating_sub(Duration::from_secs(2));
+        return Ok(match app.drain(budget).await {
+            Some(summary) => {
+                tracing::info!(%summary, "scheduled dispatch");
+                summary
+            }
+            None => {
+                tracing::warn!("scheduled invocation without DATABASE_URL: nothing to dispatch");
+                json!({"error": "dispatch needs DATABASE_URL"})
+            }
+        });
+    }
+    let request: LambdaRequest = serde_json::from_value(payload)
+        .map_err(|e| format!("not a Function URL / API Gateway v2 event: {e}"))?;
+    let adapter = lambda_http::Adapter::from(router.clone());
+    let response = match adapter.oneshot(LambdaEvent::new(request, context)).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    Ok(serde_json::to_value(response)?)
+}
