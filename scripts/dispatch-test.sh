@@ -23,10 +23,13 @@ CREATE DATABASE hookseal_template;
 \c hookseal_template
 CREATE EXTENSION hookseal;
 CREATE ROLE hookseal_test_dispatcher LOGIN IN ROLE hookseal_dispatcher;
+CREATE ROLE hookseal_test_lambda LOGIN IN ROLE hookseal_writer, hookseal_dispatcher;
 SQL
 
 echo "== dispatcher integration tests"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-dispatch --test outbox -- --ignored
+echo "== lambda adapter with a database"
+HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-lambda --test database -- --ignored
 
 echo "== crash test"
 if [ -n "${HOOKSEAL_CRASH_FULL:-}" ]; then

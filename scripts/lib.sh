@@ -89,3 +89,15 @@ wait_port() {
   echo "nothing listens on 127.0.0.1:$1" >&2
   return 1
 }
+
+# need_lambda_tools: cargo-lambda (prebuilt, brings zig) and cfn-lint from PyPI
+# in a venv outside the repo; its bin goes first on PATH so cargo-lambda finds zig.
+LAMBDA_TOOLS=${HOOKSEAL_TOOLS_VENV:-$HOME/.cache/hookseal-tools}
+need_lambda_tools() {
+  if [ ! -x "$LAMBDA_TOOLS/bin/cargo-lambda" ] || [ ! -x "$LAMBDA_TOOLS/bin/cfn-lint" ]; then
+    echo "== installing cargo-lambda and cfn-lint into $LAMBDA_TOOLS" >&2
+    python3 -m venv "$LAMBDA_TOOLS"
+    "$LAMBDA_TOOLS/bin/pip" install -q cargo-lambda cfn-lint >&2
+  fi
+  export PATH="$LAMBDA_TOOLS/bin:$PATH"
+}

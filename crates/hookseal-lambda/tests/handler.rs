@@ -5,14 +5,16 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
-use base64::Engine;
-use hookseal::{Message, Scheme, Secret, Signer, UnixTime, Verifier};
+use hookseal::{Message, Scheme, Secret, Signer, Verifier};
 use hookseal_lambda::{handle, App, Loader};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
+
+mod common;
+use common::{call, event, receiver};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const RELAY_SECRET: &str = "pwaKGYs638fjjpwEuJFFczsYfbD3O7Kg";
@@ -47,59 +49,6 @@ async fn app_with(vars: &[(&str, &str)]) -> (Arc<App>, Router) {
     let app = App::new(settings).unwrap();
     let router = app.router();
     (app, router)
-}
-
-/// A Function URL event (payload format 2.0).
-fn event(
-    method: &str,
-    path: &str,
-    query: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> Value {
-    let mut h = serde_json::Map::new();
-    for (k, v) in headers {
-        h.insert(k.to_ascii_lowercase(), Value::String(v.clone()));
-    }
-    h.insert("host".into(), "abc.lambda-url.eu-west-1.on.aws".into());
-    let (body, b64) = match std::str::from_utf8(body) {
-        Ok(s) => (s.to_owned(), false),
-        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
-    };
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": h,
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": "abc",
-            "domainName": "abc.lambda-url.eu-west-1.on.aws",
-            "domainPrefix": "abc",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "provider/1.0"},
-            "requestId": "req-1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "23/Nov/2026:19:00:00 +0000",
-            "timeEpoch": 1795460400000i64
-        },
-        "body": body,
-        "isBase64Encoded": b64
-    })
-}
-
-async fn call(app: &Arc<App>, router: &Router, ev: Value) -> (u16, Value) {
-    let out = handle(app, router, LambdaEvent::new(ev, Context::default()))
-        .await
-        .expect("an HTTP event always gets an HTTP answer");
-    let status = out["statusCode"].as_u64().unwrap() as u16;
-    let body: Value = match out["body"].as_str() {
-        Some(b) => serde_json::from_str(b).unwrap_or(Value::String(b.to_owned())),
-        None => Value::Null,
-    };
-    (status, body)
 }
 
 /// Signs `body` for `scheme`: (headers, query string).
@@ -286,46 +235,6 @@ async fn single_route_shorthand_and_described_scheme() {
 }
 
 // ------------------------------------------------------------------ relay
-
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(http::HeaderMap, bytes::Bytes, UnixTime)>>>);
-
-/// A real receiver on 127.0.0.1 answering `status`.
-async fn receiver(status: u16) -> (String, Seen) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Seen::default();
-    let s2 = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let s3 = s2.clone();
-            tokio::spawn(async move {
-                let svc =
-                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let s4 = s3.clone();
-                        async move {
-                            use http_body_util::BodyExt;
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await.unwrap().to_bytes();
-                            s4.0.lock()
-                                .unwrap()
-                                .push((parts.headers, body, UnixTime::now()));
-                            let mut r = http::Response::new(http_body_util::Full::new(
-                                bytes::Bytes::from_static(b"ok"),
-                            ));
-                            *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                            Ok::<_, Infallible>(r)
-                        }
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (format!("http://{addr}/hooks"), seen)
-}
 
 #[tokio::test]
 async fn verified_messages_are_relayed_re_signed_with_their_id() {

@@ -1,0 +1,151 @@
+//! The Lambda with `DATABASE_URL`: verified messages are stored in the
+//! hookseal outbox (idempotently, under the provider's id) and `POST
+//! /dispatch` drains the outbox to the app's endpoints. Needs PostgreSQL:
+//! `scripts/dispatch-test.sh` runs these with `--ignored`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use hookseal::{Message, Scheme, Secret, Signer, Verifier};
+use hookseal_lambda::{handle, App, Loader};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use tokio_postgres::NoTls;
+
+mod common;
+use common::{call, event, receiver};
+
+const GH_SECRET: &str = "gh-webhook-secret-1";
+
+fn pg() -> String {
+    std::env::var("HOOKSEAL_TEST_PG").expect(
+        "HOOKSEAL_TEST_PG=host:port is not set; run these tests with scripts/dispatch-test.sh",
+    )
+}
+
+async fn sql(db: &str) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(&format!("postgres://postgres@{}/{db}", pg()), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    c
+}
+
+async fn app(vars: HashMap<&'static str, String>) -> (Arc<App>, Router) {
+    let env = move |k: &str| vars.get(k).cloned();
+    let app = App::new(Loader::new(&env).load().await.unwrap()).unwrap();
+    let router = app.router();
+    (app, router)
+}
+
+fn github(body: &[u8]) -> Vec<(String, String)> {
+    Signer::new(Scheme::preset("github").unwrap(), &[Secret::new(GH_SECRET).unwrap()])
+        .unwrap()
+        .sign(&Message::new(body))
+        .unwrap()
+        .headers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn stores_idempotently_then_dispatches_to_the_endpoints() {
+    let name = format!("t_lambda_{}", std::process::id());
+    let root = sql("postgres").await;
+    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+    root.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE hookseal_template"))
+        .await
+        .unwrap();
+    let admin = sql(&name).await;
+    let app_id: String = admin
+        .query_one("SELECT hookseal.create_app('lambda')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let (url, seen) = receiver(200).await;
+    let row = admin
+        .query_one(
+            "SELECT secret FROM hookseal.create_endpoint($1, $2, 'native')",
+            &[&app_id, &url],
+        )
+        .await
+        .unwrap();
+    let endpoint_secret: String = row.get(0);
+
+    let vars: HashMap<&'static str, String> = [
+        ("INBOUND_SCHEME", "github".to_owned()),
+        ("INBOUND_SECRET", GH_SECRET.to_owned()),
+        ("DATABASE_URL", format!("postgres://hookseal_test_lambda@{}/{name}", pg())),
+        ("HOOKSEAL_APP", app_id.clone()),
+        ("DISPATCH_TOKEN", "tok-1".to_owned()),
+        ("HOOKSEAL_ALLOW", "127.0.0.0/8".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let (app, router) = app(vars).await;
+
+    let body = br#"{"id":"gh_delivery_1","type":"push","ref":"refs/heads/main"}"#;
+    for _ in 0..2 {
+        // The provider retries: the second delivery is recognised by its id.
+        let (status, answer) = call(&app, &router, event("POST", "/webhook", "", &github(body), body)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer, json!({"ok": true, "id": "gh_delivery_1", "stored": true}));
+    }
+    let counts = admin
+        .query_one(
+            "SELECT (SELECT count(*) FROM hookseal.events), (SELECT count(*) FROM hookseal.outbox),
+                    (SELECT type FROM hookseal.events), (SELECT data::text FROM hookseal.events)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((counts.get::<_, i64>(0), counts.get::<_, i64>(1)), (1, 1));
+    assert_eq!(counts.get::<_, String>(2), "push");
+    let stored: Value = serde_json::from_str(&counts.get::<_, String>(3)).unwrap();
+    assert_eq!(stored, serde_json::from_slice::<Value>(body).unwrap());
+
+    // A bad signature stores nothing.
+    let (status, _) = call(&app, &router, event("POST", "/webhook", "", &github(b"{}"), body)).await;
+    assert_eq!(status, 401);
+
+    // POST /dispatch drains the outbox to the endpoint.
+    let auth = vec![("authorization".to_owned(), "Bearer tok-1".to_owned())];
+    let (status, answer) = call(&app, &router, event("POST", "/dispatch", "", &auth, b"")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["delivered"], 1, "{answer}");
+    let got = seen.0.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let v = Verifier::new(Scheme::preset("native").unwrap(), &[Secret::new(endpoint_secret).unwrap()]).unwrap();
+    v.verify(&got[0].1, &got[0].0, got[0].2).unwrap();
+    let delivered: Value = serde_json::from_slice(&got[0].1).unwrap();
+    assert_eq!(delivered["id"], "gh_delivery_1", "the provider's id is the event id");
+    assert_eq!(delivered["data"]["ref"], "refs/heads/main");
+
+    // A scheduled invocation finds nothing left.
+    let out = handle(&app, &router, LambdaEvent::new(json!({"hookseal": "dispatch"}), Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(out["delivered"], 0, "{out}");
+    drop(admin);
+    root.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn a_database_outage_makes_the_provider_retry() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let vars: HashMap<&'static str, String> = [
+        ("INBOUND_SCHEME", "github".to_owned()),
+        ("INBOUND_SECRET", GH_SECRET.to_owned()),
+        ("DATABASE_URL", format!("postgres://nobody:pw-not-logged@{closed}/db")),
+        ("HOOKSEAL_APP", "app_x".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let (app, router) = app(vars).await;
+    let body = br#"{"id":"gh_2"}"#;
+    let (status, answer) = call(&app, &router, event("POST", "/webhook", "", &github(body), body)).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"], "store_failed");
+    assert!(!answer.to_string().contains("pw-not-logged"));
+}
