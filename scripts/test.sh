@@ -2,7 +2,8 @@
 # Every test: formatting, lints, the vector copy, unit/property/vector/CLI
 # tests, the interop test against the official Standard Webhooks library, and
 # the Postgres extension's #[pg_test] and pg_regress suites (as `postgres`),
-# and the dispatcher's integration and crash tests.
+# the dispatcher's integration and crash tests, and the Lambda adapter's
+# end-to-end test, release zip and template lint.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -32,3 +33,5 @@ echo "== postgres extension"
 bash scripts/pg-test.sh
 echo "== dispatcher (real PostgreSQL, receivers on 127.0.0.1, crash test)"
 bash scripts/dispatch-test.sh
+echo "== lambda (cfn-lint, cargo lambda watch end to end, release zip)"
+bash scripts/lambda-test.sh

@@ -40,11 +40,14 @@ async fn app(vars: HashMap<&'static str, String>) -> (Arc<App>, Router) {
 }
 
 fn github(body: &[u8]) -> Vec<(String, String)> {
-    Signer::new(Scheme::preset("github").unwrap(), &[Secret::new(GH_SECRET).unwrap()])
-        .unwrap()
-        .sign(&Message::new(body))
-        .unwrap()
-        .headers
+    Signer::new(
+        Scheme::preset("github").unwrap(),
+        &[Secret::new(GH_SECRET).unwrap()],
+    )
+    .unwrap()
+    .sign(&Message::new(body))
+    .unwrap()
+    .headers
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,10 +55,14 @@ fn github(body: &[u8]) -> Vec<(String, String)> {
 async fn stores_idempotently_then_dispatches_to_the_endpoints() {
     let name = format!("t_lambda_{}", std::process::id());
     let root = sql("postgres").await;
-    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
-    root.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE hookseal_template"))
+    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
         .await
         .unwrap();
+    root.batch_execute(&format!(
+        "CREATE DATABASE {name} TEMPLATE hookseal_template"
+    ))
+    .await
+    .unwrap();
     let admin = sql(&name).await;
     let app_id: String = admin
         .query_one("SELECT hookseal.create_app('lambda')", &[])
@@ -75,7 +82,10 @@ async fn stores_idempotently_then_dispatches_to_the_endpoints() {
     let vars: HashMap<&'static str, String> = [
         ("INBOUND_SCHEME", "github".to_owned()),
         ("INBOUND_SECRET", GH_SECRET.to_owned()),
-        ("DATABASE_URL", format!("postgres://hookseal_test_lambda@{}/{name}", pg())),
+        (
+            "DATABASE_URL",
+            format!("postgres://hookseal_test_lambda@{}/{name}", pg()),
+        ),
         ("HOOKSEAL_APP", app_id.clone()),
         ("DISPATCH_TOKEN", "tok-1".to_owned()),
         ("HOOKSEAL_ALLOW", "127.0.0.0/8".to_owned()),
@@ -87,9 +97,17 @@ async fn stores_idempotently_then_dispatches_to_the_endpoints() {
     let body = br#"{"id":"gh_delivery_1","type":"push","ref":"refs/heads/main"}"#;
     for _ in 0..2 {
         // The provider retries: the second delivery is recognised by its id.
-        let (status, answer) = call(&app, &router, event("POST", "/webhook", "", &github(body), body)).await;
+        let (status, answer) = call(
+            &app,
+            &router,
+            event("POST", "/webhook", "", &github(body), body),
+        )
+        .await;
         assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer, json!({"ok": true, "id": "gh_delivery_1", "stored": true}));
+        assert_eq!(
+            answer,
+            json!({"ok": true, "id": "gh_delivery_1", "stored": true})
+        );
     }
     let counts = admin
         .query_one(
@@ -105,7 +123,12 @@ async fn stores_idempotently_then_dispatches_to_the_endpoints() {
     assert_eq!(stored, serde_json::from_slice::<Value>(body).unwrap());
 
     // A bad signature stores nothing.
-    let (status, _) = call(&app, &router, event("POST", "/webhook", "", &github(b"{}"), body)).await;
+    let (status, _) = call(
+        &app,
+        &router,
+        event("POST", "/webhook", "", &github(b"{}"), body),
+    )
+    .await;
     assert_eq!(status, 401);
 
     // POST /dispatch drains the outbox to the endpoint.
@@ -115,36 +138,60 @@ async fn stores_idempotently_then_dispatches_to_the_endpoints() {
     assert_eq!(answer["delivered"], 1, "{answer}");
     let got = seen.0.lock().unwrap().clone();
     assert_eq!(got.len(), 1);
-    let v = Verifier::new(Scheme::preset("native").unwrap(), &[Secret::new(endpoint_secret).unwrap()]).unwrap();
+    let v = Verifier::new(
+        Scheme::preset("native").unwrap(),
+        &[Secret::new(endpoint_secret).unwrap()],
+    )
+    .unwrap();
     v.verify(&got[0].1, &got[0].0, got[0].2).unwrap();
     let delivered: Value = serde_json::from_slice(&got[0].1).unwrap();
-    assert_eq!(delivered["id"], "gh_delivery_1", "the provider's id is the event id");
+    assert_eq!(
+        delivered["id"], "gh_delivery_1",
+        "the provider's id is the event id"
+    );
     assert_eq!(delivered["data"]["ref"], "refs/heads/main");
 
     // A scheduled invocation finds nothing left.
-    let out = handle(&app, &router, LambdaEvent::new(json!({"hookseal": "dispatch"}), Context::default()))
-        .await
-        .unwrap();
+    let out = handle(
+        &app,
+        &router,
+        LambdaEvent::new(json!({"hookseal": "dispatch"}), Context::default()),
+    )
+    .await
+    .unwrap();
     assert_eq!(out["delivered"], 0, "{out}");
     drop(admin);
-    root.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
+    root.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
 async fn a_database_outage_makes_the_provider_retry() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let vars: HashMap<&'static str, String> = [
         ("INBOUND_SCHEME", "github".to_owned()),
         ("INBOUND_SECRET", GH_SECRET.to_owned()),
-        ("DATABASE_URL", format!("postgres://nobody:pw-not-logged@{closed}/db")),
+        (
+            "DATABASE_URL",
+            format!("postgres://nobody:pw-not-logged@{closed}/db"),
+        ),
         ("HOOKSEAL_APP", "app_x".to_owned()),
     ]
     .into_iter()
     .collect();
     let (app, router) = app(vars).await;
     let body = br#"{"id":"gh_2"}"#;
-    let (status, answer) = call(&app, &router, event("POST", "/webhook", "", &github(body), body)).await;
+    let (status, answer) = call(
+        &app,
+        &router,
+        event("POST", "/webhook", "", &github(body), body),
+    )
+    .await;
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer["error"], "store_failed");
     assert!(!answer.to_string().contains("pw-not-logged"));

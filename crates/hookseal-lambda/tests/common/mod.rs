@@ -104,4 +104,3 @@ pub async fn receiver(status: u16) -> (String, Seen) {
     });
     (format!("http://{addr}/hooks"), seen)
 }
-

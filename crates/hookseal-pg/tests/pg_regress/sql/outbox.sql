@@ -146,3 +146,13 @@ SELECT release('b2', :'evt6_ids'::bigint[]) AS released_by_stranger;
 SELECT release('b1', :'evt6_ids'::bigint[]) AS released;
 SELECT status, attempts, lease_owner FROM outbox WHERE event_id = :'evt6' ORDER BY id;
 SELECT count(*) AS claimable_again FROM claim('b3', 10, '1 hour');
+
+-- Idempotent intake under the caller's id: the second call stores nothing new.
+SELECT webhook_send(:'app', 'invoice.paid', '{"n": 7}', 'gh_delivery_42') AS first_send;
+SELECT webhook_send(:'app', 'invoice.paid', '{"n": 7}', 'gh_delivery_42') AS second_send;
+SELECT count(*) AS events_42 FROM events WHERE id = 'gh_delivery_42';
+SELECT count(*) AS rows_42 FROM outbox WHERE event_id = 'gh_delivery_42';
+\set VERBOSITY sqlstate
+SELECT webhook_send(:'app', 'invoice.paid', '{}', '');
+SELECT webhook_send(:'app', 'invoice.paid', '{}', repeat('x', 201));
+\set VERBOSITY default
