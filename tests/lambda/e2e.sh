@@ -136,3 +136,35 @@ if failures:
     sys.exit(1)
 print(f"e2e: {sent} messages through the emulator, every rejection as the status table says")
 PY
+
+echo "== the same binary outside Lambda: a plain local server"
+sport=$(free_port)
+before=$(grep -c '"ok":true' "$work/relayed.jsonl")
+env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$sport" INBOUND_SCHEME=x-signature INBOUND_SECRET="$inbound" \
+  WEBHOOK_URL="http://127.0.0.1:$rport/api/webhooks" WEBHOOK_SECRET="$relay" \
+  "$root/target/debug/bootstrap" >"$work/local.log" 2>&1 &
+spid=$!
+wait_port "$sport"
+body='{"event":"CRYPTOTRANSFER","amount":"7"}'
+sig=$(printf %s "$body" | INBOUND=$inbound "$hs" sign --scheme x-signature --secret-env INBOUND)
+code=$(python3 - "http://127.0.0.1:$sport/webhook" "$body" "$sig" <<'PY'
+import sys, urllib.request
+url, body, sig = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
+k, v = sig.split(": ", 1)
+req = urllib.request.Request(url, data=body, method="POST", headers={k: v})
+print(urllib.request.urlopen(req, timeout=10).status)
+PY
+)
+kill "$spid"; wait "$spid" 2>/dev/null || true
+sleep 0.3
+after=$(grep -c '"ok":true' "$work/relayed.jsonl")
+[ "$code" = 200 ] && [ $((after - before)) = 1 ] || { echo "local server: HTTP $code, $((after - before)) relayed" >&2; exit 1; }
+echo "ok   local server: 200, relayed and verified"
+
+echo "== no secret in any log line"
+for f in "$work/watch.log" "$work/local.log"; do
+  if grep -qF -e "$inbound" -e "$relay" "$f"; then
+    echo "a secret appears in $f" >&2; exit 1
+  fi
+done
+grep -c '"level"' "$work/watch.log" | sed 's/^/ok   JSON log lines from the function: /'

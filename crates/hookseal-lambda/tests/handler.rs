@@ -14,7 +14,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 
 mod common;
-use common::{call, event, receiver};
+use common::{call, event, receiver, receiver_with_delay};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const RELAY_SECRET: &str = "pwaKGYs638fjjpwEuJFFczsYfbD3O7Kg";
@@ -330,6 +330,22 @@ async fn a_failing_downstream_makes_the_provider_retry() {
     let (status, answer) = call(&app, &router, event("POST", "/stripe", "", &headers, &body)).await;
     assert_eq!(status, 502, "{answer}");
     assert_eq!(answer["error"], "relay_unreachable");
+
+    // Too slow: 504 within RELAY_TIMEOUT_SECONDS.
+    let (slow, _) = receiver_with_delay(200, std::time::Duration::from_secs(3)).await;
+    let (app, router) = app_with(&[
+        ("HOOKSEAL_ROUTES", &routes),
+        ("S", SECRET),
+        ("WEBHOOK_URL", &slow),
+        ("WEBHOOK_SECRET", RELAY_SECRET),
+        ("RELAY_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let started = std::time::Instant::now();
+    let (status, answer) = call(&app, &router, event("POST", "/stripe", "", &headers, &body)).await;
+    assert_eq!(status, 504, "{answer}");
+    assert_eq!(answer["error"], "relay_timeout");
+    assert!(started.elapsed() < std::time::Duration::from_millis(2500));
 }
 
 // ------------------------------------------------------ secrets extension

@@ -70,6 +70,11 @@ pub struct Seen(pub Arc<Mutex<Vec<(http::HeaderMap, bytes::Bytes, UnixTime)>>>);
 
 /// A real receiver on 127.0.0.1 answering `status`.
 pub async fn receiver(status: u16) -> (String, Seen) {
+    receiver_with_delay(status, std::time::Duration::ZERO).await
+}
+
+/// A real receiver on 127.0.0.1 answering `status` after `delay`.
+pub async fn receiver_with_delay(status: u16, delay: std::time::Duration) -> (String, Seen) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Seen::default();
@@ -89,6 +94,7 @@ pub async fn receiver(status: u16) -> (String, Seen) {
                             s4.0.lock()
                                 .unwrap()
                                 .push((parts.headers, body, UnixTime::now()));
+                            tokio::time::sleep(delay).await;
                             let mut r = http::Response::new(http_body_util::Full::new(
                                 bytes::Bytes::from_static(b"ok"),
                             ));
