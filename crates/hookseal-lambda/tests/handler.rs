@@ -18,18 +18,7 @@ use common::{call, event, receiver, receiver_with_delay};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const RELAY_SECRET: &str = "pwaKGYs638fjjpwEuJFFczsYfbD3O7Kg";
-const SCHEMES: [&str; 10] = [
-    "native",
-    "standard",
-    "x-signature",
-    "flinks",
-    "fincra",
-    "signed-url",
-    "stripe",
-    "github",
-    "shopify",
-    "slack",
-];
+const SCHEMES: [&str; 10] = hookseal::PRESETS;
 
 fn routes_json() -> String {
     let routes: Vec<Value> = SCHEMES
