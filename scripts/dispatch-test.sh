@@ -17,7 +17,19 @@ echo "== install the extension"
 work=$(mktemp -d /tmp/hd.XXXX)
 chown postgres:postgres "$work"
 trap 'stop_cluster "$work/pg"; rm -rf "$work"' EXIT
-start_cluster "$work/pg" "max_connections = 200"
+# A private CA and a server certificate for 127.0.0.1, so sslmode=require
+# is tested with verification.
+openssl req -x509 -new -nodes -days 2 -subj "/CN=hookseal test CA" \
+  -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -new -nodes -subj "/CN=127.0.0.1" -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$work/server.ext"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+  -days 2 -extfile "$work/server.ext" -out "$work/server.crt" 2>/dev/null
+chown postgres:postgres "$work/server.key" "$work/server.crt"
+chmod 600 "$work/server.key"
+start_cluster "$work/pg" "max_connections = 200" "ssl = on" \
+  "ssl_cert_file = '$work/server.crt'" "ssl_key_file = '$work/server.key'"
+export HOOKSEAL_TEST_PG_CA="$work/ca.pem"
 psql -qX -v ON_ERROR_STOP=1 -d postgres <<'SQL'
 CREATE DATABASE hookseal_template;
 \c hookseal_template

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use std::path::Path;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
+
+use crate::pg::ConnectError;
 
 use crate::deliver::Job;
 
@@ -36,33 +38,17 @@ pub struct Failure {
 }
 
 impl Db {
-    /// Connects, prepares the statements and, when `wake` is given, listens
-    /// on [`CHANNEL`] and signals `wake` on every notification. The
-    /// connection's driver runs on a spawned task; [`Db::is_closed`] tells
-    /// when it has ended.
+    /// Connects (see [`crate::pg::connect`] for TLS), prepares the
+    /// statements and, when `wake` is given, listens on [`CHANNEL`] and
+    /// signals `wake` on every notification. [`Db::is_closed`] tells when the
+    /// connection has ended.
     pub async fn connect(
         url: &str,
+        root_cert: Option<&Path>,
         wake: Option<Arc<Notify>>,
-    ) -> Result<Db, tokio_postgres::Error> {
-        let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+    ) -> Result<Db, ConnectError> {
         let listening = wake.is_some();
-        tokio::spawn(async move {
-            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(m) = messages.next().await {
-                match m {
-                    Ok(AsyncMessage::Notification(_)) => {
-                        if let Some(w) = &wake {
-                            w.notify_one();
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "database connection ended");
-                        break;
-                    }
-                }
-            }
-        });
+        let client = crate::pg::connect(url, root_cert, wake).await?;
         let claim = client
             .prepare(
                 "SELECT outbox_id, event_id, endpoint_id, url, body, headers::text, attempt \

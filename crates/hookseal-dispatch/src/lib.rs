@@ -31,6 +31,7 @@ use std::time::Duration;
 mod db;
 mod deliver;
 mod metrics;
+pub mod pg;
 mod ssrf;
 mod worker;
 
@@ -51,7 +52,8 @@ pub enum DispatchError {
     Http(#[source] reqwest::Error),
 }
 
-/// Dispatcher settings. [`Config::new`] gives the defaults.
+/// Dispatcher settings. [`Config::new`] gives the defaults. The database
+/// URL's `sslmode=require` turns on verified TLS (see [`pg`]).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `postgres://` URL of a role granted `hookseal_dispatcher`.
@@ -80,6 +82,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Which destination addresses are allowed.
     pub policy: AddressPolicy,
+    /// Extra CA certificates (PEM) for `sslmode=require`; by default the
+    /// file named by `PGSSLROOTCERT`.
+    pub root_cert: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -100,6 +105,7 @@ impl Config {
             max_retry_after: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(20),
             policy: AddressPolicy::default(),
+            root_cert: pg::root_cert_from_env(),
         }
     }
 

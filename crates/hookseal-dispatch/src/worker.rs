@@ -136,7 +136,7 @@ impl Dispatcher {
                 Some(d) if !d.is_closed() => d,
                 _ => {
                     let connected = tokio::select! {
-                        c = Db::connect(&cfg.database_url, Some(wake.clone())) => c,
+                        c = Db::connect(&cfg.database_url, cfg.root_cert.as_deref(), Some(wake.clone())) => c,
                         _ = &mut shutdown => break,
                     };
                     match connected {
@@ -388,7 +388,7 @@ async fn record(cfg: Arc<Config>, metrics: Arc<Metrics>, mut rx: mpsc::Unbounded
         }
         let conn = match db.take() {
             Some(d) if !d.is_closed() => d,
-            _ => match Db::connect(&cfg.database_url, None).await {
+            _ => match Db::connect(&cfg.database_url, cfg.root_cert.as_deref(), None).await {
                 Ok(d) => {
                     backoff = Duration::from_millis(100);
                     d

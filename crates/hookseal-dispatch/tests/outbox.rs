@@ -797,3 +797,52 @@ async fn rows_queued_past_their_lease_are_released_not_sent_twice() {
     ids.dedup();
     assert_eq!((got.len(), ids.len()), (3, 3), "each event received once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn sslmode_require_is_verified_tls() {
+    let ca = std::env::var("HOOKSEAL_TEST_PG_CA").expect(
+        "HOOKSEAL_TEST_PG_CA (the test cluster's CA) is not set; run scripts/dispatch-test.sh",
+    );
+    let ca = std::path::Path::new(&ca);
+    let url = format!("postgres://postgres@{}/postgres?sslmode=require", pg());
+    let c = hookseal_dispatch::pg::connect(&url, Some(ca), None)
+        .await
+        .unwrap();
+    let ssl: bool = c
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the session is encrypted");
+    // Without the private CA the certificate does not verify: refused, not downgraded.
+    let err = match hookseal_dispatch::pg::connect(&url, None, None).await {
+        Ok(_) => panic!("connected to a server whose certificate does not verify"),
+        Err(e) => format!("{e:?}"),
+    };
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    // A missing CA file is a clear error.
+    let err =
+        hookseal_dispatch::pg::connect(&url, Some(std::path::Path::new("/nonexistent.pem")), None)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+    assert!(err.contains("PGSSLROOTCERT /nonexistent.pem"), "{err}");
+
+    // A whole delivery with the dispatcher on a verified TLS connection.
+    let rx = Receiver::start(|_| ok()).await;
+    let db = Db::new("tls", &rx.url(), "native").await;
+    db.send(2).await;
+    let mut c = config(&db);
+    c.database_url = format!("{}?sslmode=require", db.dispatcher_url());
+    c.root_cert = Some(ca.to_owned());
+    let run = start(c);
+    db.wait_rows("delivered", LONG, |r| r.iter().all(|x| x.0 == "delivered"))
+        .await;
+    let s = run.stop().await;
+    assert_eq!(s.delivered, 2);
+}

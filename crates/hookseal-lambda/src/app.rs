@@ -316,7 +316,7 @@ async fn relay_message(
     }
 }
 
-async fn store_event(store: &Store, id: &str, body: &[u8]) -> Result<(), tokio_postgres::Error> {
+async fn store_event(store: &Store, id: &str, body: &[u8]) -> Result<(), StoreError> {
     let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
     let kind = parsed
         .as_ref()
@@ -344,11 +344,11 @@ async fn store_event(store: &Store, id: &str, body: &[u8]) -> Result<(), tokio_p
             let fresh = connect(&store.url).await?;
             let r = insert(&fresh, &store.app, &kind, &data, id).await;
             *guard = Some(fresh);
-            r.map(drop)
+            r.map(drop).map_err(StoreError::from)
         }
         r => {
             *guard = Some(client);
-            r.map(drop)
+            r.map(drop).map_err(StoreError::from)
         }
     }
 }
@@ -368,14 +368,18 @@ async fn insert(
         .await
 }
 
-async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::warn!(error = %e, "database connection ended");
-        }
-    });
-    Ok(client)
+async fn connect(url: &str) -> Result<tokio_postgres::Client, StoreError> {
+    let root_cert = hookseal_dispatch::pg::root_cert_from_env();
+    Ok(hookseal_dispatch::pg::connect(url, root_cert.as_deref(), None).await?)
+}
+
+/// Why an event was not stored.
+#[derive(Debug, thiserror::Error)]
+enum StoreError {
+    #[error(transparent)]
+    Connect(#[from] hookseal_dispatch::pg::ConnectError),
+    #[error(transparent)]
+    Db(#[from] tokio_postgres::Error),
 }
 
 async fn dispatch(State(app): State<Arc<App>>, req: Request<Body>) -> Response {

@@ -16,6 +16,7 @@
 //! | `HOOKSEAL_APP` | the app id events are stored under (with `DATABASE_URL`) |
 //! | `DISPATCH_TOKEN` / `_ID` / `_PARAMETER` | bearer token for `POST /dispatch` |
 //! | `HOOKSEAL_ALLOW` | CIDRs the dispatcher may deliver to besides public addresses |
+//! | `PGSSLROOTCERT` | extra CA certificates (PEM) for a `?sslmode=require` database URL |
 //! | `MAX_BODY_BYTES` | body limit (default 262144) |
 //! | `TOLERANCE_SECONDS` | replay tolerance (default 300) |
 //! | `RELAY_TIMEOUT_SECONDS` | relay timeout (default 10) |
