@@ -181,43 +181,23 @@ $$;
 
 -- Dispatching -----------------------------------------------------------------
 
--- Claim up to `batch` due rows for `worker` for `lease`, at most
--- `per_endpoint` of them per endpoint and none for the endpoints in `busy`
--- (those the worker already has at its per-endpoint limit), so one slow
--- endpoint cannot fill a worker's slots. A first attempt whose headers were
--- signed in the last minute (by the fan-out trigger) is sent as signed;
--- anything else is re-signed now, so a retry hours later is inside the
--- receiver's tolerance. Rows whose lease expired (a worker died) are due
--- again.
-CREATE FUNCTION claim(worker text, batch integer, lease interval, per_endpoint integer,
-                      busy text[] DEFAULT '{}')
+-- Claim up to `batch` due rows for `worker` for `lease`. A first attempt
+-- whose headers were signed in the last minute (by the fan-out trigger) is
+-- sent as signed; anything else is re-signed now, so a retry hours later is
+-- inside the receiver's tolerance. Rows whose lease expired (a worker died)
+-- are due again.
+CREATE FUNCTION claim(worker text, batch integer DEFAULT 100, lease interval DEFAULT '60 seconds')
 RETURNS TABLE (outbox_id bigint, event_id text, endpoint_id text, url text, body text, headers jsonb, attempt integer)
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
-    WITH candidates AS (
-        SELECT o.id, o.endpoint_id, o.next_attempt_at
+    WITH due AS (
+        SELECT o.id
         FROM outbox o
         JOIN endpoints e ON e.id = o.endpoint_id AND e.enabled
-        WHERE ((o.status = 'pending' AND o.next_attempt_at <= clock_timestamp())
-            OR (o.status = 'delivering' AND o.lease_expires_at <= clock_timestamp()))
-          AND o.endpoint_id <> ALL (coalesce(busy, '{}'))
+        WHERE (o.status = 'pending' AND o.next_attempt_at <= clock_timestamp())
+           OR (o.status = 'delivering' AND o.lease_expires_at <= clock_timestamp())
         ORDER BY o.next_attempt_at
-        LIMIT greatest(batch, 0) * 10
-    ), ranked AS (
-        SELECT c.id, c.next_attempt_at,
-               row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at) AS rn
-        FROM candidates c
-    ), due AS (
-        -- The due test is repeated at the locking level on purpose: FOR
-        -- UPDATE re-checks these quals on a row another worker has just
-        -- claimed, so it is skipped instead of claimed twice.
-        SELECT o.id
-        FROM outbox o JOIN ranked r ON r.id = o.id
-        WHERE r.rn <= greatest(per_endpoint, 1)
-          AND ((o.status = 'pending' AND o.next_attempt_at <= clock_timestamp())
-            OR (o.status = 'delivering' AND o.lease_expires_at <= clock_timestamp()))
-        ORDER BY r.next_attempt_at
         LIMIT greatest(batch, 0)
         FOR UPDATE OF o SKIP LOCKED
     ), fresh AS (
@@ -236,15 +216,6 @@ AS $$
     FROM fresh, endpoints e
     WHERE o.id = fresh.id AND e.id = o.endpoint_id
     RETURNING o.id, o.event_id, o.endpoint_id, e.url, o.body, o.headers, o.attempts
-$$;
-
--- The same without a per-endpoint cap.
-CREATE FUNCTION claim(worker text, batch integer DEFAULT 100, lease interval DEFAULT '60 seconds')
-RETURNS TABLE (outbox_id bigint, event_id text, endpoint_id text, url text, body text, headers jsonb, attempt integer)
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, hookseal, pg_temp
-AS $$
-    SELECT * FROM claim(worker, batch, lease, batch, '{}')
 $$;
 
 -- Record a delivery. False when `worker` no longer holds the lease.
@@ -493,8 +464,7 @@ TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
 
 GRANT EXECUTE ON FUNCTION webhook_send(text, text, jsonb), webhook_send(text, text, jsonb, text)
     TO hookseal_writer, hookseal_admin;
-GRANT EXECUTE ON FUNCTION claim(text, integer, interval), claim(text, integer, interval, integer, text[]),
-    ack(bigint, text, integer),
+GRANT EXECUTE ON FUNCTION claim(text, integer, interval), ack(bigint, text, integer),
     ack_many(text, bigint[], integer[]), release(text, bigint[]),
     fail(bigint, text, integer, text, interval) TO hookseal_dispatcher;
 GRANT EXECUTE ON FUNCTION create_app(text), create_secret(text),

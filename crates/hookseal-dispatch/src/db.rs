@@ -52,7 +52,7 @@ impl Db {
         let claim = client
             .prepare(
                 "SELECT outbox_id, event_id, endpoint_id, url, body, headers::text, attempt \
-                 FROM hookseal.claim($1, $2, make_interval(secs => $3), $4, $5)",
+                 FROM hookseal.claim($1, $2, make_interval(secs => $3))",
             )
             .await?;
         let ack_many = client
@@ -79,22 +79,16 @@ impl Db {
         self.client.is_closed()
     }
 
-    /// Claims up to `batch` due rows for `lease`, at most `per_endpoint`
-    /// per endpoint and none for the `busy` endpoints.
+    /// Claims up to `batch` due rows for `lease`.
     pub async fn claim(
         &self,
         worker: &str,
         batch: i32,
         lease: Duration,
-        per_endpoint: i32,
-        busy: &[String],
     ) -> Result<Vec<Job>, tokio_postgres::Error> {
         let rows = self
             .client
-            .query(
-                &self.claim,
-                &[&worker, &batch, &lease.as_secs_f64(), &per_endpoint, &busy],
-            )
+            .query(&self.claim, &[&worker, &batch, &lease.as_secs_f64()])
             .await?;
         Ok(rows
             .iter()

@@ -176,11 +176,7 @@ impl Dispatcher {
             let want = permits.num_permits();
             // Not cancelled by shutdown: a claim the database ran must reach
             // the delivery tasks (or the release below), not wait out its lease.
-            let busy = busy_endpoints(&endpoints);
-            let per_endpoint = i32::try_from(cfg.per_endpoint).unwrap_or(i32::MAX);
-            let claimed = conn
-                .claim(&cfg.worker_id, want as i32, cfg.lease, per_endpoint, &busy)
-                .await;
+            let claimed = conn.claim(&cfg.worker_id, want as i32, cfg.lease).await;
             let jobs = match claimed {
                 Ok(jobs) => {
                     db = Some(conn);
@@ -306,17 +302,6 @@ impl Dispatcher {
             .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_endpoint)))
             .clone()
     }
-}
-
-/// Endpoints at their per-endpoint limit in this worker: claiming more of
-/// their rows would only queue them.
-fn busy_endpoints(map: &Mutex<HashMap<String, Arc<Semaphore>>>) -> Vec<String> {
-    map.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .filter(|(_, s)| s.available_permits() == 0)
-        .map(|(id, _)| id.clone())
-        .collect()
 }
 
 fn log_attempt(job: &Job, outcome: &Outcome, elapsed: Duration) {
