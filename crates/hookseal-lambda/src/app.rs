@@ -417,7 +417,12 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
 /// The invocation's remaining time minus a margin (25 s outside Lambda).
 fn remaining_budget(req: &Request<Body>) -> Duration {
     use lambda_http::RequestExt;
-    let deadline = req.lambda_context_ref().map(|c| c.deadline).unwrap_or(0);
+    budget_until(req.lambda_context_ref().map(|c| c.deadline).unwrap_or(0))
+}
+
+/// Time left before `deadline` (Unix ms, as in the Lambda context) minus a
+/// 2 s margin; 25 s when there is no deadline (outside Lambda).
+pub fn budget_until(deadline: u64) -> Duration {
     if deadline == 0 {
         return Duration::from_secs(25);
     }

@@ -2,7 +2,6 @@
 //! through the router; scheduled invocations drain the outbox.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use lambda_http::request::LambdaRequest;
@@ -33,9 +32,7 @@ pub async fn handle(
 ) -> Result<Value, lambda_runtime::Error> {
     let LambdaEvent { payload, context } = event;
     if is_schedule(&payload) {
-        let now = hookseal::UnixTime::now().as_millis().max(0) as u64;
-        let budget = Duration::from_millis(context.deadline.saturating_sub(now))
-            .saturating_sub(Duration::from_secs(2));
+        let budget = crate::app::budget_until(context.deadline);
         return Ok(match app.drain(budget).await {
             Some(summary) => {
                 tracing::info!(%summary, "scheduled dispatch");
