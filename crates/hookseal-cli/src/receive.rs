@@ -148,9 +148,7 @@ async fn handle(
         .and_then(|h| parts.headers.get(h))
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let event = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v.get("id").and_then(|i| i.as_str().map(str::to_owned)));
+    let event = hookseal::json::string_field(&body, "id").ok();
     let verdict =
         state
             .verifier

@@ -50,6 +50,20 @@ pub struct Summary {
     pub lease_lost: u64,
 }
 
+impl Summary {
+    /// The counts since `earlier` (a summary of the same dispatcher).
+    pub fn since(self, earlier: Summary) -> Summary {
+        Summary {
+            claimed: self.claimed.saturating_sub(earlier.claimed),
+            delivered: self.delivered.saturating_sub(earlier.delivered),
+            retried: self.retried.saturating_sub(earlier.retried),
+            dead: self.dead.saturating_sub(earlier.dead),
+            released: self.released.saturating_sub(earlier.released),
+            lease_lost: self.lease_lost.saturating_sub(earlier.lease_lost),
+        }
+    }
+}
+
 enum Record {
     Done(i64, Outcome),
     Release(Vec<i64>),
@@ -100,7 +114,8 @@ impl Dispatcher {
         .await
     }
 
-    fn summary(&self) -> Summary {
+    /// What this dispatcher has counted since it was built.
+    pub fn summary(&self) -> Summary {
         let m = &self.metrics;
         Summary {
             claimed: m.claimed.load(Relaxed),

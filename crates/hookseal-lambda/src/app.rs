@@ -137,24 +137,12 @@ impl App {
     /// Drains the outbox for at most `budget`; `None` without a database.
     pub async fn drain(&self, budget: Duration) -> Option<serde_json::Value> {
         let d = self.dispatcher.as_ref()?;
-        let before = d.metrics();
-        let (c0, d0, r0, x0) = counts(&before);
-        let _ = d.drain(budget).await;
-        let (c1, d1, r1, x1) = counts(&d.metrics());
+        let before = d.summary();
+        let s = d.drain(budget).await.since(before);
         Some(json!({
-            "claimed": c1 - c0, "delivered": d1 - d0, "retried": r1 - r0, "dead": x1 - x0,
+            "claimed": s.claimed, "delivered": s.delivered, "retried": s.retried, "dead": s.dead,
         }))
     }
-}
-
-fn counts(m: &hookseal_dispatch::Metrics) -> (u64, u64, u64, u64) {
-    use std::sync::atomic::Ordering::Relaxed;
-    (
-        m.claimed.load(Relaxed),
-        m.delivered.load(Relaxed),
-        m.retried.load(Relaxed),
-        m.dead.load(Relaxed),
-    )
 }
 
 /// A small JSON answer.
@@ -236,11 +224,7 @@ fn inbound_id(route: &Route, headers: &HeaderMap, body: &[u8]) -> String {
         .and_then(|h| headers.get(h))
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let from_body = || {
-        serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v.get("id").and_then(|i| i.as_str().map(str::to_owned)))
-    };
+    let from_body = || hookseal::json::string_field(body, "id").ok();
     match from_header.or_else(from_body) {
         Some(id)
             if !id.is_empty()
