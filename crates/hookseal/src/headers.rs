@@ -71,6 +71,25 @@ impl HeaderSource for http::HeaderMap {
     }
 }
 
+/// A header value without its surrounding optional whitespace (spaces and
+/// tabs, RFC 9110 §5.5): the one trimming rule every adapter gets, since the
+/// verifier applies it to every value it reads from a [`HeaderSource`].
+pub fn trim_header_value(v: &[u8]) -> &[u8] {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = v.iter().position(|b| !ows(b)).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    &v[start..end]
+}
+
+/// Calls `f` with every value of header `name`, trimmed.
+pub(crate) fn each_trimmed<'a, H: HeaderSource + ?Sized>(
+    h: &'a H,
+    name: &HeaderKey,
+    f: &mut dyn FnMut(&'a [u8]),
+) {
+    h.each_value(name, &mut |v| f(trim_header_value(v)));
+}
+
 /// What a single-valued header lookup found.
 pub(crate) enum One<'a> {
     Absent,
@@ -80,7 +99,7 @@ pub(crate) enum One<'a> {
 
 pub(crate) fn one<'a, H: HeaderSource + ?Sized>(h: &'a H, name: &HeaderKey) -> One<'a> {
     let mut found = One::Absent;
-    h.each_value(name, &mut |v| {
+    each_trimmed(h, name, &mut |v| {
         found = match found {
             One::Absent => One::Present(v),
             _ => One::Repeated,

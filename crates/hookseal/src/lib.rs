@@ -48,7 +48,7 @@ mod verify;
 use thiserror::Error;
 
 pub use encoding::{hex_encode, percent_encode, Encoding};
-pub use headers::{HeaderKey, HeaderSource};
+pub use headers::{trim_header_value, HeaderKey, HeaderSource};
 pub use json::JsonError;
 pub use scheme::{
     Algorithm, Format, JsonFallback, KeyDerivation, Location, Part, Scheme, SchemeError, Template,

@@ -89,18 +89,28 @@ pub struct TimestampSpec {
     pub unit: TimeUnit,
 }
 
-/// Second chance for bodies whose senders sign `JSON.stringify(payload)`
-/// while receivers see a differently formatted body.
+/// JSON re-serialization, for schemes whose reference senders sign
+/// `JSON.stringify(payload)` and whose reference receivers re-serialize the
+/// parsed body before comparing. "Compact" is exactly
+/// `JSON.stringify(JSON.parse(body))` ([`crate::json::compact`]).
+///
+/// Verifying tries the raw body first, then these forms. Signing a JSON body
+/// sends its compact form and signs the text named below, so raw-comparing
+/// and re-serializing receivers both accept; a body that is not JSON is sent
+/// and signed as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JsonFallback {
-    /// Only the raw body is tried.
+    /// No re-serialization: the body's bytes are signed and checked as they
+    /// are (big integers and number text survive).
     #[default]
     None,
-    /// Then the compact re-serialization of the body (key order kept).
+    /// Verify: then the compact form. Sign: the compact form.
     Compact,
-    /// Then the compact re-serialization, then compact JSON of an object
-    /// holding only these top-level fields, in this order.
+    /// Verify: then the compact form, then the compact JSON of an object
+    /// holding only these top-level fields, in this order. Sign: that object
+    /// when the body is an object holding any of them (`fincra`'s
+    /// `{event, data}`), else the compact form.
     Fields(Vec<String>),
 }
 

@@ -1,11 +1,13 @@
 //! Signing: body + secret(s) (+ id, timestamp) -> headers, or a signed URL.
 
+use std::borrow::Cow;
+
 use thiserror::Error;
 
 use crate::encoding::percent_encode;
 use crate::json::{self, JsonError};
 use crate::mac::{prepare, Fields, MacKey};
-use crate::scheme::{Location, Scheme};
+use crate::scheme::{JsonFallback, Location, Scheme};
 use crate::secret::{new_id, IdKind, Secret};
 use crate::time::UnixTime;
 use crate::SetupError;
@@ -67,9 +69,20 @@ pub struct Signed {
     pub id: Option<String>,
     /// The signing time used, for schemes that sign one.
     pub timestamp: Option<UnixTime>,
+    /// The body to send instead of the one given, when the scheme
+    /// re-serializes JSON (`x-signature`, `fincra`) and the given body was not
+    /// already in that form: its `JSON.stringify(JSON.parse(body))`. `None`:
+    /// send the body as it was given. [`Signed::body_to_send`] picks.
+    pub body: Option<Vec<u8>>,
 }
 
 impl Signed {
+    /// The bytes to send: [`Signed::body`] when the signer rewrote the body,
+    /// else `given` (the body that was signed).
+    pub fn body_to_send<'a>(&'a self, given: &'a [u8]) -> &'a [u8] {
+        self.body.as_deref().unwrap_or(given)
+    }
+
     /// `base` with the query parameters appended, percent-encoded.
     pub fn url(&self, base: &str) -> String {
         let (head, frag) = match base.split_once('#') {
@@ -168,18 +181,11 @@ impl Signer {
             }
             _ => String::new(),
         };
-        let field_value;
-        let body: &[u8] = match s.message.json_field() {
-            Some(f) => {
-                field_value = json::string_field(msg.body, f).map_err(SignError::BodyNotJson)?;
-                field_value.as_bytes()
-            }
-            None => msg.body,
-        };
+        let (signed_text, send) = self.signed_text(msg.body)?;
         let fields = Fields {
             id: id.as_deref().unwrap_or("").as_bytes(),
             timestamp: ts_text.as_bytes(),
-            body,
+            body: &signed_text,
         };
         // The signature value, written in place: [ts item] then one tagged
         // signature per key, list-separated.
@@ -220,6 +226,40 @@ impl Signer {
             query,
             id,
             timestamp,
+            body: send,
+        })
+    }
+
+    /// What the template's body placeholder stands for, and the body to send
+    /// when it is not the one given:
+    /// - a `{json:FIELD}` template signs that field's string value;
+    /// - a scheme that re-serializes JSON signs and sends the compact form
+    ///   of a JSON body (for a fields fallback, it signs the compact form of
+    ///   those fields when the body is an object holding any of them) and
+    ///   signs a body that is not JSON as it is;
+    /// - any other scheme signs the body's bytes untouched.
+    fn signed_text<'b>(
+        &self,
+        body: &'b [u8],
+    ) -> Result<(Cow<'b, [u8]>, Option<Vec<u8>>), SignError> {
+        let s = &self.scheme;
+        if let Some(f) = s.message.json_field() {
+            let value = json::string_field(body, f).map_err(SignError::BodyNotJson)?;
+            return Ok((Cow::Owned(value.into_bytes()), None));
+        }
+        let fields = match &s.json_fallback {
+            JsonFallback::None => return Ok((Cow::Borrowed(body), None)),
+            JsonFallback::Compact => None,
+            JsonFallback::Fields(f) => Some(f.as_slice()),
+        };
+        let Ok(r) = json::reserialize(body, fields) else {
+            return Ok((Cow::Borrowed(body), None)); // not JSON: as it is
+        };
+        let send = (r.compact != body).then(|| r.compact.clone());
+        Ok(match r.fields {
+            Some(projected) => (Cow::Owned(projected), send),
+            None if send.is_none() => (Cow::Borrowed(body), None),
+            None => (Cow::Owned(r.compact), send),
         })
     }
 
@@ -254,6 +294,7 @@ impl Signer {
             query: vec![(query_name(s).to_owned(), sig.clone())],
             id: None,
             timestamp: None,
+            body: None,
         };
         Ok(SignedUrl {
             url: signed.url(base_url),

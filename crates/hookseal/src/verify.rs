@@ -6,7 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::encoding::percent_decode;
-use crate::headers::{one, HeaderKey, HeaderSource, One};
+use crate::headers::{each_trimmed, one, HeaderKey, HeaderSource, One};
 use crate::json::{self, JsonError};
 use crate::mac::{prepare, Fields, MacKey};
 use crate::scheme::{JsonFallback, Location, Scheme};
@@ -256,7 +256,7 @@ impl Verifier {
             (Location::Header(name), Some(key)) => {
                 let mut count = 0usize;
                 let mut err = None;
-                headers.each_value(key, &mut |v| {
+                each_trimmed(headers, key, &mut |v| {
                     count += 1;
                     if err.is_none() {
                         if let Err(reason) = self.parse_value(v, &mut p) {
@@ -384,17 +384,21 @@ impl Verifier {
                 },
             });
         }
-        if s.json_fallback != JsonFallback::None && decodable {
-            if let Ok(c) = json::compact(body) {
-                if c != body {
-                    if let Some(i) = self.match_any(sigs, id, ts_text, &c) {
+        // Second chance: the body as a re-serializing sender signs it.
+        let fields = match &s.json_fallback {
+            JsonFallback::None => None,
+            JsonFallback::Compact => Some(None),
+            JsonFallback::Fields(f) => Some(Some(f.as_slice())),
+        };
+        if let (Some(fields), true) = (fields, decodable) {
+            if let Ok(r) = json::reserialize(body, fields) {
+                if r.compact != body {
+                    if let Some(i) = self.match_any(sigs, id, ts_text, &r.compact) {
                         return Ok(done(i, Matched::CompactJson));
                     }
                 }
-            }
-            if let JsonFallback::Fields(fields) = &s.json_fallback {
-                if let Ok(c) = json::compact_fields(body, fields) {
-                    if let Some(i) = self.match_any(sigs, id, ts_text, &c) {
+                if let Some(projected) = &r.fields {
+                    if let Some(i) = self.match_any(sigs, id, ts_text, projected) {
                         return Ok(done(i, Matched::JsonFields));
                     }
                 }

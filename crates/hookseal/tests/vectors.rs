@@ -70,21 +70,20 @@ fn check(v: &Value) -> usize {
                 },
                 None => now,
             });
-    // A body that arrives pretty-printed was signed in its compact form.
-    let compact;
-    let signed_body = if scheme.json_fallback != hookseal::JsonFallback::None {
-        compact = json::compact(body).unwrap();
-        &compact[..]
-    } else {
-        body
-    };
+    // A body that arrives pretty-printed was signed in its compact form:
+    // the signer of a re-serializing scheme sends and signs that form.
     let signed = signer
         .sign(&Message {
-            body: signed_body,
+            body,
             id: scheme.id_header.as_deref().and_then(header),
             timestamp,
         })
         .unwrap();
+    if scheme.json_fallback != hookseal::JsonFallback::None {
+        assert_eq!(signed.body_to_send(body), json::compact(body).unwrap());
+    } else {
+        assert_eq!(signed.body, None, "{v}");
+    }
     assert_eq!(signed.headers.len(), headers.len(), "{v}");
     for (k, x) in &signed.headers {
         assert_eq!(header(k), Some(x.as_str()), "header {k} of {v}");
@@ -132,5 +131,36 @@ fn secret_vectors_decrypt_and_hash() {
         let again = key.encrypt(&secret).unwrap();
         assert_ne!(again, s(v, "stored"));
         assert_eq!(key.decrypt(&again).unwrap(), secret);
+    }
+}
+
+/// `json-stringify.json`: every body verifies from `raw` under both
+/// re-serializing schemes, and signing `raw` sends `canonical` with the
+/// vector's signature.
+#[test]
+fn json_stringify_vectors() {
+    let doc = load("json-stringify.json");
+    let secret = Secret::new(s(&doc, "secret")).unwrap();
+    let vs = doc["vectors"].as_array().unwrap();
+    assert!(vs.len() >= 20);
+    let now = UnixTime::from_secs(0);
+    for scheme_name in ["x-signature", "fincra"] {
+        let scheme = Scheme::preset(scheme_name).unwrap();
+        let header = scheme.signature_header().unwrap().to_owned();
+        let verifier = Verifier::new(scheme.clone(), std::slice::from_ref(&secret)).unwrap();
+        let signer = Signer::new(scheme, std::slice::from_ref(&secret)).unwrap();
+        for v in vs {
+            let (raw, canonical) = (s(v, "raw").as_bytes(), s(v, "canonical").as_bytes());
+            let sig = s(v, scheme_name);
+            assert_eq!(json::compact(raw).unwrap(), canonical, "{v}");
+            let headers = [(header.as_str(), sig)];
+            let got = verifier.verify(raw, &headers, now);
+            assert!(got.is_ok(), "{scheme_name} verify {v}: {got:?}");
+            assert!(verifier.verify(canonical, &headers, now).is_ok());
+            let signed = signer.sign(&Message::new(raw)).unwrap();
+            assert_eq!(signed.body_to_send(raw), canonical, "{scheme_name} {v}");
+            assert_eq!(signed.body.is_some(), raw != canonical);
+            assert_eq!(signed.headers, vec![(header.clone(), sig.to_owned())]);
+        }
     }
 }
