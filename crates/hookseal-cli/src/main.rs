@@ -74,8 +74,13 @@ enum Command {
         server_key: bool,
     },
     /// Sign a body (stdin or --body-file); prints one `Name: value` line per header.
+    ///
+    /// `x-signature` and `fincra` send and sign the compact JSON form
+    /// (`JSON.stringify(JSON.parse(body))`) of a JSON body: when that differs
+    /// from the body given, the body to send follows the headers after an
+    /// empty line, like an HTTP message (or goes to --body-out).
     #[command(
-        after_help = "Example:\n  echo -n '{}' | hookseal sign --scheme native --secret-env WH_SECRET --id evt_1 --timestamp 1735421346000"
+        after_help = "Example:\n  echo -n '{}' | hookseal sign --scheme native --secret-env WH_SECRET --id evt_1 --timestamp 1735421346000\n  hookseal sign --scheme x-signature --secret-env S --body-file in.json --body-out send.json"
     )]
     Sign {
         #[command(flatten)]
@@ -91,7 +96,12 @@ enum Command {
         timestamp: Option<i64>,
         #[command(flatten)]
         body: BodyArgs,
-        /// Print JSON instead of header lines.
+        /// Write the body to send (the one signed) to this file, changed or
+        /// not, instead of printing a changed body after the headers.
+        #[arg(long, value_name = "FILE")]
+        body_out: Option<PathBuf>,
+        /// Print JSON instead of header lines (`body`: the body to send when
+        /// the signer changed it, else null).
         #[arg(long)]
         json: bool,
     },
@@ -354,9 +364,8 @@ fn parse_header(h: &str) -> Result<(String, String), Fail> {
     if name.is_empty() {
         return Err(usage("header with an empty name"));
     }
-    let value = value
-        .trim_start_matches([' ', '\t'])
-        .trim_end_matches(['\r', '\n']);
+    // The value goes to the core as given: the verifier trims surrounding
+    // spaces and tabs of every header value (one rule for every adapter).
     Ok((name.to_owned(), value.to_owned()))
 }
 
@@ -446,6 +455,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             id,
             timestamp,
             body,
+            body_out,
             json,
         } => {
             let scheme = scheme.load()?;
@@ -463,6 +473,15 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     timestamp,
                 })
                 .map_err(|e| failed(e.to_string()))?;
+            if let Some(path) = &body_out {
+                std::fs::write(path, signed.body_to_send(&body))
+                    .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+            }
+            // Compact JSON: UTF-8 by construction.
+            let changed = signed
+                .body
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned());
             if json {
                 let headers: serde_json::Map<String, serde_json::Value> = signed
                     .headers
@@ -480,6 +499,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                         "query": query,
                         "id": signed.id,
                         "timestamp_ms": signed.timestamp.map(UnixTime::as_millis),
+                        "body": changed,
                     })
                     .to_string(),
                 )?;
@@ -489,6 +509,10 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 }
                 for (k, v) in &signed.query {
                     print(&format!("{k}={}", hookseal::percent_encode(v)))?;
+                }
+                if let (Some(b), None) = (&changed, &body_out) {
+                    print("")?;
+                    print(b)?;
                 }
             }
             Ok(0)

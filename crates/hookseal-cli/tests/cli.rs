@@ -446,3 +446,72 @@ fn receive_verifies_answers_by_the_status_table_and_logs_json() {
     assert!(!std::fs::read_to_string(&log).unwrap().contains(secret));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `json-stringify.json` through the binary: `raw` verifies under both
+/// re-serializing schemes, and signing `raw` sends `canonical` (printed
+/// after the headers, and written by --body-out) with the vector's signature.
+#[test]
+fn json_stringify_vectors_through_the_binary() {
+    let doc = vectors("json-stringify.json");
+    let secret = doc["secret"].as_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("hookseal-cli-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_file = dir.join("body");
+    let out_path = out_file.to_str().unwrap();
+    let mut checked = 0;
+    for v in doc["vectors"].as_array().unwrap() {
+        let raw = v["raw"].as_str().unwrap();
+        let canonical = v["canonical"].as_str().unwrap();
+        for (scheme, header) in [("x-signature", "x-signature"), ("fincra", "signature")] {
+            let sig = v[scheme].as_str().unwrap();
+            let ok = verify(scheme, secret, raw.as_bytes(), &[format!("{header}: {sig}")], &[]);
+            assert_eq!(ok.status.code(), Some(0), "{scheme} {v}: {}", text(&ok.stderr));
+
+            let lines = sign(scheme, secret, raw.as_bytes(), &[]);
+            assert_eq!(lines[0], format!("{header}: {sig}"), "{scheme} {v}");
+            if raw == canonical {
+                assert_eq!(lines.len(), 1, "{lines:?}");
+            } else {
+                assert_eq!(&lines[1..], ["", canonical], "{scheme} {v}");
+            }
+            let lines = sign(scheme, secret, raw.as_bytes(), &["--body-out", out_path]);
+            assert_eq!(lines, [format!("{header}: {sig}")]);
+            assert_eq!(std::fs::read_to_string(&out_file).unwrap(), canonical);
+
+            let json = sign(scheme, secret, raw.as_bytes(), &["--json"]);
+            let j: serde_json::Value = serde_json::from_str(&json[0]).unwrap();
+            assert_eq!(j["headers"][header], sig);
+            let want = if raw == canonical { serde_json::Value::Null } else { canonical.into() };
+            assert_eq!(j["body"], want, "{scheme} {v}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 40);
+    // Not JSON: sent and signed as it is.
+    let lines = sign("x-signature", secret, b"a=1&b=2", &["--body-out", out_path]);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(std::fs::read(&out_file).unwrap(), b"a=1&b=2");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Surrounding spaces and tabs of a header value are not part of it, as in
+/// HTTP: the CLI accepts them like every HTTP adapter does.
+#[test]
+fn header_values_are_trimmed_like_http() {
+    let secret = "It's a Secret to Everybody";
+    let body = b"Hello, World!";
+    let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    for h in [
+        format!("X-Hub-Signature-256: {sig}"),
+        format!("X-Hub-Signature-256:{sig}"),
+        format!("X-Hub-Signature-256: {sig} "),
+        format!("X-Hub-Signature-256:\t {sig}\t"),
+    ] {
+        let out = verify("github", secret, body, &[h.clone()], &[]);
+        assert_eq!(out.status.code(), Some(0), "{h:?}: {}", text(&out.stderr));
+    }
+    // Whitespace inside the value is still part of it.
+    let inner = format!("X-Hub-Signature-256: sha256= {}", &sig[7..]);
+    let out = verify("github", secret, body, &[inner], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
