@@ -271,6 +271,12 @@ async fn relay_message(
     for (name, value) in &signed.headers {
         req = req.header(name.as_str(), value.as_str());
     }
+    // A re-serializing relay scheme (x-signature, fincra) signed the compact
+    // JSON form: that is what goes out.
+    let body = match signed.body {
+        Some(compact) => Bytes::from(compact),
+        None => body,
+    };
     match req.body(body).send().await {
         Ok(resp) if resp.status().is_success() => {
             let status = resp.status().as_u16();

@@ -528,3 +528,55 @@ fn http_events_never_count_as_schedules() {
         &json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
     ));
 }
+
+/// `json-stringify.json` through the Lambda: each `raw` body verifies on an
+/// `x-signature` and a `fincra` route with the vector's signature, and the
+/// relay to a re-serializing scheme forwards `canonical` signed exactly as
+/// the vector says.
+#[tokio::test]
+async fn json_stringify_vectors_verify_and_relay_in_canonical_form() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/vectors/json-stringify.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let secret = doc["secret"].as_str().unwrap();
+    let vectors = doc["vectors"].as_array().unwrap();
+    let routes = json!([
+        {"path": "/x-signature", "scheme": "x-signature", "secret_env": "S"},
+        {"path": "/fincra", "scheme": "fincra", "secret_env": "S"},
+    ])
+    .to_string();
+    let (url, seen) = receiver(200).await;
+    for (outbound, header) in [("x-signature", "x-signature"), ("fincra", "signature")] {
+        let (app, router) = app_with(&[
+            ("HOOKSEAL_ROUTES", &routes),
+            ("S", secret),
+            ("WEBHOOK_URL", &url),
+            ("OUTBOUND_SCHEME", outbound),
+            ("WEBHOOK_SECRET", secret),
+        ])
+        .await;
+        for (inbound, in_header) in [("x-signature", "x-signature"), ("fincra", "signature")] {
+            seen.0.lock().unwrap().clear();
+            for v in vectors {
+                let raw = v["raw"].as_str().unwrap();
+                let headers = vec![(
+                    in_header.to_owned(),
+                    v[inbound].as_str().unwrap().to_owned(),
+                )];
+                let (status, answer) = call(
+                    &app,
+                    &router,
+                    event("POST", &format!("/{inbound}"), "", &headers, raw.as_bytes()),
+                )
+                .await;
+                assert_eq!(status, 200, "{inbound} -> {outbound} {v}: {answer}");
+            }
+            let got = seen.0.lock().unwrap().clone();
+            assert_eq!(got.len(), vectors.len());
+            for ((headers, body, _), v) in got.iter().zip(vectors) {
+                assert_eq!(body.as_ref(), v["canonical"].as_str().unwrap().as_bytes());
+                assert_eq!(headers[header].to_str().unwrap(), v[outbound].as_str().unwrap());
+            }
+        }
+    }
+}
