@@ -18,12 +18,15 @@ cargo pgrx test pg15 --runas postgres --pgdata "$work/pgrx"
 
 echo "== pg_regress"
 cargo pgrx install --pg-config /usr/bin/pg_config >/dev/null
+# The released 0.1.0 install script, the upgrade test's starting point
+# (pgrx installs only the current version's script and the upgrade scripts).
+install -m 644 "$root/sql/hookseal--0.1.0.sql" "$(pg_config --sharedir)/extension/"
 start_cluster "$work/regress"
 regress="$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress"
 out="$work/regress/out"
 mkdir -p "$out"
 if ! "$regress" --inputdir=tests/pg_regress --outputdir="$out" --host=127.0.0.1 --port="$PGPORT" \
-    --user=postgres --dbname=hookseal_regress sign_verify outbox security; then
+    --user=postgres --dbname=hookseal_regress sign_verify outbox security upgrade; then
   cat "$out/regression.diffs" >&2 || true
   exit 1
 fi

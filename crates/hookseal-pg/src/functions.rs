@@ -12,8 +12,8 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use hookseal_core::{
-    json, new_id as core_new_id, IdKind, KeyDerivation, Location, Message, Scheme, Secret, Signer,
-    UnixTime, Verifier, VerifyError,
+    json, new_id as core_new_id, IdKind, KeyDerivation, Location, Message, Scheme, Secret, Signed,
+    Signer, UnixTime, Verifier, VerifyError,
 };
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -151,6 +151,16 @@ unsafe impl pgrx::callconv::BoxRet for HeadersJson {
     }
 }
 
+fn sign(signer: &Signer, body: &[u8], id: Option<&str>, ts: Option<UnixTime>) -> Signed {
+    signer
+        .sign(&Message {
+            body,
+            id,
+            timestamp: ts,
+        })
+        .unwrap_or_else(|e| invalid(e))
+}
+
 /// The signed headers as a JSON object (a scheme whose signature is a query
 /// parameter gets that parameter as a member).
 fn sign_to_json(
@@ -159,13 +169,10 @@ fn sign_to_json(
     id: Option<&str>,
     ts: Option<UnixTime>,
 ) -> HeadersJson {
-    let signed = signer
-        .sign(&Message {
-            body,
-            id,
-            timestamp: ts,
-        })
-        .unwrap_or_else(|e| invalid(e));
+    headers_json(&sign(signer, body, id, ts))
+}
+
+fn headers_json(signed: &Signed) -> HeadersJson {
     let mut out = Vec::with_capacity(160);
     out.push(b'{');
     for (i, (k, v)) in signed.headers.iter().chain(&signed.query).enumerate() {
@@ -181,6 +188,8 @@ fn sign_to_json(
 }
 
 /// Signs a text body with one secret: the headers to send, as `jsonb`.
+/// `x-signature` and `fincra` sign the compact JSON form of a JSON body;
+/// `webhook_sign_message` returns that body with the headers.
 /// `id` defaults to a fresh `evt_` id, `ts` to the transaction time. A NULL
 /// scheme, secret or body gives NULL.
 #[pg_extern(volatile, parallel_safe, name = "webhook_sign")]
@@ -228,6 +237,46 @@ fn webhook_sign_multi(
     Some(with_signer(scheme?, &refs, |s| {
         sign_to_json(s, body, id, ts.map(unix))
     }))
+}
+
+/// Signs a text body with one secret and returns the body to send with the
+/// headers: for `x-signature` and `fincra` the compact JSON form
+/// (`JSON.stringify(JSON.parse(body))`) of a JSON body, which is what they
+/// sign; for every other scheme, and for bodies that are not JSON, `body`
+/// unchanged. `webhook_sign` signs the same bytes but returns only headers.
+/// A NULL scheme, secret or body gives no row.
+#[pg_extern(volatile, parallel_safe)]
+fn webhook_sign_message(
+    scheme: Option<&str>,
+    secret: Option<&str>,
+    body: Option<&str>,
+    id: default!(Option<&str>, "NULL"),
+    ts: default!(Option<TimestampWithTimeZone>, "now()"),
+) -> TableIterator<'static, (name!(body, String), name!(headers, HeadersJson))> {
+    let (Some(scheme), Some(secret), Some(body)) = (scheme, secret, body) else {
+        return TableIterator::empty();
+    };
+    let (sent, headers) = with_signer(scheme, &[secret], |s| {
+        let signed = sign(s, body.as_bytes(), id, ts.map(unix));
+        let sent = match &signed.body {
+            // Compact JSON of a text body: UTF-8.
+            Some(b) => String::from_utf8_lossy(b).into_owned(),
+            None => body.to_owned(),
+        };
+        (sent, headers_json(&signed))
+    });
+    TableIterator::once((sent, headers))
+}
+
+/// The body a sender of `scheme` sends for `body`: the compact JSON form for
+/// the schemes that re-serialize JSON (`x-signature`, `fincra`), `body`
+/// unchanged otherwise. The outbox stores this form for such endpoints.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn webhook_body(scheme: &str, body: &str) -> String {
+    match self::scheme(scheme).body_to_send(body.as_bytes()) {
+        Some(b) => String::from_utf8_lossy(&b).into_owned(),
+        None => body.to_owned(),
+    }
 }
 
 /// Outcome of a verification: `Ok`, or why not.

@@ -38,6 +38,7 @@ mod tests {
 
     const SCHEMES: &str = include_str!("../../../tests/vectors/schemes.json");
     const PUBLISHED: &str = include_str!("../../../tests/vectors/published.json");
+    const STRINGIFY: &str = include_str!("../../../tests/vectors/json-stringify.json");
 
     fn q(s: &str) -> String {
         format!("'{}'", s.replace('\'', "''"))
@@ -103,6 +104,63 @@ mod tests {
                 assert_eq!(got[k], *want, "{scheme} {k}");
             }
         }
+    }
+
+    /// `json-stringify.json` in SQL: `raw` verifies under both
+    /// re-serializing schemes; `webhook_sign_message(raw)` returns
+    /// `canonical` and the vector's signature, `webhook_sign` the same
+    /// signature, and `webhook_body` the body the outbox stores.
+    #[pg_test]
+    fn json_stringify_vectors_in_sql() {
+        let doc: Value = serde_json::from_str(STRINGIFY).unwrap();
+        let secret = q(doc["secret"].as_str().unwrap());
+        let mut n = 0;
+        for v in doc["vectors"].as_array().unwrap() {
+            let (raw, canonical) = (v["raw"].as_str().unwrap(), v["canonical"].as_str().unwrap());
+            for (scheme, header) in [("x-signature", "x-signature"), ("fincra", "signature")] {
+                let sig = v[scheme].as_str().unwrap();
+                let headers = serde_json::json!({ header: sig }).to_string();
+                let ok = one_bool(&format!(
+                    "SELECT hookseal.webhook_verify({}, ARRAY[{secret}], {}, {}::jsonb)",
+                    q(scheme),
+                    q(raw),
+                    q(&headers)
+                ));
+                assert!(ok, "{scheme} verify {v}");
+                let (body, signed) = Spi::get_two::<String, pgrx::JsonB>(&format!(
+                    "SELECT body, headers FROM hookseal.webhook_sign_message({}, {secret}, {})",
+                    q(scheme),
+                    q(raw)
+                ))
+                .unwrap();
+                assert_eq!(body.as_deref(), Some(canonical), "{scheme} {v}");
+                assert_eq!(signed.unwrap().0[header], sig, "{scheme} {v}");
+                let plain = Spi::get_one::<pgrx::JsonB>(&format!(
+                    "SELECT hookseal.webhook_sign({}, {secret}, {})",
+                    q(scheme),
+                    q(raw)
+                ))
+                .unwrap()
+                .unwrap();
+                assert_eq!(plain.0[header], sig);
+                let stored = Spi::get_one::<String>(&format!(
+                    "SELECT hookseal.webhook_body({}, {})",
+                    q(scheme),
+                    q(raw)
+                ))
+                .unwrap();
+                assert_eq!(stored.as_deref(), Some(canonical));
+                n += 1;
+            }
+            // Other schemes keep the bytes.
+            let kept = Spi::get_one::<String>(&format!(
+                "SELECT hookseal.webhook_body('standard', {})",
+                q(raw)
+            ))
+            .unwrap();
+            assert_eq!(kept.as_deref(), Some(raw));
+        }
+        assert_eq!(n, 40);
     }
 
     #[pg_test]

@@ -426,6 +426,19 @@ impl Scheme {
         Ok(s)
     }
 
+    /// The body a sender of this scheme sends in place of `body`, when it
+    /// differs: for a scheme that re-serializes JSON ([`JsonFallback`] other
+    /// than `None`, e.g. `x-signature`, `fincra`), the compact form
+    /// `JSON.stringify(JSON.parse(body))` of a JSON body. `None`: send `body`
+    /// as it is (other schemes, bodies that are not JSON, bodies already
+    /// compact). [`crate::Signer::sign`] applies the same rule.
+    pub fn body_to_send(&self, body: &[u8]) -> Option<Vec<u8>> {
+        if self.json_fallback == JsonFallback::None || self.message.json_field().is_some() {
+            return None;
+        }
+        crate::json::compact(body).ok().filter(|c| c != body)
+    }
+
     /// All ten presets.
     pub fn presets() -> Vec<Scheme> {
         PRESETS

@@ -1,0 +1,128 @@
+-- Upgrade from the released 0.1.0 (sql/hookseal--0.1.0.sql, its generated
+-- install script, unchanged): install it, fill it, ALTER EXTENSION UPDATE,
+-- then the catalog must equal a fresh install of the new version and the old
+-- rows must still work.
+
+-- One description of everything the extension owns, one line per fact, sorted:
+-- functions (full definition + grants), tables (columns, defaults, constraints,
+-- indexes, triggers, grants), types, and the extension's member list.
+SELECT $q$
+SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+    SELECT 'member ' || pg_describe_object(d.classid, d.objid, d.objsubid)
+    FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
+    WHERE x.extname = 'hookseal' AND d.deptype = 'e'
+  UNION ALL
+    SELECT 'function ' || p.oid::regprocedure || E'\n' || pg_get_functiondef(p.oid)
+           || E'\n acl ' || coalesce((SELECT string_agg(a.grantee::regrole || ':' || a.privilege_type, ',' ORDER BY 1)
+                                      FROM aclexplode(p.proacl) a), 'default')
+    FROM pg_proc p WHERE p.pronamespace = 'hookseal'::regnamespace
+  UNION ALL
+    SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+           || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+           || coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+           || coalesce(' identity ' || nullif(a.attidentity::text, ''), '')
+           || coalesce(' acl ' || (SELECT string_agg(x.grantee::regrole || ':' || x.privilege_type, ',' ORDER BY 1)
+                                   FROM aclexplode(a.attacl) x), '')
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+    WHERE c.relnamespace = 'hookseal'::regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
+    SELECT 'relation ' || c.relname || ' ' || c.relkind::text || ' acl '
+           || coalesce((SELECT string_agg(x.grantee::regrole || ':' || x.privilege_type, ',' ORDER BY 1)
+                        FROM aclexplode(c.relacl) x), 'default')
+    FROM pg_class c WHERE c.relnamespace = 'hookseal'::regnamespace
+  UNION ALL
+    SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+    FROM pg_constraint WHERE connamespace = 'hookseal'::regnamespace
+  UNION ALL
+    SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index
+    WHERE indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'hookseal'::regnamespace)
+  UNION ALL
+    SELECT 'trigger ' || pg_get_triggerdef(oid) FROM pg_trigger
+    WHERE NOT tgisinternal AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'hookseal'::regnamespace)
+  UNION ALL
+    SELECT 'type ' || t.typname || ' ' || coalesce((SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder)
+                                                   FROM pg_enum WHERE enumtypid = t.oid), '')
+           || ' acl ' || coalesce((SELECT string_agg(x.grantee::regrole || ':' || x.privilege_type, ',' ORDER BY 1)
+                                   FROM aclexplode(t.typacl) x), 'default')
+    FROM pg_type t WHERE t.typnamespace = 'hookseal'::regnamespace AND t.typtype IN ('e', 'c', 'd', 'b')
+      AND t.typrelid = 0
+) AS facts(line)
+$q$ AS catalog_sql \gset
+
+CREATE DATABASE hookseal_fresh;
+CREATE DATABASE hookseal_upgraded;
+
+-- A fresh install of the current version.
+\c hookseal_fresh
+CREATE EXTENSION hookseal;
+SET search_path = hookseal, public; -- as below: names print alike
+SELECT extversion AS fresh_version FROM pg_extension WHERE extname = 'hookseal';
+SELECT (:catalog_sql) AS fresh_catalog \gset
+
+-- 0.1.0 as users have it, with data.
+\c hookseal_upgraded
+CREATE EXTENSION hookseal VERSION '0.1.0';
+SET search_path = hookseal, public;
+SELECT extversion AS installed FROM pg_extension WHERE extname = 'hookseal';
+SELECT create_app('upgrade') AS app \gset
+SELECT endpoint_id AS ep_native, secret AS native_secret
+  FROM create_endpoint(:'app', 'http://127.0.0.1:9/native', 'native') \gset
+SELECT endpoint_id AS ep_hedera, secret AS hedera_secret
+  FROM create_endpoint(:'app', 'http://127.0.0.1:9/hedera', 'x-signature') \gset
+-- Events written under 0.1.0: their x-signature rows hold the body as jsonb wrote it.
+SELECT webhook_send(:'app', 'payment.created', '{"amount": 2.50, "fee": 1.0}') AS evt_old \gset
+SELECT webhook_send(:'app', 'payment.created', '{"amount": 3}') AS evt_done \gset
+-- One of them already delivered: it stays as it was; the other is given back.
+CREATE TEMP TABLE first_claim AS SELECT * FROM claim('w0', 100, '60 seconds');
+SELECT count(*) AS claimed FROM first_claim;
+SELECT bool_and(ack(c.outbox_id, 'w0', 200)) AS acked FROM first_claim c WHERE c.event_id = :'evt_done';
+SELECT release('w0', array_agg(c.outbox_id)) AS released FROM first_claim c WHERE c.event_id = :'evt_old';
+SELECT substring(body FROM '"data":.*$') AS hedera_body_before FROM outbox WHERE event_id = :'evt_old' AND endpoint_id = :'ep_hedera';
+
+ALTER EXTENSION hookseal UPDATE;
+SELECT extversion AS updated FROM pg_extension WHERE extname = 'hookseal';
+
+-- The catalog equals the fresh install's, fact for fact.
+SELECT (:catalog_sql) = :'fresh_catalog' AS catalog_matches_fresh_install;
+SELECT line AS only_after_upgrade FROM unnest(string_to_array((:catalog_sql), E'\n')) line
+EXCEPT SELECT unnest(string_to_array(:'fresh_catalog', E'\n'));
+SELECT line AS only_in_fresh FROM unnest(string_to_array(:'fresh_catalog', E'\n')) line
+EXCEPT SELECT unnest(string_to_array((:catalog_sql), E'\n'));
+
+-- Old rows: the undelivered x-signature row now holds the compact JSON form
+-- and is re-signed at its claim; the native row and the delivered row keep
+-- their bytes.
+SELECT substring(body FROM '"data":.*$') AS hedera_body_after, signed_at = '-infinity' AS must_resign
+FROM outbox WHERE event_id = :'evt_old' AND endpoint_id = :'ep_hedera';
+SELECT body = event_body(e.id, e.type, e.created_at, e.data) AS native_body_kept
+FROM outbox o JOIN events e ON e.id = o.event_id
+WHERE o.event_id = :'evt_old' AND o.endpoint_id = :'ep_native';
+SELECT status, body = event_body(e.id, e.type, e.created_at, e.data) AS delivered_body_kept
+FROM outbox o JOIN events e ON e.id = o.event_id
+WHERE o.event_id = :'evt_done' AND o.endpoint_id = :'ep_hedera';
+
+-- Claimed after the upgrade, every old row verifies with its endpoint's secret.
+CREATE TEMP TABLE got AS SELECT * FROM claim('w1', 100, '60 seconds');
+SELECT g.endpoint_id = :'ep_hedera' AS hedera,
+       webhook_verify(en.scheme,
+                      ARRAY[CASE en.id WHEN :'ep_hedera' THEN :'hedera_secret' ELSE :'native_secret' END],
+                      g.body, g.headers) AS verifies,
+       g.attempt
+FROM got g JOIN endpoints en ON en.id = g.endpoint_id
+ORDER BY 1;
+-- ... and the x-signature row's signature is over exactly the bytes sent.
+SELECT g.headers->>'x-signature' = webhook_sign('x-signature', :'hedera_secret', g.body)->>'x-signature'
+       AS hedera_signed_exactly_the_body
+FROM got g WHERE g.endpoint_id = :'ep_hedera';
+SELECT count(*) AS acked_after_upgrade FROM got g WHERE ack(g.outbox_id, 'w1', 200);
+
+-- New events after the upgrade: x-signature rows store and sign the compact form.
+SELECT webhook_send(:'app', 'payment.created', '{"n": 1e5, "b": 1, "2": 2}') AS evt_new \gset
+SELECT substring(o.body FROM '"data":.*$') AS hedera_new_body,
+       webhook_verify('x-signature', ARRAY[:'hedera_secret'], o.body, o.headers) AS verifies
+FROM outbox o WHERE o.event_id = :'evt_new' AND o.endpoint_id = :'ep_hedera';
+
+\c hookseal_regress
+DROP DATABASE hookseal_fresh;
+DROP DATABASE hookseal_upgraded;
