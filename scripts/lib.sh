@@ -101,3 +101,19 @@ need_lambda_tools() {
   fi
   export PATH="$LAMBDA_TOOLS/bin:$PATH"
 }
+
+# need_node: Node.js and npm (Debian's packages when missing), and Express in
+# a folder outside the repo; exports NODE_PATH so `node` finds it. Used by the
+# differential JSON test and the reference-receiver test.
+NODE_TOOLS=${HOOKSEAL_NODE_TOOLS:-$HOME/.cache/hookseal-node}
+need_node() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_need nodejs npm
+  fi
+  if [ ! -f "$NODE_TOOLS/node_modules/express/package.json" ]; then
+    echo "== installing express into $NODE_TOOLS" >&2
+    mkdir -p "$NODE_TOOLS"
+    npm install --prefix "$NODE_TOOLS" --no-audit --no-fund --silent express@4 >&2
+  fi
+  export NODE_PATH="$NODE_TOOLS/node_modules"
+}

@@ -429,15 +429,50 @@ fn new_id(kind: &str) -> String {
     core_new_id(k).unwrap_or_else(|e| invalid(e))
 }
 
+/// A `jsonb` argument as the text `jsonb_out` writes, numbers exactly as
+/// stored: unlike `pgrx::JsonB`, no `serde_json` value in between, which
+/// would round integers past 2^64 and refuse numbers past the f64 range.
+pub struct JsonbText(String);
+
+pgrx::impl_sql_translatable!(JsonbText, "jsonb");
+
+impl FromDatum for JsonbText {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        // SAFETY: `datum` is a non-NULL jsonb (the SQL signature says so);
+        // `jsonb_out` detoasts it and returns a palloc'd C string.
+        let text = unsafe {
+            pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)])
+        }?;
+        Some(JsonbText(text.to_string_lossy().into_owned()))
+    }
+}
+
+// SAFETY: unboxed through `FromDatum` above, as pgrx's own argument types are.
+unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for JsonbText {
+    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+        unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| invalid("data is NULL"))
+    }
+}
+
 /// The `native` delivery body `{"id","type","timestamp","data"}` as compact
-/// JSON, keys in that order.
+/// JSON, keys in that order; `data` as `jsonb` stores it (numbers as
+/// written, keys in `jsonb` order), whitespace removed.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn event_body(id: &str, event_type: &str, created_ms: i64, data: JsonB) -> String {
+fn event_body(id: &str, event_type: &str, created_ms: i64, data: JsonbText) -> String {
     let mut out = b"{\"id\":".to_vec();
     json::push_string(&mut out, id);
     out.extend_from_slice(b",\"type\":");
     json::push_string(&mut out, event_type);
-    out.extend_from_slice(format!(",\"timestamp\":{created_ms},\"data\":{}}}", data.0).as_bytes());
+    out.extend_from_slice(format!(",\"timestamp\":{created_ms},\"data\":").as_bytes());
+    out.extend_from_slice(&json::minify(data.0.as_bytes()));
+    out.push(b'}');
     // Only UTF-8 went in.
     String::from_utf8(out).unwrap_or_else(|e| invalid(e))
 }

@@ -534,6 +534,31 @@ fn projection(members: &[(Text<'_>, Node<'_>)], fields: &[String]) -> Option<Vec
     Some(out)
 }
 
+/// `input` without whitespace outside strings, every token kept as written
+/// (numbers keep their text: `2.50` and 30-digit integers survive). For JSON
+/// that is already known to be well-formed, such as PostgreSQL's `jsonb`
+/// output; nothing is validated. Not the form re-serializing schemes sign:
+/// that is [`compact`].
+pub fn minify(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in input {
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    out
+}
+
 /// A JSON body in the forms a re-serializing scheme signs and checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reserialized {
@@ -679,6 +704,15 @@ mod tests {
         assert!(compact(ok.as_bytes()).is_ok());
         assert!(compact(&[b'"', 0xff, b'"']).is_err());
         assert!(compact(&[b'"', 0xed, 0xa0, 0x80, b'"']).is_err()); // raw surrogate bytes
+    }
+
+    #[test]
+    fn minify_keeps_tokens() {
+        let jsonb = br#"{"a": 2.50, "b": [1, 123456789012345678901234567890], "s": "x \" y, z: \\"}"#;
+        assert_eq!(
+            minify(jsonb),
+            br#"{"a":2.50,"b":[1,123456789012345678901234567890],"s":"x \" y, z: \\"}"#
+        );
     }
 
     #[test]
