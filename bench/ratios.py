@@ -40,3 +40,22 @@ print("| operation | body | hookseal | raw HMAC floor (ratio) | svix (ratio) | s
 print("|---|---|---|---|---|---|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
+
+# The JSON re-serialization (issue 9): x-signature at ~1 KiB, before/after.
+jdir = root / "json_x-signature"
+if jdir.exists():
+    def one(name):
+        p = jdir / name / "new" / "estimates.json"
+        return json.loads(p.read_text())["median"]["point_estimate"] if p.exists() else None
+    sb, vb, fl = one("sign-before"), one("verify-before-raw-match"), one("hmac-floor")
+    print()
+    print("| x-signature, ~1 KiB | median | vs before (same run) | vs raw HMAC floor |")
+    print("|---|---|---|---|")
+    for name, base in [("sign-before", sb), ("sign-after-compact-input", sb), ("sign-after-pretty-input", sb),
+                       ("verify-before-raw-match", vb), ("verify-after-raw-match", vb),
+                       ("verify-after-fallback-match", vb), ("compact-only", None), ("hmac-floor", None)]:
+        t = one(name)
+        if t is None:
+            continue
+        rel = f"**{t / base:.2f}×**" if base else "—"
+        print(f"| {name} | {fmt(t)} | {rel} | {t / fl:.2f}× |")

@@ -3,13 +3,15 @@
 # tests, the interop test against the official Standard Webhooks library, and
 # the Postgres extension's #[pg_test] and pg_regress suites (as `postgres`),
 # the dispatcher's integration and crash tests, and the Lambda adapter's
-# end-to-end test, release zip and template lint.
+# end-to-end test, release zip and template lint, and the providers'
+# reference receivers (Node/Express) taking what every sender delivers.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
 need_rust
 need_base
 need_pg
+need_node   # the JSON differential test and the reference receivers
 cd "$root"
 
 echo "== vectors: tests/vectors must equal ../shared/vectors when it exists"
@@ -35,3 +37,5 @@ echo "== dispatcher (real PostgreSQL, receivers on 127.0.0.1, crash test)"
 bash scripts/dispatch-test.sh
 echo "== lambda (cfn-lint, cargo lambda watch end to end, release zip)"
 bash scripts/lambda-test.sh
+echo "== reference receivers (Express: Hedera, Fincra) from the CLI, the outbox and the Lambda relay"
+bash tests/receivers/run.sh 200

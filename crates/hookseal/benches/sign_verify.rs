@@ -199,6 +199,99 @@ fn sign(c: &mut Criterion) {
     }
 }
 
+/// A pretty-printed 1 KiB event, as Stripe indents its payloads, with the
+/// number forms `JSON.stringify` rewrites (`2.50`, `1.0`, `1e3`).
+fn pretty_event() -> Vec<u8> {
+    let mut items = String::new();
+    let mut i = 0;
+    while items.len() < 870 {
+        items.push_str(&format!(
+            "      {{\n        \"sku\": \"sku_{i:04}\",\n        \"price\": 2.50,\n        \"qty\": 1.0,\n        \"weight\": 1e3\n      }},\n"
+        ));
+        i += 1;
+    }
+    items.truncate(items.len() - 2);
+    let b = format!(
+        "{{\n  \"id\": \"evt_1NG8Du2eZvKYlo2CUI79vXWy\",\n  \"type\": \"charge.succeeded\",\n  \"data\": {{\n    \"amount\": 1250.00,\n    \"items\": [\n{items}\n    ]\n  }}\n}}\n"
+    );
+    b.into_bytes()
+}
+
+/// The JSON re-serialization's cost for `x-signature` at ~1 KiB: "before"
+/// is the same scheme without re-serialization (what 0.1 signed and how it
+/// matched a raw body), "after" the preset as it is now.
+fn json_fallback(c: &mut Criterion) {
+    let mut g = c.benchmark_group("json/x-signature");
+    let after = Scheme::preset("x-signature").unwrap();
+    let before = Scheme {
+        json_fallback: hookseal::JsonFallback::None,
+        ..after.clone()
+    };
+    let secret = [secret_for("x-signature")];
+    let pretty = pretty_event();
+    let compact = hookseal::json::compact(&pretty).unwrap();
+    let ts = Some(UnixTime::now());
+    let sign = |s: &Signer, b: &[u8]| {
+        s.sign(&Message {
+            body: black_box(b),
+            id: None,
+            timestamp: ts,
+        })
+        .unwrap()
+    };
+    let (signer_before, signer_after) = (
+        Signer::new(before.clone(), &secret).unwrap(),
+        Signer::new(after.clone(), &secret).unwrap(),
+    );
+    g.bench_function("sign-before", |b| b.iter(|| sign(&signer_before, &compact)));
+    g.bench_function("sign-after-compact-input", |b| {
+        b.iter(|| sign(&signer_after, &compact))
+    });
+    g.bench_function("sign-after-pretty-input", |b| {
+        b.iter(|| sign(&signer_after, &pretty))
+    });
+    let headers = header_map(&sign(&signer_after, &pretty).headers);
+    let (verifier_before, verifier_after) = (
+        Verifier::new(before, &secret).unwrap(),
+        Verifier::new(after, &secret).unwrap(),
+    );
+    let now = UnixTime::now();
+    g.bench_function("verify-before-raw-match", |b| {
+        b.iter(|| {
+            verifier_before
+                .verify(black_box(&compact), &headers, now)
+                .unwrap()
+        })
+    });
+    g.bench_function("verify-after-raw-match", |b| {
+        b.iter(|| {
+            verifier_after
+                .verify(black_box(&compact), &headers, now)
+                .unwrap()
+        })
+    });
+    g.bench_function("verify-after-fallback-match", |b| {
+        b.iter(|| {
+            verifier_after
+                .verify(black_box(&pretty), &headers, now)
+                .unwrap()
+        })
+    });
+    g.bench_function("compact-only", |b| {
+        b.iter(|| hookseal::json::compact(black_box(&pretty)).unwrap())
+    });
+    let key = key_bytes("x-signature");
+    g.bench_function("hmac-floor", |b| {
+        b.iter(|| floor_mac("x-signature", black_box(&key), black_box(&compact)))
+    });
+    g.finish();
+    eprintln!(
+        "json/x-signature bodies: pretty {} B, compact {} B",
+        pretty.len(),
+        compact.len()
+    );
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(700))
@@ -209,6 +302,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = verify, sign
+    targets = verify, sign, json_fallback
 }
 criterion_main!(benches);

@@ -106,7 +106,7 @@ impl<'a> Parser<'a> {
             return Err(JsonError::TooDeep);
         }
         self.i += 1;
-        let mut members = Vec::new();
+        let mut members = Vec::with_capacity(4);
         self.ws();
         if self.s.get(self.i) == Some(&b'}') {
             self.i += 1;
@@ -135,7 +135,7 @@ impl<'a> Parser<'a> {
             return Err(JsonError::TooDeep);
         }
         self.i += 1;
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(4);
         self.ws();
         if self.s.get(self.i) == Some(&b']') {
             self.i += 1;
@@ -311,9 +311,7 @@ fn array_index(key: &[u8]) -> Option<u32> {
     match key {
         [b'0'] => Some(0),
         [b'1'..=b'9', rest @ ..] if rest.len() <= 9 && rest.iter().all(u8::is_ascii_digit) => {
-            let v = key
-                .iter()
-                .fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+            let v = key.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
             u32::try_from(v).ok().filter(|&v| v < u32::MAX)
         }
         _ => None,
@@ -341,14 +339,15 @@ fn js_member_order<'a>(members: Vec<(Text<'a>, Node<'a>)>) -> Vec<(Text<'a>, Nod
 /// many keys costs linear time.
 fn dedupe<'a>(members: Vec<(Text<'a>, Node<'a>)>) -> Vec<(Text<'a>, Node<'a>)> {
     let n = members.len();
+    // The common case, checked without allocating: a small object with no
+    // repeated key.
+    if n <= 16 && (1..n).all(|i| members[..i].iter().all(|(k, _)| *k != members[i].0)) {
+        return members;
+    }
     // first[i]: index of the first member with member i's key.
     let first: Vec<usize> = if n <= 16 {
         (0..n)
-            .map(|i| {
-                (0..i)
-                    .find(|&j| members[j].0 == members[i].0)
-                    .unwrap_or(i)
-            })
+            .map(|i| (0..i).find(|&j| members[j].0 == members[i].0).unwrap_or(i))
             .collect()
     } else {
         let mut seen: HashMap<&[u8], usize> = HashMap::with_capacity(n);
@@ -651,8 +650,14 @@ mod tests {
             c("{ \"b\" : 1.50, \"a\": [ 1e3 , -0, 12345678901234567890, -0.0, 1E-7 ] }"),
             r#"{"b":1.5,"a":[1000,0,12345678901234567000,0,1e-7]}"#
         );
-        assert_eq!(c("[1e21, 1e400, -1e400, 5e-324, 123456789012345]"), "[1e+21,null,null,5e-324,123456789012345]");
-        assert_eq!(c("[9007199254740993, 0.1, 100, -7]"), "[9007199254740992,0.1,100,-7]");
+        assert_eq!(
+            c("[1e21, 1e400, -1e400, 5e-324, 123456789012345]"),
+            "[1e+21,null,null,5e-324,123456789012345]"
+        );
+        assert_eq!(
+            c("[9007199254740993, 0.1, 100, -7]"),
+            "[9007199254740992,0.1,100,-7]"
+        );
     }
 
     #[test]
@@ -662,7 +667,10 @@ mod tests {
             "\"café ☃ / 😀\""
         );
         assert_eq!(c("\"a\\u0001\\n\\\"\\u007f\""), "\"a\\u0001\\n\\\"\u{7f}\"");
-        assert_eq!(c(r#""\ud800 \uDC00x \ud800\ud800""#), r#""\ud800 \udc00x \ud800\ud800""#);
+        assert_eq!(
+            c(r#""\ud800 \uDC00x \ud800\ud800""#),
+            r#""\ud800 \udc00x \ud800\ud800""#
+        );
         assert_eq!(c("\"\u{d7ff}\u{e000}\""), "\"\u{d7ff}\u{e000}\"");
     }
 
@@ -708,7 +716,8 @@ mod tests {
 
     #[test]
     fn minify_keeps_tokens() {
-        let jsonb = br#"{"a": 2.50, "b": [1, 123456789012345678901234567890], "s": "x \" y, z: \\"}"#;
+        let jsonb =
+            br#"{"a": 2.50, "b": [1, 123456789012345678901234567890], "s": "x \" y, z: \\"}"#;
         assert_eq!(
             minify(jsonb),
             br#"{"a":2.50,"b":[1,123456789012345678901234567890],"s":"x \" y, z: \\"}"#
@@ -728,7 +737,10 @@ mod tests {
         assert_eq!(plain.signed_text(), br#"{"amount":1}"#);
         assert_eq!(plain.fields, None);
         assert_eq!(string_field(body, "event").unwrap(), "e");
-        assert_eq!(string_field(br#"{"e":"a\ud800b"}"#, "e").unwrap(), "a\u{fffd}b");
+        assert_eq!(
+            string_field(br#"{"e":"a\ud800b"}"#, "e").unwrap(),
+            "a\u{fffd}b"
+        );
         assert!(matches!(
             string_field(body, "x"),
             Err(JsonError::MissingField { .. })
