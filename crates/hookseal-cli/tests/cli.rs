@@ -464,8 +464,19 @@ fn json_stringify_vectors_through_the_binary() {
         let canonical = v["canonical"].as_str().unwrap();
         for (scheme, header) in [("x-signature", "x-signature"), ("fincra", "signature")] {
             let sig = v[scheme].as_str().unwrap();
-            let ok = verify(scheme, secret, raw.as_bytes(), &[format!("{header}: {sig}")], &[]);
-            assert_eq!(ok.status.code(), Some(0), "{scheme} {v}: {}", text(&ok.stderr));
+            let ok = verify(
+                scheme,
+                secret,
+                raw.as_bytes(),
+                &[format!("{header}: {sig}")],
+                &[],
+            );
+            assert_eq!(
+                ok.status.code(),
+                Some(0),
+                "{scheme} {v}: {}",
+                text(&ok.stderr)
+            );
 
             let lines = sign(scheme, secret, raw.as_bytes(), &[]);
             assert_eq!(lines[0], format!("{header}: {sig}"), "{scheme} {v}");
@@ -481,7 +492,11 @@ fn json_stringify_vectors_through_the_binary() {
             let json = sign(scheme, secret, raw.as_bytes(), &["--json"]);
             let j: serde_json::Value = serde_json::from_str(&json[0]).unwrap();
             assert_eq!(j["headers"][header], sig);
-            let want = if raw == canonical { serde_json::Value::Null } else { canonical.into() };
+            let want = if raw == canonical {
+                serde_json::Value::Null
+            } else {
+                canonical.into()
+            };
             assert_eq!(j["body"], want, "{scheme} {v}");
             checked += 1;
         }

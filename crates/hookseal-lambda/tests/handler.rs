@@ -575,7 +575,10 @@ async fn json_stringify_vectors_verify_and_relay_in_canonical_form() {
             assert_eq!(got.len(), vectors.len());
             for ((headers, body, _), v) in got.iter().zip(vectors) {
                 assert_eq!(body.as_ref(), v["canonical"].as_str().unwrap().as_bytes());
-                assert_eq!(headers[header].to_str().unwrap(), v[outbound].as_str().unwrap());
+                assert_eq!(
+                    headers[header].to_str().unwrap(),
+                    v[outbound].as_str().unwrap()
+                );
             }
         }
     }

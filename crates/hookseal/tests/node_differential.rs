@@ -82,18 +82,46 @@ fn ws() -> impl Strategy<Value = String> {
 
 fn number() -> impl Strategy<Value = String> {
     let special = prop::sample::select(vec![
-        "0", "-0", "-0.0", "0.0", "1.0", "2.50", "1e5", "1E-7", "1e21", "1e-7", "1e400", "-1e400",
-        "5e-324", "2e-324", "4.9406564584124654e-324", "2.2250738585072014e-308",
-        "1.7976931348623157e308", "9007199254740993", "12345678901234567890", "0.1", "0.30000000000000004",
-        "123456789012345678901234567890", "1e-400", "100000000000000000000", "1e+21", "0.000001",
-        "0.0000001", "999999999999999999999", "123.4500",
+        "0",
+        "-0",
+        "-0.0",
+        "0.0",
+        "1.0",
+        "2.50",
+        "1e5",
+        "1E-7",
+        "1e21",
+        "1e-7",
+        "1e400",
+        "-1e400",
+        "5e-324",
+        "2e-324",
+        "4.9406564584124654e-324",
+        "2.2250738585072014e-308",
+        "1.7976931348623157e308",
+        "9007199254740993",
+        "12345678901234567890",
+        "0.1",
+        "0.30000000000000004",
+        "123456789012345678901234567890",
+        "1e-400",
+        "100000000000000000000",
+        "1e+21",
+        "0.000001",
+        "0.0000001",
+        "999999999999999999999",
+        "123.4500",
     ])
     .prop_map(str::to_owned);
     let general = (
         any::<bool>(),
         "(0|[1-9][0-9]{0,24})",
         prop::option::of("[0-9]{1,20}"),
-        prop::option::of((prop::sample::select(vec!["e", "E"]), prop::sample::select(vec!["", "+", "-"]), 0u32..400)),
+        prop::option::of((
+            prop::sample::select(vec!["e", "E"]),
+            prop::sample::select(vec!["", "+", "-"]),
+            0u32..400,
+        )),
     )
         .prop_map(|(neg, int, frac, exp)| {
             let mut s = String::new();
@@ -123,9 +151,21 @@ fn number() -> impl Strategy<Value = String> {
 fn string() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         "[a-zA-Z0-9 /]{1,4}",
-        prop::sample::select(vec!["é", "☃", "😀", "\u{2028}", "\u{2029}", "\u{7f}", "\u{fffd}", "\u{10ffff}"])
-            .prop_map(str::to_owned),
-        prop::sample::select(vec!["\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t"]).prop_map(str::to_owned),
+        prop::sample::select(vec![
+            "é",
+            "☃",
+            "😀",
+            "\u{2028}",
+            "\u{2029}",
+            "\u{7f}",
+            "\u{fffd}",
+            "\u{10ffff}"
+        ])
+        .prop_map(str::to_owned),
+        prop::sample::select(vec![
+            "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t"
+        ])
+        .prop_map(str::to_owned),
         any::<u16>().prop_map(|u| format!("\\u{u:04x}")),
         (0xD800u16..0xDC00, 0xDC00u16..0xE000).prop_map(|(h, l)| format!("\\u{h:04X}\\u{l:04x}")),
         (0u16..0x20).prop_map(|u| format!("\\u{u:04x}")),
@@ -136,8 +176,20 @@ fn string() -> impl Strategy<Value = String> {
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "\"0\"", "\"1\"", "\"2\"", "\"10\"", "\"01\"", "\"-1\"", "\"1.0\"", "\"4294967294\"",
-            "\"4294967295\"", "\"4294967296\"", "\"a\"", "\"b\"", "\"__proto__\"", "\"\\u0031\"",
+            "\"0\"",
+            "\"1\"",
+            "\"2\"",
+            "\"10\"",
+            "\"01\"",
+            "\"-1\"",
+            "\"1.0\"",
+            "\"4294967294\"",
+            "\"4294967295\"",
+            "\"4294967296\"",
+            "\"a\"",
+            "\"b\"",
+            "\"__proto__\"",
+            "\"\\u0031\"",
         ])
         .prop_map(str::to_owned),
         (0u32..100).prop_map(|n| format!("\"{n}\"")),
@@ -157,13 +209,15 @@ fn value() -> impl Strategy<Value = String> {
                 let parts: Vec<String> = items.into_iter().map(|(a, v, b)| a + &v + &b).collect();
                 format!("[{}]", parts.join(","))
             }),
-            prop::collection::vec((ws(), key(), ws(), ws(), inner, ws()), 0..7).prop_map(|members| {
-                let parts: Vec<String> = members
-                    .into_iter()
-                    .map(|(a, k, b, c, v, d)| format!("{a}{k}{b}:{c}{v}{d}"))
-                    .collect();
-                format!("{{{}}}", parts.join(","))
-            }),
+            prop::collection::vec((ws(), key(), ws(), ws(), inner, ws()), 0..7).prop_map(
+                |members| {
+                    let parts: Vec<String> = members
+                        .into_iter()
+                        .map(|(a, k, b, c, v, d)| format!("{a}{k}{b}:{c}{v}{d}"))
+                        .collect();
+                    format!("{{{}}}", parts.join(","))
+                }
+            ),
         ]
     })
 }
@@ -200,7 +254,15 @@ fn compact_equals_node_json_stringify() {
     assert!(checked.get() >= cases, "{} cases checked", checked.get());
     let mut node = node.into_inner();
     // Node refuses what the parser refuses, too.
-    for bad in ["{\"a\":1,}", "[01]", "\"\\x\"", "1.", "\u{feff}{}", "{'a':1}", "[1 2]"] {
+    for bad in [
+        "{\"a\":1,}",
+        "[01]",
+        "\"\\x\"",
+        "1.",
+        "\u{feff}{}",
+        "{'a':1}",
+        "[1 2]",
+    ] {
         assert_eq!(node.stringify(bad), None, "{bad}");
         assert!(json::compact(bad.as_bytes()).is_err(), "{bad}");
     }
