@@ -238,10 +238,7 @@ impl Signer {
     ///   those fields when the body is an object holding any of them) and
     ///   signs a body that is not JSON as it is;
     /// - any other scheme signs the body's bytes untouched.
-    fn signed_text<'b>(
-        &self,
-        body: &'b [u8],
-    ) -> Result<(Cow<'b, [u8]>, Option<Vec<u8>>), SignError> {
+    fn signed_text<'b>(&self, body: &'b [u8]) -> Result<SignedText<'b>, SignError> {
         let s = &self.scheme;
         if let Some(f) = s.message.json_field() {
             let value = json::string_field(body, f).map_err(SignError::BodyNotJson)?;
@@ -303,6 +300,10 @@ impl Signer {
         })
     }
 }
+
+/// The bytes the MAC covers, and the body to send when it is not the one
+/// given.
+type SignedText<'b> = (Cow<'b, [u8]>, Option<Vec<u8>>);
 
 fn query_name(s: &Scheme) -> &str {
     match &s.signature {
