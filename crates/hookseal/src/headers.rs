@@ -81,13 +81,21 @@ pub fn trim_header_value(v: &[u8]) -> &[u8] {
     &v[start..end]
 }
 
-/// Calls `f` with every value of header `name`, trimmed.
+/// Calls `f` with every value of header `name`, trimmed. A value over
+/// [`crate::MAX_VALUE_LEN`] is passed as it arrived, so the length rule
+/// judges what was sent (8 KiB of padding is not a value).
 pub(crate) fn each_trimmed<'a, H: HeaderSource + ?Sized>(
     h: &'a H,
     name: &HeaderKey,
     f: &mut dyn FnMut(&'a [u8]),
 ) {
-    h.each_value(name, &mut |v| f(trim_header_value(v)));
+    h.each_value(name, &mut |v| {
+        f(if v.len() > crate::MAX_VALUE_LEN {
+            v
+        } else {
+            trim_header_value(v)
+        })
+    });
 }
 
 /// What a single-valued header lookup found.
