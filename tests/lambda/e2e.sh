@@ -90,9 +90,12 @@ def check(what, got, want):
         failures.append(what)
 
 def sign(scheme, body):
+    # The header lines; x-signature/fincra print the compact body they signed
+    # after an empty line. The provider here sends its own bytes anyway: the
+    # route then verifies through the compact-JSON second chance.
     out = subprocess.run([hs, "sign", "--scheme", scheme, "--secret-env", "INBOUND"], input=body,
                          capture_output=True, check=True)
-    return out.stdout.decode().splitlines()
+    return out.stdout.decode().partition("\n\n")[0].splitlines()
 
 sent = 0
 for s in schemes:
