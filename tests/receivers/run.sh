@@ -5,9 +5,10 @@
 # hookseal delivers, by each of the three senders:
 #   1. the CLI (`hookseal sign --body-out`, then a POST of what it says to send)
 #   2. the outbox: webhook_send() into PostgreSQL, `hookseal dispatch --drain`
-#   3. the Lambda adapter's relay (`bootstrap` as a local server): a provider
-#      signs the raw body with `github`, bootstrap verifies it and relays it
-#      re-signed with x-signature / fincra
+#   3. the Lambda adapter's relay under the cargo-lambda emulator (`cargo
+#      lambda watch`, Function URL events): a provider signs the raw body with
+#      `github`, bootstrap verifies it and relays it re-signed with
+#      x-signature / fincra
 #   bash tests/receivers/run.sh [COUNT]      (default 200 bodies)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +17,7 @@ need_rust
 need_base
 need_pg
 need_node
+need_lambda_tools
 cd "$root"
 count=${1:-200}
 here=$root/tests/receivers
@@ -28,7 +30,7 @@ work=$(mktemp -d /tmp/hr.XXXX)
 chown postgres:postgres "$work"
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
   stop_cluster "$work/pg"
   rm -rf "$work"
 }
@@ -71,17 +73,34 @@ psql -qXAt -d postgres -c "SELECT e.scheme || ': ' || count(*) FILTER (WHERE o.s
 python3 "$here/drive.py" stats "http://127.0.0.1:$hport/stats" $((2 * count))
 python3 "$here/drive.py" stats "http://127.0.0.1:$fport/stats" $((2 * count))
 
-echo "== 3. provider -> bootstrap (verify github, relay re-signed) -> receiver"
+echo "== 3. provider -> cargo lambda watch (bootstrap: verify github, relay re-signed) -> receiver"
 inbound=$("$hs" keygen)
 for target in "x-signature $hedera $hedera_secret" "fincra $fincra $fincra_secret"; do
   set -- $target
   lport=$(free_port)
-  env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$lport" INBOUND_SCHEME=github INBOUND_SECRET="$inbound" \
-    OUTBOUND_SCHEME="$1" WEBHOOK_URL="$2" WEBHOOK_SECRET="$3" RUST_LOG=warn \
-    "$root/target/debug/bootstrap" >"$work/bootstrap-$1.log" 2>&1 & pids+=($!)
-  wait_port "$lport"
-  INBOUND=$inbound python3 "$here/drive.py" lambda "$hs" "$work/bodies" "http://127.0.0.1:$lport/webhook"
+  cat > "$work/env-$1" <<ENV
+INBOUND_SCHEME='github'
+INBOUND_SECRET='$inbound'
+OUTBOUND_SCHEME='$1'
+WEBHOOK_URL='$2'
+WEBHOOK_SECRET='$3'
+RUST_LOG='warn'
+ENV
+  setsid cargo lambda watch -p hookseal-lambda --bin bootstrap -A 127.0.0.1 -P "$lport" \
+    --env-file "$work/env-$1" >"$work/watch-$1.log" 2>&1 & pids+=($!)
+  url="http://127.0.0.1:$lport/lambda-url/bootstrap/webhook"
+  # Ready when the function answers (405 to a GET); the first call builds it.
+  for _ in $(seq 1 600); do
+    code=$(python3 -c 'import sys, urllib.request, urllib.error
+try: urllib.request.urlopen(sys.argv[1], timeout=120); print(200)
+except urllib.error.HTTPError as e: print(e.code)
+except Exception: print(0)' "$url")
+    [ "$code" = 405 ] && break
+    sleep 1
+  done
+  [ "$code" = 405 ] || { tail -20 "$work/watch-$1.log" >&2; echo "the emulated function never answered" >&2; exit 1; }
+  INBOUND=$inbound python3 "$here/drive.py" lambda "$hs" "$work/bodies" "$url"
 done
 python3 "$here/drive.py" stats "http://127.0.0.1:$hport/stats" $((3 * count))
 python3 "$here/drive.py" stats "http://127.0.0.1:$fport/stats" $((3 * count))
-echo "reference receivers: every one of $count bodies accepted from the CLI, the outbox and the Lambda relay, under x-signature and fincra"
+echo "reference receivers: every one of $count bodies accepted from the CLI, the outbox and the Lambda relay (cargo-lambda emulator), under x-signature and fincra"
