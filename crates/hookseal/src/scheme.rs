@@ -114,6 +114,18 @@ pub enum JsonFallback {
     Fields(Vec<String>),
 }
 
+impl JsonFallback {
+    /// What a signer or verifier re-serializes: `None` for nothing, else the
+    /// top-level fields to project (`None` inside: only the compact body).
+    pub(crate) fn reserializes(&self) -> Option<Option<&[String]>> {
+        match self {
+            JsonFallback::None => None,
+            JsonFallback::Compact => Some(None),
+            JsonFallback::Fields(f) => Some(Some(f.as_slice())),
+        }
+    }
+}
+
 /// One piece of the signed-message template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
@@ -433,7 +445,7 @@ impl Scheme {
     /// as it is (other schemes, bodies that are not JSON, bodies already
     /// compact). [`crate::Signer::sign`] applies the same rule.
     pub fn body_to_send(&self, body: &[u8]) -> Option<Vec<u8>> {
-        if self.json_fallback == JsonFallback::None || self.message.json_field().is_some() {
+        if self.json_fallback.reserializes().is_none() || self.message.json_field().is_some() {
             return None;
         }
         crate::json::compact(body).ok().filter(|c| c != body)

@@ -7,7 +7,7 @@ use thiserror::Error;
 use crate::encoding::percent_encode;
 use crate::json::{self, JsonError};
 use crate::mac::{prepare, Fields, MacKey};
-use crate::scheme::{JsonFallback, Location, Scheme};
+use crate::scheme::{Location, Scheme};
 use crate::secret::{new_id, IdKind, Secret};
 use crate::time::UnixTime;
 use crate::SetupError;
@@ -244,10 +244,8 @@ impl Signer {
             let value = json::string_field(body, f).map_err(SignError::BodyNotJson)?;
             return Ok((Cow::Owned(value.into_bytes()), None));
         }
-        let fields = match &s.json_fallback {
-            JsonFallback::None => return Ok((Cow::Borrowed(body), None)),
-            JsonFallback::Compact => None,
-            JsonFallback::Fields(f) => Some(f.as_slice()),
+        let Some(fields) = s.json_fallback.reserializes() else {
+            return Ok((Cow::Borrowed(body), None));
         };
         let Ok(r) = json::reserialize(body, fields) else {
             return Ok((Cow::Borrowed(body), None)); // not JSON: as it is

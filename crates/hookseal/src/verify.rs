@@ -9,7 +9,7 @@ use crate::encoding::percent_decode;
 use crate::headers::{each_trimmed, one, HeaderKey, HeaderSource, One};
 use crate::json::{self, JsonError};
 use crate::mac::{prepare, Fields, MacKey};
-use crate::scheme::{JsonFallback, Location, Scheme};
+use crate::scheme::{Location, Scheme};
 use crate::time::{UnixTime, DEFAULT_TOLERANCE};
 use crate::SetupError;
 
@@ -385,12 +385,7 @@ impl Verifier {
             });
         }
         // Second chance: the body as a re-serializing sender signs it.
-        let fields = match &s.json_fallback {
-            JsonFallback::None => None,
-            JsonFallback::Compact => Some(None),
-            JsonFallback::Fields(f) => Some(Some(f.as_slice())),
-        };
-        if let (Some(fields), true) = (fields, decodable) {
+        if let (Some(fields), true) = (s.json_fallback.reserializes(), decodable) {
             if let Ok(r) = json::reserialize(body, fields) {
                 if r.compact != body {
                     if let Some(i) = self.match_any(sigs, id, ts_text, &r.compact) {
