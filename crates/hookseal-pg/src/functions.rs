@@ -258,11 +258,8 @@ fn webhook_sign_message(
     };
     let (sent, headers) = with_signer(scheme, &[secret], |s| {
         let signed = sign(s, body.as_bytes(), id, ts.map(unix));
-        let sent = match &signed.body {
-            // Compact JSON of a text body: UTF-8.
-            Some(b) => String::from_utf8_lossy(b).into_owned(),
-            None => body.to_owned(),
-        };
+        // A text body, or its compact JSON: UTF-8 either way.
+        let sent = String::from_utf8_lossy(signed.body_to_send(body.as_bytes())).into_owned();
         (sent, headers_json(&signed))
     });
     TableIterator::once((sent, headers))

@@ -495,10 +495,7 @@ fn write_members<'n, 'a: 'n>(
 
 /// `JSON.stringify(JSON.parse(input))`.
 pub fn compact(input: &[u8]) -> Result<Vec<u8>, JsonError> {
-    let node = parse(input)?;
-    let mut out = Vec::with_capacity(input.len());
-    write(&mut out, &node);
-    Ok(out)
+    reserialize(input, None).map(|r| r.compact)
 }
 
 /// Compact JSON of a new object holding only `fields` of the top-level object

@@ -114,18 +114,6 @@ pub enum JsonFallback {
     Fields(Vec<String>),
 }
 
-impl JsonFallback {
-    /// What a signer or verifier re-serializes: `None` for nothing, else the
-    /// top-level fields to project (`None` inside: only the compact body).
-    pub(crate) fn reserializes(&self) -> Option<Option<&[String]>> {
-        match self {
-            JsonFallback::None => None,
-            JsonFallback::Compact => Some(None),
-            JsonFallback::Fields(f) => Some(Some(f.as_slice())),
-        }
-    }
-}
-
 /// One piece of the signed-message template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
@@ -445,10 +433,25 @@ impl Scheme {
     /// as it is (other schemes, bodies that are not JSON, bodies already
     /// compact). [`crate::Signer::sign`] applies the same rule.
     pub fn body_to_send(&self, body: &[u8]) -> Option<Vec<u8>> {
-        if self.json_fallback.reserializes().is_none() || self.message.json_field().is_some() {
+        self.reserialize(body)
+            .map(|r| r.compact)
+            .filter(|c| c != body)
+    }
+
+    /// `body` in the forms this scheme re-serializes it to (compact, and the
+    /// projection of [`JsonFallback::Fields`]); `None` when the scheme does
+    /// not re-serialize or the body is not JSON. The one reading of
+    /// `json_fallback` for signing, verifying and [`Scheme::body_to_send`].
+    pub(crate) fn reserialize(&self, body: &[u8]) -> Option<crate::json::Reserialized> {
+        let fields = match &self.json_fallback {
+            JsonFallback::None => return None,
+            JsonFallback::Compact => None,
+            JsonFallback::Fields(f) => Some(f.as_slice()),
+        };
+        if self.message.json_field().is_some() {
             return None;
         }
-        crate::json::compact(body).ok().filter(|c| c != body)
+        crate::json::reserialize(body, fields).ok()
     }
 
     /// All ten presets.

@@ -244,11 +244,9 @@ impl Signer {
             let value = json::string_field(body, f).map_err(SignError::BodyNotJson)?;
             return Ok((Cow::Owned(value.into_bytes()), None));
         }
-        let Some(fields) = s.json_fallback.reserializes() else {
+        let Some(r) = s.reserialize(body) else {
+            // No re-serialization, or not JSON: the bytes as they are.
             return Ok((Cow::Borrowed(body), None));
-        };
-        let Ok(r) = json::reserialize(body, fields) else {
-            return Ok((Cow::Borrowed(body), None)); // not JSON: as it is
         };
         let send = (r.compact != body).then(|| r.compact.clone());
         Ok(match r.fields {

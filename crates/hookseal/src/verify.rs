@@ -385,8 +385,8 @@ impl Verifier {
             });
         }
         // Second chance: the body as a re-serializing sender signs it.
-        if let (Some(fields), true) = (s.json_fallback.reserializes(), decodable) {
-            if let Ok(r) = json::reserialize(body, fields) {
+        if decodable {
+            if let Some(r) = s.reserialize(body) {
                 if r.compact != body {
                     if let Some(i) = self.match_any(sigs, id, ts_text, &r.compact) {
                         return Ok(done(i, Matched::CompactJson));
