@@ -51,8 +51,8 @@ impl Db {
         let client = crate::pg::connect(url, root_cert, wake).await?;
         let claim = client
             .prepare(
-                "SELECT outbox_id, event_id, endpoint_id, url, body, headers::text, attempt \
-                 FROM hookseal.claim($1, $2, make_interval(secs => $3))",
+                "SELECT outbox_id, event_id, endpoint_id, url, body, headers::text, attempt, \
+                 send_delay FROM hookseal.claim($1, $2, make_interval(secs => $3), $4)",
             )
             .await?;
         let ack_many = client
@@ -79,16 +79,22 @@ impl Db {
         self.client.is_closed()
     }
 
-    /// Claims up to `batch` due rows for `lease`.
+    /// Claims up to `batch` due rows for `lease`, at most `per_endpoint`
+    /// in flight to one endpoint from this worker (the database applies the
+    /// endpoints' own limits on top).
     pub async fn claim(
         &self,
         worker: &str,
         batch: i32,
         lease: Duration,
+        per_endpoint: i32,
     ) -> Result<Vec<Job>, tokio_postgres::Error> {
         let rows = self
             .client
-            .query(&self.claim, &[&worker, &batch, &lease.as_secs_f64()])
+            .query(
+                &self.claim,
+                &[&worker, &batch, &lease.as_secs_f64(), &per_endpoint],
+            )
             .await?;
         Ok(rows
             .iter()
@@ -102,6 +108,7 @@ impl Db {
                     body: r.get(4),
                     headers: parse_headers(&headers),
                     attempt: r.get(6),
+                    send_after: send_after(r.get(7)),
                 }
             })
             .collect())
@@ -152,6 +159,15 @@ impl Db {
             .query_one(&self.release, &[&worker, &ids])
             .await?;
         Ok(row.get(0))
+    }
+}
+
+/// The claim's `send_delay` (seconds) as a duration; anything not a small
+/// positive number is "now".
+fn send_after(secs: Option<f64>) -> Duration {
+    match secs {
+        Some(s) if s.is_finite() && s > 0.0 => Duration::from_secs_f64(s.min(3600.0)),
+        _ => Duration::ZERO,
     }
 }
 

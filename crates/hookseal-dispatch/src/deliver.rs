@@ -28,6 +28,9 @@ pub struct Job {
     pub headers: Vec<(String, String)>,
     /// Which attempt this is (1 for the first).
     pub attempt: i32,
+    /// Send no sooner than this after the claim (the endpoint's rate-limit
+    /// slot; zero for endpoints without a rate limit).
+    pub send_after: std::time::Duration,
 }
 
 /// What became of an attempt.

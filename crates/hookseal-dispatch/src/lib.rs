@@ -67,7 +67,8 @@ pub struct Config {
     pub lease: Duration,
     /// Most attempts in flight in this worker.
     pub concurrency: usize,
-    /// Most attempts in flight to one endpoint in this worker.
+    /// Most attempts in flight to one endpoint in this worker: a ceiling on
+    /// top of the endpoint's own `max_in_flight` (all workers together).
     pub per_endpoint: usize,
     /// TCP (and TLS) connect timeout.
     pub connect_timeout: Duration,
@@ -117,8 +118,8 @@ impl Config {
         if self.concurrency == 0 || self.concurrency > 100_000 {
             return bad("concurrency must be 1..=100000");
         }
-        if self.per_endpoint == 0 {
-            return bad("per-endpoint concurrency must be at least 1");
+        if self.per_endpoint == 0 || self.per_endpoint > 10_000 {
+            return bad("per-endpoint concurrency must be 1..=10000");
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return bad("timeouts must be positive");

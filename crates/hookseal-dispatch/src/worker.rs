@@ -5,7 +5,9 @@
 //! - the claimer (the caller's task) holds one connection that also
 //!   `LISTEN`s; it claims as many rows as it has free global permits;
 //! - one delivery task per claimed row, holding a global permit and a permit
-//!   of its endpoint;
+//!   of its endpoint (the database's claim already hands out no more rows of
+//!   an endpoint than it can take, so these rarely wait); it waits out the
+//!   row's rate-limit slot (`send_after`) before sending;
 //! - the recorder, with its own connection, which turns finished attempts
 //!   into one `ack_many` per batch plus one `fail` per failure, and keeps
 //!   them until the database takes them (it reconnects as often as needed).
@@ -130,7 +132,15 @@ impl Dispatcher {
     async fn work(&self, mode: Mode, shutdown: impl Future<Output = ()>) -> Summary {
         let cfg = self.config.clone();
         let (tx, rx) = mpsc::unbounded_channel::<Record>();
-        let recorder = tokio::spawn(record(cfg.clone(), self.metrics.clone(), rx));
+        // Signalled after each batch of results is recorded: rows left the
+        // in-flight count, so the endpoints they held may take more now.
+        let recorded = Arc::new(Notify::new());
+        let recorder = tokio::spawn(record(
+            cfg.clone(),
+            self.metrics.clone(),
+            rx,
+            recorded.clone(),
+        ));
         let wake = Arc::new(Notify::new());
         let global = Arc::new(Semaphore::new(cfg.concurrency));
         let endpoints: Mutex<HashMap<String, Arc<Semaphore>>> = Mutex::new(HashMap::new());
@@ -191,7 +201,14 @@ impl Dispatcher {
             let want = permits.num_permits();
             // Not cancelled by shutdown: a claim the database ran must reach
             // the delivery tasks (or the release below), not wait out its lease.
-            let claimed = conn.claim(&cfg.worker_id, want as i32, cfg.lease).await;
+            let claimed = conn
+                .claim(
+                    &cfg.worker_id,
+                    want as i32,
+                    cfg.lease,
+                    cfg.per_endpoint as i32,
+                )
+                .await;
             let jobs = match claimed {
                 Ok(jobs) => {
                     db = Some(conn);
@@ -225,10 +242,12 @@ impl Dispatcher {
                 let cfg2 = cfg.clone();
                 let handle = tokio::spawn(async move {
                     let _ep = ep.acquire_owned().await;
-                    // Queued behind its endpoint's limit for so long that the
-                    // attempt could outlive the lease: give the row back rather
-                    // than race the worker that would take it over.
-                    if claimed_at.elapsed() + cfg2.timeout >= cfg2.lease {
+                    // Queued behind its endpoint's limit (or its rate slot) for
+                    // so long that the attempt could outlive the lease: give
+                    // the row back rather than race the worker that would take
+                    // it over.
+                    let start = claimed_at.elapsed().max(job.send_after);
+                    if start + cfg2.timeout >= cfg2.lease {
                         let _ = tx.send(Record::Release(vec![job.outbox_id]));
                         inflight2
                             .lock()
@@ -236,15 +255,18 @@ impl Dispatcher {
                             .remove(&job.outbox_id);
                         return;
                     }
+                    tokio::time::sleep_until((claimed_at + job.send_after).into()).await;
                     let attempt = deliverer.deliver(&job).await;
                     metrics.observe(attempt.elapsed);
                     log_attempt(&job, &attempt.outcome, attempt.elapsed);
-                    let _ = tx.send(Record::Done(job.outbox_id, attempt.outcome));
                     inflight2
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&job.outbox_id);
+                    // The slot is free before the result is recorded, so the
+                    // claimer that the recorder wakes sees it free.
                     drop(permit);
+                    let _ = tx.send(Record::Done(job.outbox_id, attempt.outcome));
                 });
                 table.insert(id, handle.abort_handle());
             }
@@ -257,10 +279,15 @@ impl Dispatcher {
                     break;
                 }
             }
+            // Fewer rows than slots: nothing else is due, or the endpoints
+            // with due rows are at their limits. Claim again on a new event,
+            // when recorded results free room, or at the next poll (retries
+            // come due without a notification).
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
                 _ = wake.notified() => {}
+                _ = recorded.notified() => {}
                 _ = tokio::time::sleep(cfg.poll_interval) => {}
             }
         }
@@ -337,7 +364,12 @@ fn log_attempt(job: &Job, outcome: &Outcome, elapsed: Duration) {
 /// closes and everything it received is recorded (or, with the database
 /// gone, until the shutdown grace runs out; those rows are re-delivered
 /// after their lease).
-async fn record(cfg: Arc<Config>, metrics: Arc<Metrics>, mut rx: mpsc::UnboundedReceiver<Record>) {
+async fn record(
+    cfg: Arc<Config>,
+    metrics: Arc<Metrics>,
+    mut rx: mpsc::UnboundedReceiver<Record>,
+    recorded: Arc<Notify>,
+) {
     const MAX_BATCH: usize = 1000;
     let mut acks: Vec<(i64, i32)> = Vec::new();
     let mut fails: Vec<Failure> = Vec::new();
@@ -419,7 +451,10 @@ async fn record(cfg: Arc<Config>, metrics: Arc<Metrics>, mut rx: mpsc::Unbounded
             },
         };
         match flush(&cfg, &metrics, &conn, &mut acks, &mut fails, &mut release).await {
-            Ok(()) => db = Some(conn),
+            Ok(()) => {
+                db = Some(conn);
+                recorded.notify_one();
+            }
             Err(e) => {
                 metrics.db_errors.fetch_add(1, Relaxed);
                 tracing::warn!(error = %e, "recording results failed; reconnecting");

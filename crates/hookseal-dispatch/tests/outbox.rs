@@ -80,6 +80,50 @@ impl Db {
         }
     }
 
+    /// Another endpoint, in a new app, with `create_endpoint`'s options;
+    /// returns (app, endpoint id, secret).
+    async fn endpoint(&self, url: &str, options: &str) -> (String, String, String) {
+        let app: String = self
+            .admin
+            .query_one("SELECT hookseal.create_app('more')", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let row = self
+            .admin
+            .query_one(
+                "SELECT endpoint_id, secret FROM hookseal.create_endpoint($1, $2, 'native', \
+                 options => $3::text::jsonb)",
+                &[&app, &url, &options],
+            )
+            .await
+            .unwrap();
+        (app, row.get(0), row.get(1))
+    }
+
+    /// Sends `n` events to `app`; returns their ids in order.
+    async fn send_to(&self, app: &str, n: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let id: String = self
+                .admin
+                .query_one(
+                    "SELECT hookseal.webhook_send($1, 'order.created', jsonb_build_object('n', $2::int))",
+                    &[&app, &(i as i32)],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// One text value from the database.
+    async fn text(&self, sql: &str) -> String {
+        self.admin.query_one(sql, &[]).await.unwrap().get(0)
+    }
+
     /// The dispatcher's URL: a role that is only `hookseal_dispatcher`.
     fn dispatcher_url(&self) -> String {
         format!("postgres://hookseal_test_dispatcher@{}/{}", pg(), self.name)
@@ -767,12 +811,12 @@ async fn drain_delivers_what_is_due_and_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
-async fn rows_queued_past_their_lease_are_released_not_sent_twice() {
-    // One attempt at a time to a slow endpoint: the rows queued behind it
-    // would outlive their 3 s lease, so they go back unsent and are claimed
-    // again later; no event reaches the receiver twice.
+async fn a_worker_never_claims_more_of_an_endpoint_than_it_can_send() {
+    // One attempt at a time to a slow endpoint: the claim hands this worker
+    // one row of it at a time, so nothing queues inside the worker, nothing
+    // outlives its lease, and no event reaches the receiver twice.
     let rx = Receiver::start(|_| Reply {
-        delay: Duration::from_millis(1500),
+        delay: Duration::from_millis(700),
         ..ok()
     })
     .await;
@@ -786,8 +830,8 @@ async fn rows_queued_past_their_lease_are_released_not_sent_twice() {
     db.wait_rows("delivered", LONG, |r| r.iter().all(|x| x.0 == "delivered"))
         .await;
     let s = run.stop().await;
-    assert!(s.released >= 1, "{s:?}");
-    assert_eq!(s.delivered, 3);
+    assert_eq!((s.claimed, s.released, s.delivered), (3, 0, 3), "{s:?}");
+    assert_eq!(rx.max_in_flight.load(Ordering::SeqCst), 1);
     let got = rx.got();
     let mut ids: Vec<String> = got
         .iter()
@@ -845,4 +889,265 @@ async fn sslmode_require_is_verified_tls() {
         .await;
     let s = run.stop().await;
     assert_eq!(s.delivered, 2);
+}
+
+// ---------------------------------------------------------------- flow control
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn a_hanging_endpoint_does_not_stall_the_others() {
+    // The hanging endpoint's 200 rows are older than everyone else's and
+    // outnumber the worker's slots 25 to 1. Before per-endpoint claims they
+    // filled every slot, and the healthy endpoint waited for timeouts.
+    let hang = Receiver::start(|_| Reply {
+        delay: Duration::from_secs(30),
+        ..ok()
+    })
+    .await;
+    let healthy = Receiver::start(|_| ok()).await;
+    let db = Db::new("hang", &hang.url(), "native").await;
+    db.send(200).await;
+    let (app, _, secret) = db.endpoint(&healthy.url(), "{}").await;
+    let ids = db.send_to(&app, 100).await;
+    let mut c = config(&db);
+    c.concurrency = 8;
+    c.batch = 8;
+    c.per_endpoint = 4;
+    c.timeout = Duration::from_secs(4);
+    c.lease = Duration::from_secs(6);
+    let run = start(c);
+    let got = healthy.wait(100, LONG).await;
+    // Every healthy delivery arrived while the first hanging attempts were
+    // still waiting for their 4 s timeout.
+    let failed = db
+        .text("SELECT count(*)::text FROM hookseal.outbox WHERE last_error IS NOT NULL")
+        .await;
+    run.stop().await;
+    assert_eq!(failed, "0", "healthy rows waited for the hanging endpoint");
+    assert_eq!(hang.max_in_flight.load(Ordering::SeqCst), 4);
+    let mut seen: Vec<String> = got.iter().map(|g| verify(g, "native", &secret, TOL).0).collect();
+    seen.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(seen, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn max_in_flight_holds_across_workers() {
+    let rx = Receiver::start(|_| Reply {
+        delay: Duration::from_millis(100),
+        ..ok()
+    })
+    .await;
+    let db = Db::new("max_in_flight", &rx.url(), "native").await;
+    db.exec("UPDATE hookseal.endpoints SET max_in_flight = 2").await;
+    db.send(20).await;
+    let runs: Vec<Running> = (0..3)
+        .map(|i| {
+            let mut c = config(&db);
+            c.worker_id = format!("w{i}");
+            c.per_endpoint = 8;
+            start(c)
+        })
+        .collect();
+    rx.wait(20, LONG).await;
+    db.wait_rows("delivered", LONG, |r| r.iter().all(|x| x.0 == "delivered"))
+        .await;
+    for r in runs {
+        r.stop().await;
+    }
+    assert_eq!(rx.max_in_flight.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn the_circuit_opens_probes_and_closes() {
+    use std::sync::atomic::AtomicBool;
+    let broken = Arc::new(AtomicBool::new(true));
+    let b = broken.clone();
+    let rx = Receiver::start(move |_| {
+        if b.load(Ordering::SeqCst) {
+            status(503)
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let db = Db::new("circuit", &rx.url(), "native").await;
+    db.schedule("{0.1 seconds}").await;
+    db.exec(
+        "UPDATE hookseal.endpoints SET retry_schedule = array_fill('0.1 seconds'::interval, ARRAY[100]), \
+         failure_threshold = 3, probe_interval = '300 milliseconds'",
+    )
+    .await;
+    db.send(20).await;
+    let mut c = config(&db);
+    c.per_endpoint = 1; // one attempt at a time: the threshold is reached exactly
+    let run = start(c);
+    let circuit = "SELECT circuit FROM hookseal.endpoint_state";
+    let start_wait = Instant::now();
+    while db.text(circuit).await != "open" {
+        assert!(start_wait.elapsed() < LONG, "the circuit never opened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let at_open = rx.got().len();
+    assert_eq!(at_open, 3, "opened after failure_threshold failures");
+    // Open for 2 s: 20 rows due every 0.1 s would be ~400 attempts; the
+    // breaker sends only probes, 0.3 s then doubling: 0.3, 0.9, 2.1 s.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let probes = rx.got().len() - at_open;
+    assert!((1..=3).contains(&probes), "{probes} probes in 2 s");
+    let attempts: i64 = db
+        .admin
+        .query_one("SELECT sum(attempts)::bigint FROM hookseal.outbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts as usize, at_open + probes, "waiting rows burn no attempts");
+    broken.store(false, Ordering::SeqCst);
+    db.wait_rows("delivered", LONG, |r| r.iter().all(|x| x.0 == "delivered"))
+        .await;
+    run.stop().await;
+    assert_eq!(db.text(circuit).await, "closed");
+    assert_eq!(
+        db.text("SELECT consecutive_failures::text FROM hookseal.endpoint_state").await,
+        "0"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn an_endpoint_failing_for_disable_after_is_disabled_then_re_enabled() {
+    use std::sync::atomic::AtomicBool;
+    let broken = Arc::new(AtomicBool::new(true));
+    let b = broken.clone();
+    let rx = Receiver::start(move |_| {
+        if b.load(Ordering::SeqCst) {
+            status(500)
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let db = Db::new("disable", &rx.url(), "native").await;
+    db.exec(
+        "UPDATE hookseal.endpoints SET retry_schedule = array_fill('0.1 seconds'::interval, ARRAY[100]), \
+         failure_threshold = 2, probe_interval = '100 milliseconds', disable_after = '1 second'",
+    )
+    .await;
+    db.send(5).await;
+    let run = start(config(&db));
+    let start_wait = Instant::now();
+    while db.text("SELECT enabled::text FROM hookseal.endpoints").await != "false" {
+        assert!(start_wait.elapsed() < LONG, "never disabled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reason = db.text("SELECT disabled_reason FROM hookseal.endpoints").await;
+    assert!(reason.contains("failing since"), "{reason}");
+    // Disabled: nothing more is sent, rows wait undelivered.
+    let n = rx.got().len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.got().len(), n);
+    broken.store(false, Ordering::SeqCst);
+    let id = db.text("SELECT id FROM hookseal.endpoints").await;
+    let enabled: bool = db
+        .admin
+        .query_one("SELECT hookseal.enable_endpoint($1)", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(enabled);
+    db.wait_rows("delivered", LONG, |r| r.iter().all(|x| x.0 == "delivered"))
+        .await;
+    run.stop().await;
+    assert_eq!(db.text("SELECT circuit FROM hookseal.endpoint_state").await, "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn a_rate_limit_holds_across_workers() {
+    let rx = Receiver::start(|_| ok()).await;
+    let db = Db::new("rate", &rx.url(), "native").await;
+    db.exec("UPDATE hookseal.endpoints SET rate_limit = 20").await;
+    db.send(60).await;
+    let runs: Vec<Running> = (0..3)
+        .map(|i| {
+            let mut c = config(&db);
+            c.worker_id = format!("w{i}");
+            start(c)
+        })
+        .collect();
+    let got = rx.wait(60, LONG).await;
+    for r in runs {
+        r.stop().await;
+    }
+    let mut at: Vec<Instant> = got.iter().map(|g| g.at).collect();
+    at.sort();
+    // 60 at 20/s: the first second's slots, then one every 50 ms.
+    let span = at[59] - at[0];
+    assert!(span >= Duration::from_millis(2700), "60 deliveries in {span:?}");
+    for (i, t) in at.iter().enumerate() {
+        let in_window = at[i..].iter().take_while(|u| **u - *t < Duration::from_secs(1)).count();
+        assert!(in_window <= 22, "{in_window} deliveries within 1 s");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn an_ordered_endpoint_delivers_in_event_order_through_failures() {
+    // A 500 to every fourth request; two workers. The first successful
+    // delivery of each event comes in event order, none missing.
+    let rx = Receiver::start(|n| if n % 4 == 1 { status(500) } else { ok() }).await;
+    let db = Db::new("fifo", &rx.url(), "native").await;
+    db.exec(
+        "UPDATE hookseal.endpoints SET ordered = true, \
+         retry_schedule = array_fill('0.05 seconds'::interval, ARRAY[100]), retry_jitter = 0, \
+         failure_threshold = 1000",
+    )
+    .await;
+    let ids = db.send(60).await;
+    let runs: Vec<Running> = (0..2)
+        .map(|i| {
+            let mut c = config(&db);
+            c.worker_id = format!("w{i}");
+            start(c)
+        })
+        .collect();
+    db.wait_rows("delivered", LONG, |r| r.iter().all(|x| x.0 == "delivered"))
+        .await;
+    for r in runs {
+        r.stop().await;
+    }
+    let got = rx.got();
+    assert!(got.len() > 60, "some attempts failed: {}", got.len());
+    let mut first_ok = Vec::new();
+    for (n, g) in got.iter().enumerate() {
+        let (id, _) = verify(g, "native", &db.secret, TOL);
+        if n % 4 != 1 && !first_ok.contains(&id) {
+            first_ok.push(id);
+        }
+    }
+    assert_eq!(first_ok, ids);
+    assert_eq!(rx.max_in_flight.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn drain_returns_without_waiting_a_poll_interval() {
+    let rx = Receiver::start(|_| Reply {
+        delay: Duration::from_millis(20),
+        ..ok()
+    })
+    .await;
+    let db = Db::new("drain_fast", &rx.url(), "native").await;
+    db.send(40).await;
+    let mut c = config(&db);
+    c.per_endpoint = 4; // ten rounds of claims, each smaller than the slots
+    c.poll_interval = Duration::from_secs(30);
+    let d = Dispatcher::new(c).unwrap();
+    let s = tokio::time::timeout(Duration::from_secs(25), d.drain(Duration::from_secs(60)))
+        .await
+        .expect("drain waited for a poll interval");
+    assert_eq!(s.delivered, 40);
 }
