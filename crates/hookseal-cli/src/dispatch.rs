@@ -25,9 +25,17 @@ pub struct DispatchArgs {
     /// Most attempts in flight in this worker.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
-    /// Most attempts in flight to one endpoint.
+    /// Most attempts in flight to one endpoint from this worker (a ceiling on
+    /// the endpoint's own max_in_flight).
     #[arg(long, default_value_t = 32)]
     per_endpoint: usize,
+    /// Milliseconds after which an unanswered attempt moves to the slow pool
+    /// and frees its slot for other endpoints.
+    #[arg(long, default_value_t = 500)]
+    slow_after_ms: u64,
+    /// Most attempts in the slow pool.
+    #[arg(long, default_value_t = 4096)]
+    max_slow: usize,
     /// Connect timeout, seconds.
     #[arg(long, default_value_t = 5.0)]
     connect_timeout: f64,
@@ -78,6 +86,8 @@ pub fn run(args: DispatchArgs) -> Result<u8, Fail> {
     config.lease = secs("lease", args.lease)?;
     config.concurrency = args.concurrency;
     config.per_endpoint = args.per_endpoint;
+    config.slow_after = Duration::from_millis(args.slow_after_ms.max(1));
+    config.max_slow = args.max_slow;
     config.connect_timeout = secs("connect-timeout", args.connect_timeout)?;
     config.timeout = secs("timeout", args.timeout)?;
     config.poll_interval = Duration::from_millis(args.poll_ms);

@@ -67,6 +67,13 @@ pub struct Config {
     pub lease: Duration,
     /// Most attempts in flight in this worker.
     pub concurrency: usize,
+    /// An attempt still waiting for its answer after this long gives its
+    /// slot (one of `concurrency`) back and waits in the slow pool instead,
+    /// so endpoints that hang cannot hold the slots other endpoints need.
+    pub slow_after: Duration,
+    /// Most attempts waiting in the slow pool. When it is full, a slow
+    /// attempt keeps its slot.
+    pub max_slow: usize,
     /// Most attempts in flight to one endpoint in this worker: a ceiling on
     /// top of the endpoint's own `max_in_flight` (all workers together).
     pub per_endpoint: usize,
@@ -89,7 +96,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults: batch 100, lease 60 s, 256 in flight (32 per endpoint),
+    /// Defaults: batch 100, lease 60 s, 256 in flight (32 per endpoint;
+    /// attempts slower than 0.5 s move to a slow pool of up to 4,096),
     /// timeouts 5 s connect / 30 s total, poll every second, `Retry-After`
     /// capped at one hour, 20 s shutdown grace, public destinations only.
     pub fn new(database_url: impl Into<String>) -> Self {
@@ -99,6 +107,8 @@ impl Config {
             batch: 100,
             lease: Duration::from_secs(60),
             concurrency: 256,
+            slow_after: Duration::from_millis(500),
+            max_slow: 4096,
             per_endpoint: 32,
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(30),
@@ -117,6 +127,9 @@ impl Config {
         }
         if self.concurrency == 0 || self.concurrency > 100_000 {
             return bad("concurrency must be 1..=100000");
+        }
+        if self.max_slow > 1_000_000 {
+            return bad("the slow pool must be 0..=1000000");
         }
         if self.per_endpoint == 0 || self.per_endpoint > 10_000 {
             return bad("per-endpoint concurrency must be 1..=10000");

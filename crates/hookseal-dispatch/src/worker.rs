@@ -4,6 +4,8 @@
 //! Three kinds of task cooperate:
 //! - the claimer (the caller's task) holds one connection that also
 //!   `LISTEN`s; it claims as many rows as it has free global permits;
+//!   attempts slower than `slow_after` trade their global permit for one of
+//!   the slow pool, so hanging endpoints do not hold the claimer's slots;
 //! - one delivery task per claimed row, holding a global permit and a permit
 //!   of its endpoint (the database's claim already hands out no more rows of
 //!   an endpoint than it can take, so these rarely wait); it waits out the
@@ -18,7 +20,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
 use crate::db::{Db, Failure};
@@ -143,6 +145,7 @@ impl Dispatcher {
         ));
         let wake = Arc::new(Notify::new());
         let global = Arc::new(Semaphore::new(cfg.concurrency));
+        let slow = Arc::new(Semaphore::new(cfg.max_slow));
         let endpoints: Mutex<HashMap<String, Arc<Semaphore>>> = Mutex::new(HashMap::new());
         let inflight: Arc<Mutex<HashMap<i64, AbortHandle>>> = Arc::default();
         let mut db: Option<Db> = None;
@@ -240,6 +243,7 @@ impl Dispatcher {
                 let mut table = inflight.lock().unwrap_or_else(|p| p.into_inner());
                 let claimed_at = Instant::now();
                 let cfg2 = cfg.clone();
+                let slow2 = slow.clone();
                 let handle = tokio::spawn(async move {
                     let _ep = ep.acquire_owned().await;
                     // Queued behind its endpoint's limit (or its rate slot) for
@@ -256,7 +260,8 @@ impl Dispatcher {
                         return;
                     }
                     tokio::time::sleep_until((claimed_at + job.send_after).into()).await;
-                    let attempt = deliverer.deliver(&job).await;
+                    let (attempt, permit) =
+                        deliver_or_park(&deliverer, &job, permit, &slow2, cfg2.slow_after).await;
                     metrics.observe(attempt.elapsed);
                     log_attempt(&job, &attempt.outcome, attempt.elapsed);
                     inflight2
@@ -275,7 +280,10 @@ impl Dispatcher {
                 continue; // more may be due right now
             }
             if let Mode::Drain(_) = mode {
-                if got == 0 && global.available_permits() == cfg.concurrency {
+                if got == 0
+                    && global.available_permits() == cfg.concurrency
+                    && slow.available_permits() == cfg.max_slow
+                {
                     break;
                 }
             }
@@ -298,7 +306,13 @@ impl Dispatcher {
             Mode::Drain(_) => cfg.timeout + Duration::from_millis(500),
         };
         let all = u32::try_from(cfg.concurrency).unwrap_or(u32::MAX);
-        let finished = tokio::time::timeout(grace, global.acquire_many(all)).await;
+        let all_slow = u32::try_from(cfg.max_slow).unwrap_or(u32::MAX);
+        let finished = tokio::time::timeout(grace, async {
+            let a = global.acquire_many(all).await;
+            let b = slow.acquire_many(all_slow).await;
+            (a, b)
+        })
+        .await;
         if finished.is_err() {
             let unsent: Vec<(i64, AbortHandle)> = inflight
                 .lock()
@@ -343,6 +357,32 @@ impl Dispatcher {
         map.entry(endpoint.to_owned())
             .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_endpoint)))
             .clone()
+    }
+}
+
+/// Delivers `job`. If no answer has come after `slow_after`, trades the
+/// delivery's slot for one of the slow pool (when one is free), so a worker
+/// whose endpoints hang keeps its slots for the others. Returns the attempt
+/// and whichever permit it holds at the end.
+async fn deliver_or_park(
+    deliverer: &Deliverer,
+    job: &Job,
+    permit: OwnedSemaphorePermit,
+    slow: &Arc<Semaphore>,
+    slow_after: Duration,
+) -> (crate::deliver::Attempt, OwnedSemaphorePermit) {
+    let attempt = deliverer.deliver(job);
+    tokio::pin!(attempt);
+    tokio::select! {
+        a = &mut attempt => return (a, permit),
+        _ = tokio::time::sleep(slow_after) => {}
+    }
+    match slow.clone().try_acquire_owned() {
+        Ok(parked) => {
+            drop(permit);
+            (attempt.await, parked)
+        }
+        Err(_) => (attempt.await, permit),
     }
 }
 

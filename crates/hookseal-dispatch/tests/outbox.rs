@@ -934,6 +934,43 @@ async fn a_hanging_endpoint_does_not_stall_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn hanging_endpoints_move_to_the_slow_pool_and_free_their_slots() {
+    // Three hanging endpoints, four rows each in flight, against four slots:
+    // only the slow pool lets the healthy endpoint through before the first
+    // timeout.
+    let hang = Receiver::start(|_| Reply {
+        delay: Duration::from_secs(30),
+        ..ok()
+    })
+    .await;
+    let healthy = Receiver::start(|_| ok()).await;
+    let db = Db::new("slow_pool", &hang.url(), "native").await;
+    db.send(20).await;
+    for _ in 0..2 {
+        let (app, _, _) = db.endpoint(&hang.url(), "{}").await;
+        db.send_to(&app, 20).await;
+    }
+    let (app, _, _) = db.endpoint(&healthy.url(), "{}").await;
+    db.send_to(&app, 50).await;
+    let mut c = config(&db);
+    c.concurrency = 4;
+    c.batch = 4;
+    c.per_endpoint = 4;
+    c.slow_after = Duration::from_millis(200);
+    c.timeout = Duration::from_secs(4);
+    c.lease = Duration::from_secs(6);
+    let run = start(c);
+    healthy.wait(50, LONG).await;
+    let failed = db
+        .text("SELECT count(*)::text FROM hookseal.outbox WHERE last_error IS NOT NULL")
+        .await;
+    run.stop().await;
+    assert_eq!(failed, "0", "healthy rows waited for the hanging endpoints");
+    assert_eq!(hang.max_in_flight.load(Ordering::SeqCst), 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
 async fn max_in_flight_holds_across_workers() {
     let rx = Receiver::start(|_| Reply {
         delay: Duration::from_millis(100),
