@@ -6,12 +6,22 @@
 #     wrk POSTing one signed request over 32 keep-alive connections;
 #  2. commit-to-receipt latency at 1,000 events/s offered by pgbench, one worker.
 # Usage: bash bench/dispatch.sh [backlog events (default 40000)] [latency seconds (default 20)]
+#
+# Comparison with an older commit (same run, both built here):
+#   bash bench/dispatch.sh --compare REV [events (default 40000)] [rounds (default 2)]
+# drains N events to one endpoint and N events spread over 100 endpoints,
+# one worker, with the code at REV and with the current tree, alternating
+# (old, new, old, new, ...) on one cluster, and prints deliveries/s and
+# the new/old ratio of the medians.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
 need_rust
 need_base
 need_pg
+if [ "${1:-}" = --compare ]; then
+  exec bash "$root/bench/dispatch-compare.sh" "${@:2}"
+fi
 apt_need wrk
 n=${1:-40000}
 secs=${2:-20}

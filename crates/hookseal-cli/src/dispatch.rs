@@ -31,7 +31,7 @@ pub struct DispatchArgs {
     per_endpoint: usize,
     /// Milliseconds after which an unanswered attempt moves to the slow pool
     /// and frees its slot for other endpoints.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 100)]
     slow_after_ms: u64,
     /// Most attempts in the slow pool.
     #[arg(long, default_value_t = 4096)]

@@ -97,7 +97,7 @@ pub struct Config {
 
 impl Config {
     /// Defaults: batch 100, lease 60 s, 256 in flight (32 per endpoint;
-    /// attempts slower than 0.5 s move to a slow pool of up to 4,096),
+    /// attempts slower than 0.1 s move to a slow pool of up to 4,096),
     /// timeouts 5 s connect / 30 s total, poll every second, `Retry-After`
     /// capped at one hour, 20 s shutdown grace, public destinations only.
     pub fn new(database_url: impl Into<String>) -> Self {
@@ -107,7 +107,7 @@ impl Config {
             batch: 100,
             lease: Duration::from_secs(60),
             concurrency: 256,
-            slow_after: Duration::from_millis(500),
+            slow_after: Duration::from_millis(100),
             max_slow: 4096,
             per_endpoint: 32,
             connect_timeout: Duration::from_secs(5),

@@ -811,10 +811,11 @@ async fn drain_delivers_what_is_due_and_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
-async fn a_worker_never_claims_more_of_an_endpoint_than_it_can_send() {
+async fn a_one_at_a_time_endpoint_gets_each_event_once_within_its_lease() {
     // One attempt at a time to a slow endpoint: the claim hands this worker
-    // one row of it at a time, so nothing queues inside the worker, nothing
-    // outlives its lease, and no event reaches the receiver twice.
+    // only as many rows of it as it can start within their lease (one
+    // sending, one ready), so nothing is released unsent and no event
+    // reaches the receiver twice.
     let rx = Receiver::start(|_| Reply {
         delay: Duration::from_millis(700),
         ..ok()
@@ -1028,8 +1029,11 @@ async fn the_circuit_opens_probes_and_closes() {
         assert!(start_wait.elapsed() < LONG, "the circuit never opened");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // Opened at the third failure in a row; the one row claimed ahead
+    // before it opened may still go.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let at_open = rx.got().len();
-    assert_eq!(at_open, 3, "opened after failure_threshold failures");
+    assert!((3..=4).contains(&at_open), "{at_open} attempts before the circuit held");
     // Open for 2 s: 20 rows due every 0.1 s would be ~400 attempts; the
     // breaker sends only probes, 0.3 s then doubling: 0.3, 0.9, 2.1 s.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The comparison half of bench/dispatch.sh (run it as
+# `bash bench/dispatch.sh --compare REV [events] [rounds]`): drain throughput
+# of the code at REV against the current tree, in one run on one cluster.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib.sh"
+rev=${1:?usage: bench/dispatch.sh --compare REV [events] [rounds]}
+n=${2:-40000}
+rounds=${3:-2}
+cd "$root"
+work=$(mktemp -d /tmp/hdc.XXXX)
+chown postgres:postgres "$work"
+old_tree=$work/old-tree
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  stop_cluster "$work/pg"
+  git -C "$root" worktree remove --force "$old_tree" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+libdir=$(pg_config --pkglibdir)
+extdir=$(pg_config --sharedir)/extension
+
+# Build both: the CLI binary and the installed extension files of each.
+build() { # tree name
+  (cd "$1" && CARGO_TARGET_DIR=$root/target cargo build -q --release -p hookseal-cli)
+  install -D -m 755 "$root/target/release/hookseal" "$work/$2/hookseal"
+  (cd "$1/crates/hookseal-pg" && CARGO_TARGET_DIR=$root/target \
+     cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null 2>&1)
+  cp "$libdir/hookseal.so" "$work/$2/"
+  cp "$extdir"/hookseal.control "$extdir"/hookseal--*.sql "$work/$2/"
+}
+git -C "$root" worktree add --detach "$old_tree" "$rev" >/dev/null 2>&1
+old_name="old ($(git -C "$root" rev-parse --short "$rev"))"
+build "$old_tree" old
+build "$root" new
+use() { # name: put its extension files in place
+  install -m 755 "$work/$1/hookseal.so" "$libdir/hookseal.so"
+  rm -f "$extdir"/hookseal--*.sql
+  install -m 644 "$work/$1"/hookseal.control "$work/$1"/hookseal--*.sql "$extdir/"
+}
+
+start_cluster "$work/pg" "fsync = on" "shared_buffers = '256MB'" "max_wal_size = '2GB'"
+export PGDATABASE=postgres
+sql() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
+sql -c "CREATE EXTENSION hookseal" -c "CREATE ROLE bench_dispatcher LOGIN IN ROLE hookseal_dispatcher" \
+    -c "DROP EXTENSION hookseal"
+rport=$(free_port)
+
+# One drain: $1 variant, $2 endpoints; prints deliveries/s.
+drain() {
+  local v=$1 eps=$2 db=bench_$1_$2
+  sql -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  local dsql="psql -qAtX -v ON_ERROR_STOP=1 -d $db"
+  $dsql -c "CREATE EXTENSION hookseal"
+  $dsql -c "CREATE TABLE eps (n int PRIMARY KEY, app text, endpoint text, secret text)"
+  $dsql -c "INSERT INTO eps SELECT g, a.app, e.endpoint_id, e.secret FROM generate_series(1, $eps) g,
+            LATERAL (SELECT hookseal.create_app('b' || g) AS app) a,
+            LATERAL hookseal.create_endpoint(a.app, 'http://127.0.0.1:$rport/e/' || g, 'native') e"
+  # Every endpoint signs with endpoint 1's secret, so one receiver verifies
+  # them all (benchmark shortcut; hashes kept unique).
+  $dsql -c "UPDATE hookseal.secrets s SET secret = (SELECT secret FROM hookseal.secrets WHERE webhook_id = (SELECT endpoint FROM eps WHERE n = 1)),
+                   hash = encode(sha256(convert_to(s.id, 'UTF8')), 'hex')
+            WHERE s.webhook_id IN (SELECT endpoint FROM eps WHERE n > 1)"
+  $dsql -c "SELECT count(hookseal.webhook_send(e.app, 'order.created', jsonb_build_object('n', g)))
+            FROM generate_series(1, $n) g JOIN eps e ON e.n = 1 + g % $eps" >/dev/null
+  local log=$work/$db.jsonl
+  WH_SECRET=$($dsql -c "SELECT secret FROM eps WHERE n = 1") "$work/new/hookseal" receive --scheme native \
+    --secret-env WH_SECRET --listen "127.0.0.1:$rport" --log "$log" 2>/dev/null &
+  local rp=$!
+  pids+=($rp)
+  wait_port "$rport"
+  local t0 t1
+  t0=$(date +%s.%N)
+  RUST_LOG=warn "$work/$v/hookseal" dispatch --database-url "postgres://bench_dispatcher@127.0.0.1:$PGPORT/$db" \
+    --allow 127.0.0.0/8 --batch 200 2>>"$work/worker.log" &
+  local wp=$!
+  pids+=($wp)
+  while [ "$($dsql -c "SELECT count(*) FROM hookseal.outbox WHERE status <> 'delivered'")" != 0 ]; do sleep 0.05; done
+  t1=$(date +%s.%N)
+  kill -TERM "$wp"; wait "$wp" 2>/dev/null || true
+  kill -TERM "$rp"; wait "$rp" 2>/dev/null || true
+  local ok
+  ok=$(grep -c '"ok":true' "$log")
+  [ "$ok" -ge "$n" ] || { echo "$v/$eps: only $ok of $n deliveries verified" >&2; exit 1; }
+  python3 -c "print(round($n / ($t1 - $t0)))"
+}
+
+: > "$work/results.txt"
+for r in $(seq "$rounds"); do
+  for v in old new; do
+    use "$v"
+    for eps in 1 100; do
+      rate=$(drain "$v" "$eps")
+      echo "round $r: $v, $eps endpoint(s): $rate deliveries/s"
+      echo "$v $eps $rate" >> "$work/results.txt"
+    done
+  done
+done
+use new
+python3 - "$work/results.txt" "$n" "$old_name" <<'PY'
+import statistics, sys
+res, n, old_name = {}, sys.argv[2], sys.argv[3]
+for line in open(sys.argv[1]):
+    v, eps, rate = line.split()
+    res.setdefault((v, eps), []).append(int(rate))
+print()
+print(f"| drain of {n} events, 1 worker | {old_name} deliveries/s | new deliveries/s | new / old (medians) |")
+print("|---|---|---|---|")
+for eps in ("1", "100"):
+    o, w = res[("old", eps)], res[("new", eps)]
+    print(f"| {eps} endpoint(s) | {' / '.join(map(str, o))} | {' / '.join(map(str, w))} | "
+          f"{statistics.median(w) / statistics.median(o):.2f} |")
+PY
