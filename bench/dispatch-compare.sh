@@ -23,19 +23,22 @@ trap cleanup EXIT
 libdir=$(pg_config --pkglibdir)
 extdir=$(pg_config --sharedir)/extension
 
-# Build both: the CLI binary and the installed extension files of each.
-build() { # tree name
-  (cd "$1" && CARGO_TARGET_DIR=$root/target cargo build -q --release -p hookseal-cli)
-  install -D -m 755 "$root/target/release/hookseal" "$work/$2/hookseal"
-  (cd "$1/crates/hookseal-pg" && CARGO_TARGET_DIR=$root/target \
+# Build both: the CLI binary and the installed extension files of each. The
+# old tree gets its own target directory: cargo names workspace artifacts
+# by their path relative to the workspace, so two trees sharing one target
+# directory would reuse each other's stale libraries.
+build() { # tree name target-dir
+  (cd "$1" && CARGO_TARGET_DIR=$3 cargo build -q --release -p hookseal-cli)
+  install -D -m 755 "$3/release/hookseal" "$work/$2/hookseal"
+  (cd "$1/crates/hookseal-pg" && CARGO_TARGET_DIR=$3 \
      cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null 2>&1)
   cp "$libdir/hookseal.so" "$work/$2/"
   cp "$extdir"/hookseal.control "$extdir"/hookseal--*.sql "$work/$2/"
 }
 git -C "$root" worktree add --detach "$old_tree" "$rev" >/dev/null 2>&1
 old_name="old ($(git -C "$root" rev-parse --short "$rev"))"
-build "$old_tree" old
-build "$root" new
+build "$old_tree" old "$root/target/bench-old"
+build "$root" new "$root/target"
 use() { # name: put its extension files in place
   install -m 755 "$work/$1/hookseal.so" "$libdir/hookseal.so"
   rm -f "$extdir"/hookseal--*.sql
@@ -72,20 +75,23 @@ drain() {
   local rp=$!
   pids+=($rp)
   wait_port "$rport"
-  local t0 t1
-  t0=$(date +%s.%N)
+  # Clock: worker start to the receiver's arrival time of the last delivery
+  # (its log's t_ms), so polling adds no load while the drain runs.
+  local t0
+  t0=$(date +%s%3N)
   RUST_LOG=warn "$work/$v/hookseal" dispatch --database-url "postgres://bench_dispatcher@127.0.0.1:$PGPORT/$db" \
     --allow 127.0.0.0/8 --batch 200 2>>"$work/worker.log" &
   local wp=$!
   pids+=($wp)
-  while [ "$($dsql -c "SELECT count(*) FROM hookseal.outbox WHERE status <> 'delivered'")" != 0 ]; do sleep 0.05; done
-  t1=$(date +%s.%N)
+  while [ "$(grep -c '"ok":true' "$log" 2>/dev/null || true)" -lt "$n" ]; do sleep 0.25; done
+  while [ "$($dsql -c "SELECT count(*) FROM hookseal.outbox WHERE status <> 'delivered'")" != 0 ]; do sleep 0.1; done
   kill -TERM "$wp"; wait "$wp" 2>/dev/null || true
   kill -TERM "$rp"; wait "$rp" 2>/dev/null || true
-  local ok
+  local ok t1
   ok=$(grep -c '"ok":true' "$log")
   [ "$ok" -ge "$n" ] || { echo "$v/$eps: only $ok of $n deliveries verified" >&2; exit 1; }
-  python3 -c "print(round($n / ($t1 - $t0)))"
+  t1=$(python3 -c "import json; print(max(json.loads(l)['t_ms'] for l in open('$log')))")
+  python3 -c "print(round($n * 1000 / ($t1 - $t0)))"
 }
 
 : > "$work/results.txt"

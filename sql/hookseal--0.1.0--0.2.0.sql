@@ -138,6 +138,7 @@ RETURNS TABLE (outbox_id bigint, event_id text, endpoint_id text, url text, body
                headers jsonb, attempt integer, send_delay double precision)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     now_ timestamptz := clock_timestamp();

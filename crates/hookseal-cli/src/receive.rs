@@ -33,6 +33,10 @@ pub struct ReceiveArgs {
     /// Wait this long before answering (to act as a slow receiver).
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
+    /// Answer 500 to this share (0-100) of verified requests, at random, to
+    /// test a sender's retries. Such lines say "status":500.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    fail_percent: u8,
     /// Append the JSON lines to this file instead of stdout.
     #[arg(long)]
     log: Option<PathBuf>,
@@ -42,6 +46,9 @@ struct State {
     verifier: Verifier,
     id_header: Option<String>,
     delay: Duration,
+    fail_percent: u8,
+    /// xorshift64 state for fail_percent (fault injection, not cryptography).
+    dice: std::sync::atomic::AtomicU64,
     out: Mutex<Box<dyn Write + Send>>,
 }
 
@@ -65,6 +72,8 @@ pub fn run(args: ReceiveArgs, scheme: Scheme, secrets: Vec<Secret>) -> Result<u8
         verifier,
         id_header,
         delay: Duration::from_millis(args.delay_ms),
+        fail_percent: args.fail_percent,
+        dice: std::sync::atomic::AtomicU64::new(now_ms() | 1),
         out: Mutex::new(out),
     });
     let rt = tokio::runtime::Runtime::new().map_err(|e| failed(format!("runtime: {e}")))?;
@@ -158,6 +167,12 @@ async fn handle(
         tokio::time::sleep(state.delay).await;
     }
     Ok(match verdict {
+        Ok(_) if state.roll_fail() => {
+            state.log(
+                json!({"t_ms": received, "ok": true, "id": id, "event": event, "status": 500}),
+            );
+            answer(500, json!({"error": "injected_failure"}))
+        }
         Ok(v) => {
             state.log(
                 json!({"t_ms": received, "ok": true, "id": id, "event": event,
@@ -177,6 +192,23 @@ async fn handle(
 }
 
 impl State {
+    /// True for a random fail_percent of calls.
+    fn roll_fail(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.fail_percent == 0 {
+            return false;
+        }
+        let mut x = 0;
+        let _ = self.dice.fetch_update(Relaxed, Relaxed, |mut v| {
+            v ^= v << 13;
+            v ^= v >> 7;
+            v ^= v << 17;
+            x = v;
+            Some(v)
+        });
+        x % 100 < u64::from(self.fail_percent)
+    }
+
     fn log(&self, line: serde_json::Value) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(out, "{line}");

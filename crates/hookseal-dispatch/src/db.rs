@@ -63,7 +63,13 @@ impl Db {
             .await?;
         let release = client.prepare("SELECT hookseal.release($1, $2)").await?;
         if listening {
-            client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+            // The claimer's connection. A claim is a lease: if a crash loses
+            // its commit, the rows are due again, as when a lease runs out
+            // (at least once either way), so claims need not wait for the
+            // WAL flush. Results (ack_many, fail) stay synchronous.
+            client
+                .batch_execute(&format!("SET synchronous_commit = off; LISTEN {CHANNEL}"))
+                .await?;
         }
         Ok(Db {
             client,

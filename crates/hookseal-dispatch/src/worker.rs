@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,10 +32,26 @@ use crate::{Config, DispatchError};
 /// Rows of one endpoint a worker may hold per slot of it (`per_endpoint`):
 /// the extra rows wait in the worker, holding no worker slot, so the next
 /// ones are ready the moment a slot frees instead of one acknowledgement and
-/// one claim later. Measured in bench/dispatch.sh --compare: with 1 (claim
-/// only what can be sent) a one-endpoint drain ran at 0.85x of the previous
-/// claim; with 2 at the figures in BENCHMARKS.md.
-const CLAIM_AHEAD: usize = 2;
+/// one claim later. 8 x 32 is what the previous claim let one endpoint hold
+/// (the worker's 256 slots). Measured in bench/dispatch.sh --compare: with 2
+/// a one-endpoint drain ran at 0.55-0.83x of the previous claim, with 8 at
+/// the figures in BENCHMARKS.md. A row queued so long that its attempt could
+/// outlive the lease is given back unsent (see [`deliver_one`]).
+const CLAIM_AHEAD: usize = 8;
+
+/// A row claimed ahead is given back instead of sent when its endpoint's
+/// last this many attempts in this worker failed: the next claim, which sees
+/// the endpoint's circuit, decides. Without it a dead endpoint would get
+/// every row claimed ahead before its circuit opened.
+const FAILING_RELEASE: u32 = 2;
+
+/// This worker's view of one endpoint.
+struct Endpoint {
+    /// Its slots (`per_endpoint`).
+    slots: Arc<Semaphore>,
+    /// Its attempts that failed in a row, here.
+    failing: AtomicU32,
+}
 
 /// When the loop stops by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,15 +162,16 @@ impl Dispatcher {
         // Signalled after each batch of results is recorded: rows left the
         // in-flight count, so the endpoints they held may take more now.
         let recorded = Arc::new(Notify::new());
+        let unrecorded = Arc::new(AtomicUsize::new(0));
         let recorder = tokio::spawn(record(
             cfg.clone(),
             self.metrics.clone(),
             rx,
-            recorded.clone(),
+            (recorded.clone(), unrecorded.clone()),
         ));
         let wake = Arc::new(Notify::new());
         let global = Arc::new(Semaphore::new(cfg.concurrency));
-        let endpoints: Mutex<HashMap<String, Arc<Semaphore>>> = Mutex::new(HashMap::new());
+        let endpoints: Mutex<HashMap<String, Arc<Endpoint>>> = Mutex::new(HashMap::new());
         let inflight: Arc<Mutex<HashMap<i64, AbortHandle>>> = Arc::default();
         let shared = Shared {
             cfg: cfg.clone(),
@@ -163,6 +181,7 @@ impl Dispatcher {
             inflight: inflight.clone(),
             global: global.clone(),
             slow: Arc::new(Semaphore::new(cfg.max_slow)),
+            unrecorded: unrecorded.clone(),
         };
         let mut db: Option<Db> = None;
         let mut backoff = Duration::from_millis(100);
@@ -253,13 +272,8 @@ impl Dispatcher {
                 let ep = self.endpoint_limit(&endpoints, &job.endpoint_id);
                 let id = job.outbox_id;
                 let mut table = inflight.lock().unwrap_or_else(|p| p.into_inner());
-                let handle = tokio::spawn(deliver_one(
-                    shared.clone(),
-                    job,
-                    permit,
-                    ep,
-                    Instant::now(),
-                ));
+                let handle =
+                    tokio::spawn(deliver_one(shared.clone(), job, permit, ep, Instant::now()));
                 table.insert(id, handle.abort_handle());
             }
             drop(permits);
@@ -328,16 +342,21 @@ impl Dispatcher {
 
     fn endpoint_limit(
         &self,
-        map: &Mutex<HashMap<String, Arc<Semaphore>>>,
+        map: &Mutex<HashMap<String, Arc<Endpoint>>>,
         endpoint: &str,
-    ) -> Arc<Semaphore> {
+    ) -> Arc<Endpoint> {
         let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > 10_000 {
             // Forget idle endpoints (no task holds their semaphore).
             map.retain(|_, s| Arc::strong_count(s) > 1);
         }
         map.entry(endpoint.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_endpoint)))
+            .or_insert_with(|| {
+                Arc::new(Endpoint {
+                    slots: Arc::new(Semaphore::new(self.config.per_endpoint)),
+                    failing: AtomicU32::new(0),
+                })
+            })
             .clone()
     }
 }
@@ -355,15 +374,20 @@ struct Shared {
     global: Arc<Semaphore>,
     /// The slow pool (see [`deliver_or_park`]).
     slow: Arc<Semaphore>,
+    /// Results handed to the recorder and not yet in the database (their
+    /// rows still count as in flight there).
+    unrecorded: Arc<AtomicUsize>,
 }
 
 impl Shared {
-    /// No delivery task is left.
+    /// No delivery task is left and every result is recorded.
     fn idle(&self) -> bool {
-        self.inflight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+        self.unrecorded.load(Relaxed) == 0
+            && self
+                .inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
     }
 
     /// A task is done: forget it, then hand its result to the recorder.
@@ -372,7 +396,10 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
-        let _ = self.tx.send(record);
+        self.unrecorded.fetch_add(1, Relaxed);
+        if self.tx.send(record).is_err() {
+            self.unrecorded.fetch_sub(1, Relaxed);
+        }
     }
 }
 
@@ -382,20 +409,25 @@ async fn deliver_one(
     s: Shared,
     job: Job,
     permit: OwnedSemaphorePermit,
-    ep: Arc<Semaphore>,
+    ep: Arc<Endpoint>,
     claimed_at: Instant,
 ) {
     let id = job.outbox_id;
-    let (permit, _ep) = match ep.clone().try_acquire_owned() {
+    let (permit, _ep) = match ep.slots.clone().try_acquire_owned() {
         Ok(e) => (permit, e),
         Err(_) => {
             // Claimed ahead of its endpoint's free slots: queue without a
             // worker slot, so queued rows never crowd out other endpoints.
             drop(permit);
-            let (Ok(e), Ok(g)) = (ep.acquire_owned().await, s.global.clone().acquire_owned().await)
-            else {
+            let (Ok(e), Ok(g)) = (
+                ep.slots.clone().acquire_owned().await,
+                s.global.clone().acquire_owned().await,
+            ) else {
                 return s.finish(id, Record::Release(vec![id]));
             };
+            if ep.failing.load(Relaxed) >= FAILING_RELEASE {
+                return s.finish(id, Record::Release(vec![id]));
+            }
             (g, e)
         }
     };
@@ -406,10 +438,18 @@ async fn deliver_one(
     if start + s.cfg.timeout >= s.cfg.lease {
         return s.finish(id, Record::Release(vec![id]));
     }
-    tokio::time::sleep_until((claimed_at + job.send_after).into()).await;
+    if !job.send_after.is_zero() {
+        tokio::time::sleep_until((claimed_at + job.send_after).into()).await;
+    }
     let (attempt, permit) =
         deliver_or_park(&s.deliverer, &job, permit, &s.slow, s.cfg.slow_after).await;
     s.metrics.observe(attempt.elapsed);
+    match attempt.outcome {
+        Outcome::Delivered { .. } => ep.failing.store(0, Relaxed),
+        _ => {
+            ep.failing.fetch_add(1, Relaxed);
+        }
+    }
     log_attempt(&job, &attempt.outcome, attempt.elapsed);
     // The slot is free before the result is recorded, so the claimer that
     // the recorder wakes sees it free.
@@ -465,7 +505,7 @@ async fn record(
     cfg: Arc<Config>,
     metrics: Arc<Metrics>,
     mut rx: mpsc::UnboundedReceiver<Record>,
-    recorded: Arc<Notify>,
+    (recorded, unrecorded): (Arc<Notify>, Arc<AtomicUsize>),
 ) {
     const MAX_BATCH: usize = 1000;
     let mut acks: Vec<(i64, i32)> = Vec::new();
@@ -474,6 +514,8 @@ async fn record(
     let mut db: Option<Db> = None;
     let mut backoff = Duration::from_millis(100);
     let mut closed_at: Option<Instant> = None;
+    // Records taken and not yet flushed (see Shared::unrecorded).
+    let mut taken = 0usize;
     let take = |r: Record,
                 acks: &mut Vec<(i64, i32)>,
                 fails: &mut Vec<Failure>,
@@ -509,13 +551,19 @@ async fn record(
                 return;
             }
             match rx.recv().await {
-                Some(r) => take(r, &mut acks, &mut fails, &mut release),
+                Some(r) => {
+                    take(r, &mut acks, &mut fails, &mut release);
+                    taken += 1;
+                }
                 None => return,
             }
         }
         while acks.len() + fails.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(r) => take(r, &mut acks, &mut fails, &mut release),
+                Ok(r) => {
+                    take(r, &mut acks, &mut fails, &mut release);
+                    taken += 1;
+                }
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
                     closed_at.get_or_insert_with(Instant::now);
@@ -550,6 +598,8 @@ async fn record(
         match flush(&cfg, &metrics, &conn, &mut acks, &mut fails, &mut release).await {
             Ok(()) => {
                 db = Some(conn);
+                unrecorded.fetch_sub(taken, Relaxed);
+                taken = 0;
                 recorded.notify_one();
             }
             Err(e) => {

@@ -78,6 +78,9 @@ CREATE TEMP TABLE first_claim AS SELECT * FROM claim('w0', 100, '60 seconds');
 SELECT count(*) AS claimed FROM first_claim;
 SELECT bool_and(ack(c.outbox_id, 'w0', 200)) AS acked FROM first_claim c WHERE c.event_id = :'evt_done';
 SELECT release('w0', array_agg(c.outbox_id)) AS released FROM first_claim c WHERE c.event_id = :'evt_old';
+-- A third event is left in flight by a worker that died (lease run out).
+SELECT webhook_send(:'app', 'payment.created', '{"amount": 4}') AS evt_lease \gset
+SELECT count(*) AS claimed_by_dead_worker FROM claim('w9', 100, '0 seconds');
 SELECT substring(body FROM '"data":.*$') AS hedera_body_before FROM outbox WHERE event_id = :'evt_old' AND endpoint_id = :'ep_hedera';
 
 ALTER EXTENSION hookseal UPDATE;
@@ -102,19 +105,24 @@ SELECT status, body = event_body(e.id, e.type, e.created_at, e.data) AS delivere
 FROM outbox o JOIN events e ON e.id = o.event_id
 WHERE o.event_id = :'evt_done' AND o.endpoint_id = :'ep_hedera';
 
+-- Every old endpoint has its delivery state; the dead worker's rows are due.
+SELECT count(*) AS endpoints_with_state FROM endpoint_state;
+SELECT count(*) AS dead_workers_rows_due FROM outbox
+WHERE event_id = :'evt_lease' AND status = 'delivering' AND next_attempt_at <= clock_timestamp();
+
 -- Claimed after the upgrade, every old row verifies with its endpoint's secret.
 CREATE TEMP TABLE got AS SELECT * FROM claim('w1', 100, '60 seconds');
-SELECT g.endpoint_id = :'ep_hedera' AS hedera,
+SELECT g.event_id = :'evt_lease' AS taken_over, g.endpoint_id = :'ep_hedera' AS hedera,
        webhook_verify(en.scheme,
                       ARRAY[CASE en.id WHEN :'ep_hedera' THEN :'hedera_secret' ELSE :'native_secret' END],
                       g.body, g.headers) AS verifies,
        g.attempt
 FROM got g JOIN endpoints en ON en.id = g.endpoint_id
-ORDER BY 1;
+ORDER BY 1, 2;
 -- ... and the x-signature row's signature is over exactly the bytes sent.
 SELECT g.headers->>'x-signature' = webhook_sign('x-signature', :'hedera_secret', g.body)->>'x-signature'
        AS hedera_signed_exactly_the_body
-FROM got g WHERE g.endpoint_id = :'ep_hedera';
+FROM got g WHERE g.endpoint_id = :'ep_hedera' AND g.event_id = :'evt_old';
 SELECT count(*) AS acked_after_upgrade FROM got g WHERE ack(g.outbox_id, 'w1', 200);
 
 -- New events after the upgrade: x-signature rows store and sign the compact form.
