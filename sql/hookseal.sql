@@ -654,6 +654,15 @@ BEGIN
                              ELSE e.disable_after END
     WHERE e.id = endpoint;
     RETURN FOUND;
+EXCEPTION WHEN check_violation THEN
+    -- The constraint's own error carries the whole row (the URL among it).
+    GET STACKED DIAGNOSTICS unknown = CONSTRAINT_NAME;
+    RAISE EXCEPTION 'hookseal: endpoint option % has an invalid value',
+        regexp_replace(unknown, '^endpoints_(.*)_check$', '\1')
+        USING ERRCODE = 'check_violation',
+              HINT = 'url http(s)://... without spaces, max_in_flight 1..10000, '
+                     'rate_limit > 0 and <= 100000, failure_threshold 1..1000000, '
+                     'probe_interval and disable_after > 0, retry_jitter >= 0 and < 1';
 END
 $$;
 

@@ -50,7 +50,8 @@ RESET ROLE;
 -- The admin manages endpoints and sees hashes, never ciphertext or plaintext.
 SET ROLE regress_admin;
 SELECT (SELECT count(*) FROM hookseal.create_endpoint(:'app', 'http://127.0.0.1:9/two')) AS created;
-SELECT count(hash) AS hashes FROM hookseal.secrets;
+SELECT count(hash) AS hashes FROM hookseal.secrets s JOIN hookseal.endpoints e ON e.id = s.webhook_id
+WHERE e.app_id = :'app';
 SELECT secret FROM hookseal.secrets;
 SELECT hookseal._decrypt_secret('e21b8662eb68e7f031663e85.b029');
 SELECT hookseal._encrypt_secret('whsec_x');

@@ -77,10 +77,10 @@ SELECT webhook_send(:'app', 'payment.created', '{"amount": 3}') AS evt_done \gse
 CREATE TEMP TABLE first_claim AS SELECT * FROM claim('w0', 100, '60 seconds');
 SELECT count(*) AS claimed FROM first_claim;
 SELECT bool_and(ack(c.outbox_id, 'w0', 200)) AS acked FROM first_claim c WHERE c.event_id = :'evt_done';
-SELECT release('w0', array_agg(c.outbox_id)) AS released FROM first_claim c WHERE c.event_id = :'evt_old';
 -- A third event is left in flight by a worker that died (lease run out).
 SELECT webhook_send(:'app', 'payment.created', '{"amount": 4}') AS evt_lease \gset
 SELECT count(*) AS claimed_by_dead_worker FROM claim('w9', 100, '0 seconds');
+SELECT release('w0', array_agg(c.outbox_id)) AS released FROM first_claim c WHERE c.event_id = :'evt_old';
 SELECT substring(body FROM '"data":.*$') AS hedera_body_before FROM outbox WHERE event_id = :'evt_old' AND endpoint_id = :'ep_hedera';
 
 ALTER EXTENSION hookseal UPDATE;
