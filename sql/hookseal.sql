@@ -269,21 +269,40 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     now_ timestamptz := clock_timestamp();
+    active text[];
     held text[];
 BEGIN
     IF batch IS NULL OR batch < 1 OR per_endpoint IS NULL OR per_endpoint < 1
        OR lease IS NULL OR lease < '0' THEN
         RETURN;
     END IF;
+    -- The endpoints with undelivered rows: a skip scan over outbox_endpoint_due,
+    -- one index descent per such endpoint, so idle endpoints cost nothing
+    -- (probing every endpoint measured 3.5 ms a claim with 1,000 of them).
+    active := ARRAY(
+        WITH RECURSIVE a AS (
+            (SELECT o.endpoint_id FROM outbox o
+             WHERE o.status IN ('pending', 'delivering')
+             ORDER BY o.endpoint_id LIMIT 1)
+            UNION ALL
+            SELECT (SELECT o.endpoint_id FROM outbox o
+                    WHERE o.status IN ('pending', 'delivering') AND o.endpoint_id > a.endpoint_id
+                    ORDER BY o.endpoint_id LIMIT 1)
+            FROM a WHERE a.endpoint_id IS NOT NULL)
+        SELECT a.endpoint_id FROM a WHERE a.endpoint_id IS NOT NULL);
     held := ARRAY(
         SELECT s.endpoint_id
         FROM endpoint_state s JOIN endpoints e ON e.id = s.endpoint_id
-        WHERE e.enabled
+        WHERE e.id = ANY (active) AND e.enabled
           AND (e.rate_limit IS NOT NULL OR e.max_in_flight IS NOT NULL OR s.circuit = 'open')
           AND (s.circuit = 'closed' OR s.next_probe_at <= now_)
-          AND EXISTS (SELECT 1 FROM outbox o
-                      WHERE o.endpoint_id = e.id AND o.status IN ('pending', 'delivering')
-                        AND o.next_attempt_at <= now_)
+          -- A lateral LIMIT 1, not EXISTS: EXISTS was planned as a hashed
+          -- semi-join over every due row (1.35 ms a claim beside a 5,000-row
+          -- backlog, bench/fairness.sh); this is one index probe per endpoint.
+          AND (SELECT true FROM outbox o
+               WHERE o.endpoint_id = e.id AND o.status IN ('pending', 'delivering')
+                 AND o.next_attempt_at <= now_
+               LIMIT 1)
         FOR UPDATE OF s SKIP LOCKED);
     RETURN QUERY
     WITH ready AS MATERIALIZED (
@@ -307,7 +326,7 @@ BEGIN
                    count(*) FILTER (WHERE o.lease_owner = worker)::integer AS mine
             FROM outbox o
             WHERE o.endpoint_id = e.id AND o.status = 'delivering' AND o.next_attempt_at > now_) f
-        WHERE e.enabled
+        WHERE e.id = ANY (active) AND e.enabled
           AND ((e.rate_limit IS NULL AND e.max_in_flight IS NULL AND s.circuit = 'closed')
                OR e.id = ANY (held))
     ), picked AS (
@@ -611,6 +630,7 @@ AS $$
 DECLARE
     unknown text;
     schedule interval[];
+    column_ text;
 BEGIN
     IF jsonb_typeof(options) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION 'hookseal: endpoint options must be a JSON object'
@@ -654,12 +674,12 @@ BEGIN
                              ELSE e.disable_after END
     WHERE e.id = endpoint;
     RETURN FOUND;
-EXCEPTION WHEN check_violation THEN
+EXCEPTION WHEN check_violation OR not_null_violation THEN
     -- The constraint's own error carries the whole row (the URL among it).
-    GET STACKED DIAGNOSTICS unknown = CONSTRAINT_NAME;
+    GET STACKED DIAGNOSTICS unknown = CONSTRAINT_NAME, column_ = COLUMN_NAME;
     RAISE EXCEPTION 'hookseal: endpoint option % has an invalid value',
-        regexp_replace(unknown, '^endpoints_(.*)_check$', '\1')
-        USING ERRCODE = 'check_violation',
+        coalesce(nullif(column_, ''), regexp_replace(unknown, '^endpoints_(.*)_check$', '\1'))
+        USING ERRCODE = 'invalid_parameter_value',
               HINT = 'url http(s)://... without spaces, max_in_flight 1..10000, '
                      'rate_limit > 0 and <= 100000, failure_threshold 1..1000000, '
                      'probe_interval and disable_after > 0, retry_jitter >= 0 and < 1';

@@ -31,6 +31,7 @@ SELECT alter_endpoint(:'ep_a', '{"max_in_flight": 0}');
 SELECT alter_endpoint(:'ep_a', '[1]');
 SELECT alter_endpoint(:'ep_a', '{"url": "ftp://example.com/x"}');
 SELECT alter_endpoint(:'ep_a', '{"max_in_flight": "many"}');
+SELECT alter_endpoint(:'ep_a', '{"failure_threshold": null}');
 SELECT rate_limit, max_in_flight FROM endpoints WHERE id = :'ep_a';
 SELECT alter_endpoint('wh_missing', '{}') AS missing;
 \set SHOW_CONTEXT errors
