@@ -110,7 +110,6 @@ WHERE status = 'delivering' AND lease_expires_at IS NOT NULL;
 DROP INDEX outbox_due;
 CREATE INDEX outbox_endpoint_due ON outbox (endpoint_id, next_attempt_at)
     WHERE status IN ('pending', 'delivering');
-CREATE INDEX outbox_in_flight ON outbox (endpoint_id) WHERE status = 'delivering';
 CREATE INDEX outbox_fifo ON outbox (endpoint_id, id) WHERE ordered AND status IN ('pending', 'delivering');
 
 CREATE FUNCTION _endpoint_changed() RETURNS trigger
