@@ -203,13 +203,15 @@ BEGIN
                OR e.id = ANY (held))
     ), picked AS (
         SELECT p.id, r.id AS ep, r.rate_limit, r.rate_wait
-        FROM (SELECT * FROM ready WHERE ready.room > 0 ORDER BY ready.due_at) r
+        FROM (SELECT *, count(*) OVER () AS ready_endpoints FROM ready
+              WHERE ready.room > 0 ORDER BY ready.due_at) r
         CROSS JOIN LATERAL (
             SELECT u.id FROM (
                 SELECT o.id FROM outbox o
                 WHERE NOT r.ordered AND o.endpoint_id = r.id
                   AND o.status IN ('pending', 'delivering') AND o.next_attempt_at <= now_
-                ORDER BY o.next_attempt_at LIMIT r.room
+                ORDER BY o.next_attempt_at
+                LIMIT least(r.room, greatest(32, ceil(batch::numeric / r.ready_endpoints)::integer))
                 FOR UPDATE SKIP LOCKED) u
             UNION ALL
             SELECT h.id FROM (

@@ -252,7 +252,12 @@ $$;
 --     when nothing of the endpoint is in flight;
 --   - open circuit: one probe row when next_probe_at has passed;
 --   - rate_limit: the send slots of the next second; each row comes with
---     send_delay (seconds) that spaces the slots 1/rate apart.
+--     send_delay (seconds) that spaces the slots 1/rate apart;
+--   - and no more than an equal share of the batch (batch / endpoints with
+--     room, at least 32), so a few backlogged endpoints cannot fill claim
+--     after claim while other endpoints' new rows wait (a lone endpoint gets
+--     it all). The floor keeps a claim to batch/32 index scans: a share of 2
+--     (100 backlogged endpoints, batch 200) drained at 0.71x.
 -- "In flight" is a delivering row whose lease has not run out. Endpoint
 -- state that a claim changes (rate slots, probes, max_in_flight) is locked
 -- first, SKIP LOCKED, so workers never wait for each other and never both
@@ -332,13 +337,15 @@ BEGIN
                OR e.id = ANY (held))
     ), picked AS (
         SELECT p.id, r.id AS ep, r.rate_limit, r.rate_wait
-        FROM (SELECT * FROM ready WHERE ready.room > 0 ORDER BY ready.due_at) r
+        FROM (SELECT *, count(*) OVER () AS ready_endpoints FROM ready
+              WHERE ready.room > 0 ORDER BY ready.due_at) r
         CROSS JOIN LATERAL (
             SELECT u.id FROM (
                 SELECT o.id FROM outbox o
                 WHERE NOT r.ordered AND o.endpoint_id = r.id
                   AND o.status IN ('pending', 'delivering') AND o.next_attempt_at <= now_
-                ORDER BY o.next_attempt_at LIMIT r.room
+                ORDER BY o.next_attempt_at
+                LIMIT least(r.room, greatest(32, ceil(batch::numeric / r.ready_endpoints)::integer))
                 FOR UPDATE SKIP LOCKED) u
             UNION ALL
             SELECT h.id FROM (
