@@ -132,7 +132,7 @@ CREATE TRIGGER endpoints_changed AFTER INSERT OR UPDATE OF ordered ON endpoints
 
 DROP FUNCTION claim(text, integer, interval);
 CREATE FUNCTION claim(worker text, batch integer DEFAULT 100, lease interval DEFAULT '60 seconds',
-                      per_endpoint integer DEFAULT 32)
+                      per_endpoint integer DEFAULT 32, skip text[] DEFAULT NULL)
 RETURNS TABLE (outbox_id bigint, event_id text, endpoint_id text, url text, body text,
                headers jsonb, attempt integer, send_delay double precision)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -161,7 +161,8 @@ BEGIN
                     WHERE o.status IN ('pending', 'delivering') AND o.endpoint_id > a.endpoint_id
                     ORDER BY o.endpoint_id LIMIT 1)
             FROM a WHERE a.endpoint_id IS NOT NULL)
-        SELECT a.endpoint_id FROM a WHERE a.endpoint_id IS NOT NULL);
+        SELECT a.endpoint_id FROM a
+        WHERE a.endpoint_id IS NOT NULL AND NOT a.endpoint_id = ANY (coalesce(skip, '{}')));
     held := ARRAY(
         SELECT s.endpoint_id
         FROM endpoint_state s JOIN endpoints e ON e.id = s.endpoint_id
@@ -178,7 +179,7 @@ BEGIN
         FOR UPDATE OF s SKIP LOCKED);
     RETURN QUERY
     WITH ready AS MATERIALIZED (
-        SELECT e.id, e.ordered, e.rate_limit, d.due_at,
+        SELECT e.id, e.ordered, e.rate_limit, d.due_at, f.mine,
                extract(epoch FROM greatest(now_, coalesce(s.rate_tat, now_)) - now_) AS rate_wait,
                least(coalesce(e.max_in_flight, 1000000) - f.total,
                      per_endpoint - f.mine,
@@ -204,7 +205,7 @@ BEGIN
     ), picked AS (
         SELECT p.id, r.id AS ep, r.rate_limit, r.rate_wait
         FROM (SELECT *, count(*) OVER () AS ready_endpoints FROM ready
-              WHERE ready.room > 0 ORDER BY ready.due_at) r
+              WHERE ready.room > 0 ORDER BY ready.mine, ready.due_at) r
         CROSS JOIN LATERAL (
             SELECT u.id FROM (
                 SELECT o.id FROM outbox o
@@ -514,12 +515,12 @@ GRANT EXECUTE ON FUNCTION webhook_sign_message(text, text, text, text, timestamp
     webhook_body(text, text)
 TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
 
-REVOKE ALL ON FUNCTION claim(text, integer, interval, integer), _endpoints_healthy(text[]),
+REVOKE ALL ON FUNCTION claim(text, integer, interval, integer, text[]), _endpoints_healthy(text[]),
     _endpoint_failed(endpoints, bigint, timestamptz), _endpoint_changed(),
     create_endpoint(text, text, text, text[], text, jsonb), alter_endpoint(text, jsonb),
     enable_endpoint(text) FROM PUBLIC;
 REVOKE ALL ON endpoint_state, endpoint_status FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION claim(text, integer, interval, integer) TO hookseal_dispatcher;
+GRANT EXECUTE ON FUNCTION claim(text, integer, interval, integer, text[]) TO hookseal_dispatcher;
 GRANT EXECUTE ON FUNCTION create_endpoint(text, text, text, text[], text, jsonb),
     alter_endpoint(text, jsonb), enable_endpoint(text) TO hookseal_admin;
 GRANT SELECT ON endpoint_state, endpoint_status TO hookseal_admin;

@@ -52,7 +52,7 @@ impl Db {
         let claim = client
             .prepare(
                 "SELECT outbox_id, event_id, endpoint_id, url, body, headers::text, attempt, \
-                 send_delay FROM hookseal.claim($1, $2, make_interval(secs => $3), $4)",
+                 send_delay FROM hookseal.claim($1, $2, make_interval(secs => $3), $4, $5)",
             )
             .await?;
         let ack_many = client
@@ -87,19 +87,20 @@ impl Db {
 
     /// Claims up to `batch` due rows for `lease`, at most `per_endpoint`
     /// in flight to one endpoint from this worker (the database applies the
-    /// endpoints' own limits on top).
+    /// endpoints' own limits on top), none of the endpoints in `skip`.
     pub async fn claim(
         &self,
         worker: &str,
         batch: i32,
         lease: Duration,
         per_endpoint: i32,
+        skip: &[String],
     ) -> Result<Vec<Job>, tokio_postgres::Error> {
         let rows = self
             .client
             .query(
                 &self.claim,
-                &[&worker, &batch, &lease.as_secs_f64(), &per_endpoint],
+                &[&worker, &batch, &lease.as_secs_f64(), &per_endpoint, &skip],
             )
             .await?;
         Ok(rows

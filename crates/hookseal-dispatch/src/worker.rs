@@ -36,7 +36,9 @@ use crate::{Config, DispatchError};
 /// (the worker's 256 slots). Measured in bench/dispatch.sh --compare: with 2
 /// a one-endpoint drain ran at 0.55-0.83x of the previous claim, with 8 at
 /// the figures in BENCHMARKS.md. A row queued so long that its attempt could
-/// outlive the lease is given back unsent (see [`deliver_one`]).
+/// outlive the lease is given back unsent (see [`deliver_one`]). An
+/// endpoint the worker holds half of that for is left out of claims
+/// (`skip`), so the database does not count its rows again at every claim.
 const CLAIM_AHEAD: usize = 8;
 
 /// A row claimed ahead is given back instead of sent when its endpoint's
@@ -63,6 +65,24 @@ struct Endpoint {
     answered: AtomicBool,
     /// Its attempts that failed in a row, here.
     failing: AtomicU32,
+    /// Its rows this worker holds (queued, sending or parked).
+    held: AtomicUsize,
+}
+
+/// Counts a row in [`Endpoint::held`] while its delivery task lives.
+struct Held(Arc<Endpoint>);
+
+impl Held {
+    fn new(ep: Arc<Endpoint>) -> Self {
+        ep.held.fetch_add(1, Relaxed);
+        Held(ep)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.held.fetch_sub(1, Relaxed);
+    }
 }
 
 impl Endpoint {
@@ -73,6 +93,7 @@ impl Endpoint {
             held_back: per_endpoint - first,
             answered: AtomicBool::new(false),
             failing: AtomicU32::new(0),
+            held: AtomicUsize::new(0),
         }
     }
 
@@ -287,6 +308,7 @@ impl Dispatcher {
                     want as i32,
                     cfg.lease,
                     (cfg.per_endpoint * CLAIM_AHEAD) as i32,
+                    &self.saturated(&endpoints),
                 )
                 .await;
             let jobs = match claimed {
@@ -314,8 +336,13 @@ impl Dispatcher {
                 let ep = self.endpoint_limit(&endpoints, &job.endpoint_id);
                 let id = job.outbox_id;
                 let mut table = inflight.lock().unwrap_or_else(|p| p.into_inner());
-                let handle =
-                    tokio::spawn(deliver_one(shared.clone(), job, permit, ep, Instant::now()));
+                let handle = tokio::spawn(deliver_one(
+                    shared.clone(),
+                    job,
+                    permit,
+                    Held::new(ep),
+                    Instant::now(),
+                ));
                 table.insert(id, handle.abort_handle());
             }
             drop(permits);
@@ -382,6 +409,17 @@ impl Dispatcher {
         s
     }
 
+    /// The endpoints this worker holds at least half its claim-ahead of:
+    /// the claim leaves them out (see [`CLAIM_AHEAD`]).
+    fn saturated(&self, map: &Mutex<HashMap<String, Arc<Endpoint>>>) -> Vec<String> {
+        let enough = self.config.per_endpoint * CLAIM_AHEAD / 2;
+        let map = map.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, e)| e.held.load(Relaxed) >= enough)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     fn endpoint_limit(
         &self,
         map: &Mutex<HashMap<String, Arc<Endpoint>>>,
@@ -446,9 +484,10 @@ async fn deliver_one(
     s: Shared,
     job: Job,
     permit: OwnedSemaphorePermit,
-    ep: Arc<Endpoint>,
+    held: Held,
     claimed_at: Instant,
 ) {
+    let ep = &held.0;
     let id = job.outbox_id;
     let (permit, _ep) = match ep.slots.clone().try_acquire_owned() {
         Ok(e) => (permit, e),

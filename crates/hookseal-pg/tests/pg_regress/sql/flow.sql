@@ -23,6 +23,9 @@ SELECT count(*) AS acked FROM c1, LATERAL ack_many('w1', ARRAY[c1.outbox_id], AR
 SELECT endpoint_id = :'ep_a' AS a, count(*) FROM claim('w1', 100, '1 hour', 5) GROUP BY 1 ORDER BY 1;
 -- The batch bounds the total; the most overdue endpoint goes first.
 SELECT count(*) AS batch_of_2 FROM claim('w3', 2, '1 hour', 5);
+-- Endpoints the worker says it holds enough of are left out.
+SELECT count(*) AS skipped_a_and_b FROM claim('w4', 100, '1 hour', 5, ARRAY[:'ep_a', :'ep_b']);
+SELECT count(*) > 0 AS not_skipped FROM claim('w4', 100, '1 hour', 5, ARRAY[:'ep_b']) WHERE endpoint_id = :'ep_a';
 
 -- Options: unknown keys and bad values are refused, nothing changes.
 \set SHOW_CONTEXT never
