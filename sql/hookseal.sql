@@ -44,7 +44,12 @@ $$;
 CREATE TABLE apps (
     id          text PRIMARY KEY DEFAULT new_id('app'),
     name        text NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    -- History (0.2.0): maintain() deletes an event, its delivered outbox rows
+    -- and their attempts once the event is older than `retention`; dead
+    -- letters stay until redriven or older than both periods.
+    retention       interval NOT NULL DEFAULT '30 days' CHECK (retention > '0'),
+    dead_retention  interval NOT NULL DEFAULT '30 days' CHECK (dead_retention > '0')
 );
 
 CREATE TABLE endpoints (
@@ -102,6 +107,9 @@ CREATE TABLE events (
     created_at  bigint NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
     data        jsonb NOT NULL
 );
+-- Retention walks each app's events oldest first (maintain()); replay() finds
+-- an app's events since a time.
+CREATE INDEX events_app_created ON events (app_id, created_at);
 
 CREATE TYPE outbox_status AS ENUM ('pending', 'delivering', 'delivered', 'dead');
 
@@ -133,6 +141,37 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_endpoint_due ON outbox (endpoint_id, next_attempt_at)
     WHERE status IN ('pending', 'delivering');
 CREATE INDEX outbox_fifo ON outbox (endpoint_id, id) WHERE ordered AND status IN ('pending', 'delivering');
+-- Dead letters per endpoint (redrive_endpoint(), endpoint_health()); small,
+-- and written only when a row dies.
+CREATE INDEX outbox_dead ON outbox (endpoint_id, created_at) WHERE status = 'dead';
+
+-- The attempt log (0.2.0): one row per delivery attempt, written by ack_many()
+-- and fail() in the recorder's round trips. No foreign key (a key check per
+-- attempt, and a lock on the hot outbox row, for nothing: maintain() deletes a
+-- row's attempts with the row). Never a secret, never a request header: the
+-- message id is the outbox row's event_id.
+CREATE TABLE attempts (
+    outbox_id      bigint NOT NULL,
+    attempt        integer NOT NULL,        -- outbox.attempts when sent (restarts after redrive/replay)
+    endpoint_id    text NOT NULL,
+    worker         text NOT NULL,
+    started_at     timestamptz NOT NULL,    -- the worker's clock: request sent
+    finished_at    timestamptz NOT NULL,    -- answer classified (started_at + monotonic duration)
+    http_status    integer,                 -- NULL: no answer
+    error_class    text NOT NULL CHECK (error_class IN ('ok', 'http', 'timeout', 'connect', 'tls',
+                                                        'policy', 'other')),
+    error          text,                    -- at most 1,000 characters
+    response_type  text,                    -- the answer's Content-Type, at most 200 characters
+    response_body  text,                    -- the answer's first 1 KiB (lossy UTF-8)
+    resigned       boolean                  -- signed at claim (not as the fan-out signed it); NULL: unknown
+);
+CREATE INDEX attempts_outbox ON attempts (outbox_id, attempt);
+-- Health over a time window: a BRIN index costs next to nothing per insert
+-- and rows arrive in time order.
+CREATE INDEX attempts_finished ON attempts USING brin (finished_at);
+ALTER TABLE attempts SET (autovacuum_vacuum_scale_factor = 0.02);
+ALTER TABLE events SET (autovacuum_vacuum_scale_factor = 0.02);
+ALTER TABLE outbox SET (autovacuum_vacuum_scale_factor = 0.02);
 
 -- Signing ---------------------------------------------------------------------
 
@@ -266,13 +305,14 @@ $$;
 -- state that a claim changes (rate slots, probes, max_in_flight) is locked
 -- first, SKIP LOCKED, so workers never wait for each other and never both
 -- spend the same room. A first attempt signed by the fan-out trigger in the
--- last minute is sent as signed; anything else is re-signed now. Generic
+-- last minute is sent as signed; anything else is re-signed now (`resigned`,
+-- which the attempt log records). Generic
 -- plans: planning the statement anew per call measured about 0.25 ms, a
 -- quarter of a small claim (bench/dispatch.sh --compare).
 CREATE FUNCTION claim(worker text, batch integer DEFAULT 100, lease interval DEFAULT '60 seconds',
                       per_endpoint integer DEFAULT 32, skip text[] DEFAULT NULL)
 RETURNS TABLE (outbox_id bigint, event_id text, endpoint_id text, url text, body text,
-               headers jsonb, attempt integer, send_delay double precision)
+               headers jsonb, attempt integer, send_delay double precision, resigned boolean)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 SET plan_cache_mode = force_generic_plan
@@ -396,7 +436,7 @@ BEGIN
     FROM numbered n, endpoints e
     WHERE o.id = n.id AND e.id = o.endpoint_id
     RETURNING o.id, o.event_id, o.endpoint_id, e.url, o.body, o.headers, o.attempts,
-              n.delay::double precision;
+              n.delay::double precision, o.signed_at = now_;
 END
 $$;
 
@@ -412,42 +452,64 @@ AS $$
       AND (s.consecutive_failures > 0 OR s.circuit <> 'closed')
 $$;
 
--- Record a delivery. False when `worker` no longer holds the lease.
-CREATE FUNCTION ack(outbox_id bigint, worker text, http_status integer) RETURNS boolean
+-- Record many deliveries in one statement (the dispatcher's batched ack),
+-- each with its attempt log entry (attempts): its number, when it was sent
+-- and answered by the worker's clock, whether it was re-signed, and the
+-- answer's content type and first 1 KiB. Returns the ids that were recorded;
+-- an id missing from the answer had lost its lease (another worker took it
+-- over). Its attempt is logged all the same: it was sent.
+CREATE FUNCTION ack_many(worker text, outbox_ids bigint[], http_statuses integer[],
+                         attempt_numbers integer[], started timestamptz[], finished timestamptz[],
+                         resigned boolean[], response_types text[], response_bodies text[])
+RETURNS SETOF bigint
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
-    WITH done AS (
-        UPDATE outbox
-        SET status = 'delivered', delivered_at = clock_timestamp(), last_status = http_status,
+    WITH a AS MATERIALIZED (
+        SELECT * FROM unnest(outbox_ids, http_statuses, attempt_numbers, started, finished, resigned,
+                             response_types, response_bodies)
+            AS a(id, http_status, attempt, started_at, finished_at, resigned, response_type,
+                 response_body)
+    ), held AS MATERIALIZED (
+        SELECT o.id, o.endpoint_id, o.attempts FROM outbox o JOIN a ON a.id = o.id
+    ), done AS (
+        UPDATE outbox o
+        SET status = 'delivered', delivered_at = clock_timestamp(), last_status = a.http_status,
             last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
-        WHERE id = outbox_id AND lease_owner = worker AND status = 'delivering'
-        RETURNING endpoint_id
+        FROM a
+        WHERE o.id = a.id AND o.lease_owner = worker AND o.status = 'delivering'
+        RETURNING o.id, o.endpoint_id
     ), healed AS (
-        SELECT _endpoints_healthy(array_agg(endpoint_id)) FROM done
+        SELECT _endpoints_healthy(array_agg(DISTINCT endpoint_id ORDER BY endpoint_id)) FROM done
+    ), logged AS (
+        INSERT INTO attempts (outbox_id, attempt, endpoint_id, worker, started_at, finished_at,
+                              http_status, error_class, response_type, response_body, resigned)
+        SELECT a.id, coalesce(a.attempt, r.attempts), r.endpoint_id, worker,
+               coalesce(a.started_at, clock_timestamp()),
+               coalesce(a.finished_at, a.started_at, clock_timestamp()), a.http_status, 'ok',
+               left(a.response_type, 200), left(a.response_body, 1024), a.resigned
+        FROM a JOIN held r ON r.id = a.id
     )
-    SELECT EXISTS (SELECT 1 FROM done) AND EXISTS (SELECT 1 FROM healed)
+    SELECT id FROM done WHERE EXISTS (SELECT 1 FROM healed)
 $$;
 
--- Record many deliveries in one statement (the dispatcher's batched ack).
--- Returns the ids that were recorded; an id missing from the answer had lost
--- its lease (another worker took it over).
+-- The same without log details (0.1.0's signature): the attempt is logged
+-- with the database's clock.
 CREATE FUNCTION ack_many(worker text, outbox_ids bigint[], http_statuses integer[])
 RETURNS SETOF bigint
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
-    WITH done AS (
-        UPDATE outbox o
-        SET status = 'delivered', delivered_at = clock_timestamp(), last_status = a.http_status,
-            last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
-        FROM unnest(outbox_ids, http_statuses) AS a(id, http_status)
-        WHERE o.id = a.id AND o.lease_owner = worker AND o.status = 'delivering'
-        RETURNING o.id, o.endpoint_id
-    ), healed AS (
-        SELECT _endpoints_healthy(array_agg(DISTINCT endpoint_id ORDER BY endpoint_id)) FROM done
-    )
-    SELECT id FROM done WHERE EXISTS (SELECT 1 FROM healed)
+    SELECT ack_many(worker, outbox_ids, http_statuses, NULL::integer[], NULL::timestamptz[],
+                    NULL::timestamptz[], NULL::boolean[], NULL::text[], NULL::text[])
+$$;
+
+-- Record a delivery. False when `worker` no longer holds the lease.
+CREATE FUNCTION ack(outbox_id bigint, worker text, http_status integer) RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM ack_many(worker, ARRAY[outbox_id], ARRAY[http_status]))
 $$;
 
 -- Give claimed rows back without counting the attempt (a worker shutting
@@ -466,16 +528,21 @@ AS $$
     SELECT count(*)::integer FROM r
 $$;
 
--- Record a failed attempt and schedule the next one on the endpoint's
+-- Record a failed attempt with its log entry (see ack_many; error_class is
+-- one of http, timeout, connect, tls, policy, other, and anything else is
+-- logged as other), and schedule the next one on the endpoint's
 -- policy (+-jitter; never sooner than retry_after), dead-letter after the
 -- last, disable the endpoint on 410 Gone. Every failure also counts against
 -- the endpoint: failure_threshold failures in a row open its circuit (its
 -- rows wait, unattempted, while one probe at a time tests it, first after
 -- probe_interval, then twice as long after each failed probe, up to 10
 -- minutes or probe_interval if longer); failing for disable_after disables it.
--- Returns the row's new status, or NULL when `worker` no longer holds the lease.
+-- Returns the row's new status, or NULL when `worker` no longer holds the
+-- lease (the attempt is logged all the same).
 CREATE FUNCTION fail(outbox_id bigint, worker text, http_status integer, error text,
-                     retry_after interval DEFAULT NULL)
+                     retry_after interval, error_class text, attempt integer,
+                     started_at timestamptz, finished_at timestamptz, resigned boolean,
+                     response_type text, response_body text)
 RETURNS outbox_status
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
@@ -487,10 +554,18 @@ DECLARE
     delay interval;
     next_status outbox_status;
 BEGIN
-    SELECT * INTO row FROM outbox o
-    WHERE o.id = outbox_id AND o.lease_owner = worker AND o.status = 'delivering'
-    FOR UPDATE;
+    SELECT * INTO row FROM outbox o WHERE o.id = outbox_id FOR UPDATE;
     IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO attempts (outbox_id, attempt, endpoint_id, worker, started_at, finished_at,
+                          http_status, error_class, error, response_type, response_body, resigned)
+    VALUES (outbox_id, coalesce(attempt, row.attempts), row.endpoint_id, worker,
+            coalesce(started_at, now_), coalesce(finished_at, started_at, now_), http_status,
+            CASE WHEN error_class IN ('http', 'timeout', 'connect', 'tls', 'policy')
+                 THEN error_class ELSE 'other' END,
+            left(error, 1000), left(response_type, 200), left(response_body, 1024), resigned);
+    IF row.lease_owner IS DISTINCT FROM worker OR row.status <> 'delivering' THEN
         RETURN NULL;
     END IF;
     SELECT * INTO ep FROM endpoints WHERE id = row.endpoint_id;
@@ -517,6 +592,19 @@ BEGIN
     PERFORM _endpoint_failed(ep, outbox_id, now_);
     RETURN next_status;
 END
+$$;
+
+-- The same without log details (0.1.0's signature): classed http when the
+-- receiver answered, other otherwise, timed by the database's clock.
+CREATE FUNCTION fail(outbox_id bigint, worker text, http_status integer, error text,
+                     retry_after interval DEFAULT NULL)
+RETURNS outbox_status
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT fail(outbox_id, worker, http_status, error, retry_after,
+                CASE WHEN http_status IS NULL THEN 'other' ELSE 'http' END,
+                NULL, NULL, NULL, NULL, NULL, NULL)
 $$;
 
 -- The circuit breaker's side of a failed attempt (see fail()).
@@ -561,18 +649,239 @@ BEGIN
 END
 $$;
 
+-- events.created_at is milliseconds since the epoch; +-infinity clamp.
+CREATE FUNCTION _epoch_ms(t timestamptz) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog
+AS $$
+    SELECT CASE WHEN t = 'infinity' THEN 9223372036854775807
+                WHEN t = '-infinity' THEN -9223372036854775808
+                ELSE (extract(epoch FROM t) * 1000)::bigint END
+$$;
+
+-- Put rows back in the queue as new: attempts counted from 1 again, due
+-- now, re-signed at their claim (same message ids), dispatchers woken.
+-- Only rows in `from_status` move. Each row's event is locked first (FOR KEY
+-- SHARE): maintain() deletes an event only when it could lock it (FOR UPDATE
+-- SKIP LOCKED), so it can never delete a row being put back. Returns how many
+-- rows were requeued.
+CREATE FUNCTION _requeue(outbox_ids bigint[], from_status outbox_status) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    WITH ev AS (
+        SELECT e.id FROM events e
+        WHERE e.id IN (SELECT o.event_id FROM outbox o WHERE o.id = ANY (outbox_ids))
+        FOR KEY SHARE
+    ), r AS (
+        UPDATE outbox o
+        SET status = 'pending', attempts = 0, next_attempt_at = clock_timestamp(),
+            last_error = NULL, delivered_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+        WHERE o.id = ANY (outbox_ids) AND o.status = from_status
+          AND o.event_id IN (SELECT ev.id FROM ev)
+        RETURNING 1
+    )
+    SELECT count(*)::integer INTO n FROM r;
+    IF n > 0 THEN
+        PERFORM pg_notify('hookseal_outbox', 'requeue');
+    END IF;
+    RETURN n;
+END
+$$;
+
 -- Put a dead-lettered row back in the queue. True when a row was re-driven.
 CREATE FUNCTION redrive(outbox_id bigint) RETURNS boolean
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
-    WITH r AS (
-        UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = clock_timestamp(),
-                          last_error = NULL
-        WHERE id = outbox_id AND status = 'dead'
-        RETURNING 1
+    SELECT _requeue(ARRAY[outbox_id], 'dead') = 1
+$$;
+
+-- Put every dead letter of an endpoint written since `since` back in the
+-- queue. Returns how many.
+CREATE FUNCTION redrive_endpoint(endpoint text, since timestamptz DEFAULT '-infinity')
+RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT _requeue(ARRAY(SELECT o.id FROM outbox o
+                          WHERE o.endpoint_id = endpoint AND o.status = 'dead'
+                            AND o.created_at >= since),
+                    'dead')
+$$;
+
+-- Send an app's delivered events again (Svix's "recover"): every delivered
+-- row of an enabled endpoint (or only `endpoint`'s) whose event was written
+-- in [since, until), re-signed at its claim, under the same message ids.
+-- Rows already gone by retention cannot be replayed. Returns how many.
+CREATE FUNCTION replay(app text, since timestamptz, until timestamptz DEFAULT 'infinity',
+                       endpoint text DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT _requeue(ARRAY(
+        SELECT o.id
+        FROM events e
+        JOIN outbox o ON o.event_id = e.id
+        JOIN endpoints ep ON ep.id = o.endpoint_id
+        WHERE e.app_id = app
+          AND e.created_at >= _epoch_ms(since) AND e.created_at < _epoch_ms(until)
+          AND o.status = 'delivered' AND ep.enabled
+          AND (endpoint IS NULL OR o.endpoint_id = endpoint)), 'delivered')
+$$;
+
+-- Retention ------------------------------------------------------------------
+
+-- Delete what each app no longer keeps: events older than the app's
+-- `retention` whose outbox rows are all delivered (or dead and older than
+-- `dead_retention` too), with those rows and their attempts. Oldest first,
+-- `batch` events per statement, at most `max_events` per call, locking only
+-- the rows it deletes (SKIP LOCKED: rows being replayed or redriven are
+-- left for the next call); no table rewrite, the freed space is reused after
+-- autovacuum. One call at a time (an advisory lock; a second caller returns
+-- at once). Returns {"events","outbox","attempts","more","ms"}: call again
+-- while "more" is true. A scheduler (pg_cron, or `hookseal dispatch
+-- --maintain-every`) calls it every minute or so.
+CREATE FUNCTION maintain(max_events integer DEFAULT 100000, batch integer DEFAULT 5000)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    app apps;
+    cutoff bigint;
+    dead_cutoff timestamptz;
+    want integer;
+    n_events bigint := 0;
+    n_outbox bigint := 0;
+    n_attempts bigint := 0;
+    e integer;
+    o integer;
+    t integer;
+    more boolean := false;
+BEGIN
+    IF max_events IS NULL OR max_events < 1 OR batch IS NULL OR batch < 1 THEN
+        RAISE EXCEPTION 'hookseal: maintain() needs max_events >= 1 and batch >= 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('hookseal.maintain')) THEN
+        RETURN jsonb_build_object('skipped', 'another maintain() is running');
+    END IF;
+    FOR app IN SELECT * FROM apps ORDER BY id LOOP
+        cutoff := _epoch_ms(started - app.retention);
+        dead_cutoff := started - app.dead_retention;
+        LOOP
+            want := least(batch, max_events - n_events);
+            IF want <= 0 THEN
+                more := true;
+                EXIT;
+            END IF;
+            WITH doomed AS (
+                SELECT v.id FROM events v
+                WHERE v.app_id = app.id AND v.created_at < cutoff
+                  AND NOT EXISTS (
+                      SELECT 1 FROM outbox x
+                      WHERE x.event_id = v.id
+                        AND NOT (x.status = 'delivered'
+                                 OR (x.status = 'dead' AND x.created_at < dead_cutoff)))
+                ORDER BY v.created_at
+                LIMIT want
+                FOR UPDATE SKIP LOCKED
+            ), gone_outbox AS (
+                DELETE FROM outbox x USING doomed d WHERE x.event_id = d.id RETURNING x.id
+            ), gone_attempts AS (
+                DELETE FROM attempts y USING gone_outbox g WHERE y.outbox_id = g.id RETURNING 1
+            ), gone_events AS (
+                DELETE FROM events v USING doomed d WHERE v.id = d.id RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM gone_events), (SELECT count(*) FROM gone_outbox),
+                   (SELECT count(*) FROM gone_attempts)
+            INTO e, o, t;
+            n_events := n_events + e;
+            n_outbox := n_outbox + o;
+            n_attempts := n_attempts + t;
+            EXIT WHEN e < want;
+        END LOOP;
+        EXIT WHEN more;
+    END LOOP;
+    RETURN jsonb_build_object('events', n_events, 'outbox', n_outbox, 'attempts', n_attempts,
+                              'more', more,
+                              'ms', round(extract(epoch FROM clock_timestamp() - started) * 1000));
+END
+$$;
+
+-- History and health ---------------------------------------------------------
+
+-- One event's whole delivery story, for "why didn't event X arrive?": one
+-- line per attempt of each of its outbox rows (a row not attempted yet has
+-- one line with no attempt), with the row's status and next attempt. An
+-- event that matched no endpoint has one line with no endpoint.
+CREATE FUNCTION event_attempts(event text)
+RETURNS TABLE (event_id text, type text, endpoint_id text, url text, status outbox_status,
+               next_attempt_at timestamptz, attempt integer, worker text,
+               started_at timestamptz, duration_ms double precision, http_status integer,
+               error_class text, error text, response_type text, response_body text,
+               resigned boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT v.id, v.type, o.endpoint_id, ep.url, o.status,
+           CASE WHEN o.status = 'pending' THEN o.next_attempt_at END,
+           t.attempt, t.worker, t.started_at,
+           round(extract(epoch FROM t.finished_at - t.started_at) * 1000, 3)::double precision,
+           t.http_status, t.error_class, t.error, t.response_type, t.response_body, t.resigned
+    FROM events v
+    LEFT JOIN outbox o ON o.event_id = v.id
+    LEFT JOIN endpoints ep ON ep.id = o.endpoint_id
+    LEFT JOIN attempts t ON t.outbox_id = o.id
+    WHERE v.id = event
+    ORDER BY o.endpoint_id, t.started_at, t.attempt
+$$;
+
+-- Each endpoint's health over the last `since`: attempts, deliveries,
+-- success rate, latency (p50/p99 of the attempts' durations), the last
+-- failed attempt, and its queue (undelivered and dead rows now).
+CREATE FUNCTION endpoint_health(since interval DEFAULT '1 hour')
+RETURNS TABLE (endpoint_id text, app_id text, url text, enabled boolean, circuit text,
+               attempts bigint, delivered bigint, success_rate double precision,
+               p50_ms double precision, p99_ms double precision, last_error_at timestamptz,
+               last_status integer, last_error text, queued bigint, dead bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    WITH w AS (
+        SELECT t.endpoint_id, count(*) AS attempts,
+               count(*) FILTER (WHERE t.error_class = 'ok') AS delivered,
+               percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (
+                   ORDER BY extract(epoch FROM t.finished_at - t.started_at) * 1000) AS ms
+        FROM attempts t
+        WHERE t.finished_at >= clock_timestamp() - since
+        GROUP BY t.endpoint_id
+    ), last_failure AS (
+        SELECT DISTINCT ON (t.endpoint_id) t.endpoint_id, t.finished_at, t.http_status,
+               coalesce(t.error, t.error_class) AS error
+        FROM attempts t
+        WHERE t.finished_at >= clock_timestamp() - since AND t.error_class <> 'ok'
+        ORDER BY t.endpoint_id, t.finished_at DESC
     )
-    SELECT EXISTS (SELECT 1 FROM r)
+    SELECT e.id, e.app_id, e.url, e.enabled, s.circuit,
+           coalesce(w.attempts, 0), coalesce(w.delivered, 0),
+           round((w.delivered::numeric / nullif(w.attempts, 0)), 4)::double precision,
+           round(w.ms[1]::numeric, 1)::double precision, round(w.ms[2]::numeric, 1)::double precision,
+           f.finished_at, f.http_status, f.error,
+           (SELECT count(*) FROM outbox o
+            WHERE o.endpoint_id = e.id AND o.status IN ('pending', 'delivering')),
+           (SELECT count(*) FROM outbox o WHERE o.endpoint_id = e.id AND o.status = 'dead')
+    FROM endpoints e
+    JOIN endpoint_state s ON s.endpoint_id = e.id
+    LEFT JOIN w ON w.endpoint_id = e.id
+    LEFT JOIN last_failure f ON f.endpoint_id = e.id
+    ORDER BY e.app_id, e.id
 $$;
 
 -- Administration --------------------------------------------------------------
@@ -823,13 +1132,21 @@ GRANT EXECUTE ON FUNCTION webhook_send(text, text, jsonb), webhook_send(text, te
     TO hookseal_writer, hookseal_admin;
 GRANT EXECUTE ON FUNCTION claim(text, integer, interval, integer, text[]), ack(bigint, text, integer),
     ack_many(text, bigint[], integer[]), release(text, bigint[]),
-    fail(bigint, text, integer, text, interval) TO hookseal_dispatcher;
+    fail(bigint, text, integer, text, interval),
+    ack_many(text, bigint[], integer[], integer[], timestamptz[], timestamptz[], boolean[], text[], text[]),
+    fail(bigint, text, integer, text, interval, text, integer, timestamptz, timestamptz, boolean, text, text)
+TO hookseal_dispatcher;
+GRANT EXECUTE ON FUNCTION maintain(integer, integer) TO hookseal_dispatcher, hookseal_admin;
 GRANT EXECUTE ON FUNCTION create_app(text), create_secret(text),
     create_endpoint(text, text, text, text[], text, jsonb), alter_endpoint(text, jsonb),
     enable_endpoint(text), rotate_secret(text, interval),
-    revoke_secret(text), find_secret(text), rewrap_secrets(integer), redrive(bigint)
+    revoke_secret(text), find_secret(text), rewrap_secrets(integer), redrive(bigint),
+    redrive_endpoint(text, timestamptz), replay(text, timestamptz, timestamptz, text),
+    event_attempts(text), endpoint_health(interval)
 TO hookseal_admin;
-GRANT SELECT ON apps, endpoints, endpoint_state, endpoint_status, events, outbox TO hookseal_admin;
+GRANT SELECT ON apps, endpoints, endpoint_state, endpoint_status, events, outbox, attempts
+    TO hookseal_admin;
+GRANT UPDATE (name, retention, dead_retention) ON apps TO hookseal_admin;
 GRANT UPDATE (enabled, disabled_reason, url, event_types, retry_schedule, retry_jitter, ordered,
               max_in_flight, rate_limit, failure_threshold, probe_interval, disable_after)
     ON endpoints TO hookseal_admin;

@@ -124,6 +124,14 @@ SELECT g.headers->>'x-signature' = webhook_sign('x-signature', :'hedera_secret',
        AS hedera_signed_exactly_the_body
 FROM got g WHERE g.endpoint_id = :'ep_hedera' AND g.event_id = :'evt_old';
 SELECT count(*) AS acked_after_upgrade FROM got g WHERE ack(g.outbox_id, 'w1', 200);
+-- ... each delivery in the attempt log; the old events' history can be read,
+-- and retention applies to rows written under 0.1.0.
+SELECT count(*) AS logged_attempts FROM attempts WHERE worker = 'w1' AND error_class = 'ok';
+SELECT count(*) AS history_of_old_event FROM event_attempts(:'evt_old');
+SELECT retention, dead_retention FROM apps WHERE id = :'app';
+UPDATE apps SET retention = '1 second' WHERE id = :'app';
+UPDATE events SET created_at = created_at - 10000 WHERE id = :'evt_done';
+SELECT maintain() - 'ms' AS old_delivered_event_removed;
 
 -- New events after the upgrade: x-signature rows store and sign the compact form.
 SELECT webhook_send(:'app', 'payment.created', '{"n": 1e5, "b": 1, "2": 2}') AS evt_new \gset
