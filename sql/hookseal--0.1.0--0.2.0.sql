@@ -603,7 +603,8 @@ AS $$
 $$;
 
 -- Put rows back in the queue as new: attempts counted from 1 again, due
--- now, re-signed at their claim (same message ids), dispatchers woken.
+-- now, re-signed at their claim (signed_at = -infinity: no kept signature;
+-- same message ids), dispatchers woken.
 -- Only rows in `from_status` move. Each row's event is locked first (FOR KEY
 -- SHARE): maintain() deletes an event only when it could lock it (FOR UPDATE
 -- SKIP LOCKED), so it can never delete a row being put back. Returns how many
@@ -622,7 +623,8 @@ BEGIN
     ), r AS (
         UPDATE outbox o
         SET status = 'pending', attempts = 0, next_attempt_at = clock_timestamp(),
-            last_error = NULL, delivered_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+            last_error = NULL, delivered_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+            signed_at = '-infinity'
         WHERE o.id = ANY (outbox_ids) AND o.status = from_status
           AND o.event_id IN (SELECT ev.id FROM ev)
         RETURNING 1

@@ -67,6 +67,11 @@ pub struct DispatchArgs {
     /// Deliver what is due and exit instead of running until SIGTERM.
     #[arg(long)]
     drain: bool,
+    /// Run retention (`hookseal.maintain()`) every this many seconds; the
+    /// role needs hookseal_dispatcher or hookseal_admin. Off by default:
+    /// one worker (or pg_cron) is enough.
+    #[arg(long, value_name = "SECONDS")]
+    maintain_every: Option<f64>,
     /// Log format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -93,6 +98,11 @@ pub fn run(args: DispatchArgs) -> Result<u8, Fail> {
     config.poll_interval = Duration::from_millis(args.poll_ms);
     config.max_retry_after = Duration::from_secs(args.max_retry_after);
     config.shutdown_grace = secs("shutdown-grace", args.shutdown_grace)?;
+    config.maintain_every = match args.maintain_every {
+        Some(v) if v > 0.0 => Some(secs("maintain-every", v)?),
+        Some(_) => return Err(usage("--maintain-every: must be positive")),
+        None => None,
+    };
     let nets = args
         .allow
         .iter()

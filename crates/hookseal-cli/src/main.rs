@@ -17,6 +17,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 mod dispatch;
+mod history;
 mod receive;
 
 /// Environment variable holding the server key (64 hex characters).
@@ -186,6 +187,14 @@ enum Command {
         #[command(flatten)]
         args: receive::ReceiveArgs,
     },
+    /// Each endpoint's health: attempts, success rate, p50/p99 latency, last
+    /// error, queue and dead letters (through a role with hookseal_admin).
+    #[command(after_help = "Example:\n  DATABASE_URL=postgres://admin@db/app hookseal status --since '15 minutes'")]
+    Status(history::StatusArgs),
+    /// One event's delivery history: every attempt to every endpoint, with
+    /// status, class, error and timing ("why didn't event X arrive?").
+    #[command(after_help = "Example:\n  DATABASE_URL=postgres://admin@db/app hookseal attempts evt_2bV...")]
+    Attempts(history::AttemptsArgs),
 }
 
 #[derive(Args)]
@@ -618,6 +627,8 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             Ok(0)
         }
         Command::Dispatch(args) => dispatch::run(args),
+        Command::Status(args) => history::status(args),
+        Command::Attempts(args) => history::attempts(args),
         Command::Receive {
             scheme,
             secrets,

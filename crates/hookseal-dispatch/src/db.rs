@@ -2,7 +2,7 @@
 //! `release`) over one tokio-postgres connection, plus `LISTEN`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use std::path::Path;
 use tokio::sync::Notify;
@@ -24,6 +24,35 @@ pub struct Db {
     release: Statement,
 }
 
+/// An attempt's entry in the attempt log (`hookseal.attempts`), besides
+/// its outcome.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    /// Which attempt of the row it was (1 for the first).
+    pub attempt: i32,
+    /// When the request was sent.
+    pub started: SystemTime,
+    /// When its answer was classified.
+    pub finished: SystemTime,
+    /// Whether the claim signed the headers anew.
+    pub resigned: bool,
+    /// The answer's content type.
+    pub response_type: Option<String>,
+    /// The answer's first bytes.
+    pub response_body: Option<String>,
+}
+
+/// A delivery to record.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The row.
+    pub outbox_id: i64,
+    /// The 2xx status.
+    pub status: i32,
+    /// Its log entry.
+    pub log: Logged,
+}
+
 /// A failed attempt to record.
 #[derive(Debug, Clone)]
 pub struct Failure {
@@ -35,6 +64,10 @@ pub struct Failure {
     pub error: String,
     /// Not before this many seconds.
     pub retry_after_secs: Option<f64>,
+    /// The failure's class (`FailureClass::as_str`).
+    pub class: &'static str,
+    /// Its log entry.
+    pub log: Logged,
 }
 
 impl Db {
@@ -52,14 +85,17 @@ impl Db {
         let claim = client
             .prepare(
                 "SELECT outbox_id, event_id, endpoint_id, url, body, headers::text, attempt, \
-                 send_delay FROM hookseal.claim($1, $2, make_interval(secs => $3), $4, $5)",
+                 send_delay, resigned FROM hookseal.claim($1, $2, make_interval(secs => $3), $4, $5)",
             )
             .await?;
         let ack_many = client
-            .prepare("SELECT hookseal.ack_many($1, $2, $3)")
+            .prepare("SELECT hookseal.ack_many($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .await?;
         let fail = client
-            .prepare("SELECT hookseal.fail($1, $2, $3, $4, make_interval(secs => $5))::text")
+            .prepare(
+                "SELECT hookseal.fail($1, $2, $3, $4, make_interval(secs => $5), $6, $7, $8, $9, \
+                 $10, $11, $12)::text",
+            )
             .await?;
         let release = client.prepare("SELECT hookseal.release($1, $2)").await?;
         if listening {
@@ -116,22 +152,42 @@ impl Db {
                     headers: parse_headers(&headers),
                     attempt: r.get(6),
                     send_after: send_after(r.get(7)),
+                    resigned: r.get::<_, Option<bool>>(8).unwrap_or(true),
                 }
             })
             .collect())
     }
 
-    /// Records deliveries; returns the ids recorded (the rest had lost
-    /// their lease).
+    /// Records deliveries with their log entries, in one statement;
+    /// returns the ids recorded (the rest had lost their lease).
     pub async fn ack_many(
         &self,
         worker: &str,
-        ids: &[i64],
-        statuses: &[i32],
+        done: &[Delivery],
     ) -> Result<Vec<i64>, tokio_postgres::Error> {
+        let ids: Vec<i64> = done.iter().map(|d| d.outbox_id).collect();
+        let statuses: Vec<i32> = done.iter().map(|d| d.status).collect();
+        let attempts: Vec<i32> = done.iter().map(|d| d.log.attempt).collect();
+        let started: Vec<SystemTime> = done.iter().map(|d| d.log.started).collect();
+        let finished: Vec<SystemTime> = done.iter().map(|d| d.log.finished).collect();
+        let resigned: Vec<bool> = done.iter().map(|d| d.log.resigned).collect();
+        let types: Vec<Option<&str>> = done
+            .iter()
+            .map(|d| d.log.response_type.as_deref())
+            .collect();
+        let bodies: Vec<Option<&str>> = done
+            .iter()
+            .map(|d| d.log.response_body.as_deref())
+            .collect();
         let rows = self
             .client
-            .query(&self.ack_many, &[&worker, &ids, &statuses])
+            .query(
+                &self.ack_many,
+                &[
+                    &worker, &ids, &statuses, &attempts, &started, &finished, &resigned, &types,
+                    &bodies,
+                ],
+            )
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
@@ -153,6 +209,13 @@ impl Db {
                     &f.status,
                     &f.error,
                     &f.retry_after_secs,
+                    &f.class,
+                    &f.log.attempt,
+                    &f.log.started,
+                    &f.log.finished,
+                    &f.log.resigned,
+                    &f.log.response_type,
+                    &f.log.response_body,
                 ],
             )
             .await?;

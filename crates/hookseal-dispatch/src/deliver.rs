@@ -31,6 +31,40 @@ pub struct Job {
     /// Send no sooner than this after the claim (the endpoint's rate-limit
     /// slot; zero for endpoints without a rate limit).
     pub send_after: std::time::Duration,
+    /// Whether the claim signed these headers anew (for the attempt log).
+    pub resigned: bool,
+}
+
+/// Why an attempt did not deliver, as the attempt log classes it
+/// (`hookseal.attempts.error_class`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The receiver answered with a status that is not 2xx.
+    Http,
+    /// No answer within the timeout.
+    Timeout,
+    /// The connection could not be made (refused, reset, unreachable, DNS).
+    Connect,
+    /// The TLS handshake failed (unknown issuer, wrong name, ...).
+    Tls,
+    /// The address policy refused the destination.
+    Policy,
+    /// Anything else (an invalid URL, a broken answer).
+    Other,
+}
+
+impl FailureClass {
+    /// The name the attempt log stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Http => "http",
+            FailureClass::Timeout => "timeout",
+            FailureClass::Connect => "connect",
+            FailureClass::Tls => "tls",
+            FailureClass::Policy => "policy",
+            FailureClass::Other => "other",
+        }
+    }
 }
 
 /// What became of an attempt.
@@ -51,15 +85,31 @@ pub enum Outcome {
         error: String,
         /// A bounded `Retry-After` from a 429 or 503.
         retry_after: Option<Duration>,
+        /// What kind of failure it was.
+        class: FailureClass,
     },
 }
 
-/// An attempt's outcome and how long it took.
+/// What the receiver answered, as much as the attempt log keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// The `Content-Type` header (at most [`MAX_CONTENT_TYPE`] bytes).
+    pub content_type: Option<String>,
+    /// The body's first [`LOGGED_BODY`] bytes as text (invalid UTF-8
+    /// replaced, NUL bytes dropped).
+    pub body: Option<String>,
+}
+
+/// An attempt's outcome, when it started and how long it took.
 #[derive(Debug, Clone)]
 pub struct Attempt {
     /// The classified result.
     pub outcome: Outcome,
-    /// From sending the request to the classified answer.
+    /// The answer's type and first bytes (empty without an answer).
+    pub answer: Answer,
+    /// When the request was sent (wall clock, for the attempt log).
+    pub started: SystemTime,
+    /// From sending the request to the classified answer (monotonic).
     pub elapsed: Duration,
 }
 
@@ -73,6 +123,10 @@ pub struct Deliverer {
 
 /// How much of an error answer's body goes into `last_error`.
 const ERROR_SNIPPET: usize = 200;
+/// How much of any answer's body the attempt log keeps.
+pub const LOGGED_BODY: usize = 1024;
+/// How much of the answer's `Content-Type` the attempt log keeps.
+pub const MAX_CONTENT_TYPE: usize = 200;
 /// How much of any answer's body is read (the rest is dropped with the
 /// connection).
 const MAX_ANSWER: usize = 64 * 1024;
@@ -103,20 +157,26 @@ impl Deliverer {
     /// Sends one job and classifies the answer. Never panics, never
     /// returns an error: a failure is an [`Outcome::Retry`].
     pub async fn deliver(&self, job: &Job) -> Attempt {
+        let started = SystemTime::now();
         let start = Instant::now();
-        let outcome = self.attempt(job).await;
+        let mut answer = Answer::default();
+        let outcome = self.attempt(job, &mut answer).await;
         Attempt {
             outcome,
+            answer,
+            started,
             elapsed: start.elapsed(),
         }
     }
 
-    async fn attempt(&self, job: &Job) -> Outcome {
-        let retry = |error: String| Outcome::Retry {
+    async fn attempt(&self, job: &Job, answer: &mut Answer) -> Outcome {
+        let refuse = |error: String, class: FailureClass| Outcome::Retry {
             status: None,
             error,
             retry_after: None,
+            class,
         };
+        let retry = |error: String| refuse(error, FailureClass::Other);
         if job.headers.is_empty() {
             // The extension always signs; never send an unsigned body.
             return retry("claim returned no signed headers; not sent".into());
@@ -135,7 +195,7 @@ impl Deliverer {
         };
         if let Some(ip) = literal {
             if let Err(refused) = self.policy.check(ip) {
-                return retry(format!("refused: {refused}"));
+                return refuse(format!("refused: {refused}"), FailureClass::Policy);
             }
         }
         let mut headers = HeaderMap::with_capacity(job.headers.len() + 1);
@@ -160,7 +220,7 @@ impl Deliverer {
             .await;
         let mut resp = match sent {
             Ok(r) => r,
-            Err(e) => return retry(describe(&e)),
+            Err(e) => return refuse(describe(&e), classify(&e)),
         };
         let status = resp.status().as_u16();
         let retry_after = match status {
@@ -172,6 +232,10 @@ impl Deliverer {
                 .map(|d| d.min(self.max_retry_after)),
             _ => None,
         };
+        answer.content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| truncate_text(v.as_bytes(), MAX_CONTENT_TYPE));
         let location = resp
             .headers()
             .get(LOCATION)
@@ -180,28 +244,42 @@ impl Deliverer {
         // Read (a bounded part of) the answer so the connection can be reused.
         let mut snippet = Vec::new();
         let mut read = 0usize;
-        loop {
+        let broken = loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     read += chunk.len();
-                    if snippet.len() < ERROR_SNIPPET {
-                        let take = (ERROR_SNIPPET - snippet.len()).min(chunk.len());
+                    if snippet.len() < LOGGED_BODY {
+                        let take = (LOGGED_BODY - snippet.len()).min(chunk.len());
                         snippet.extend_from_slice(&chunk[..take]);
                     }
                     if read > MAX_ANSWER {
-                        break;
+                        break None;
                     }
                 }
-                Ok(None) => break,
-                Err(e) if (200..300).contains(&status) => {
-                    // The status line is the receiver's decision; a broken
-                    // body after a 2xx still counts as delivered.
-                    tracing::debug!(error = %describe(&e), "answer body unreadable");
-                    break;
-                }
-                Err(e) => return retry(format!("HTTP {status}, then {}", describe(&e))),
+                Ok(None) => break None,
+                Err(e) => break Some(e),
             }
+        };
+        if !snippet.is_empty() {
+            answer.body = Some(truncate_text(&snippet, LOGGED_BODY));
         }
+        match broken {
+            Some(e) if (200..300).contains(&status) => {
+                // The status line is the receiver's decision; a broken
+                // body after a 2xx still counts as delivered.
+                tracing::debug!(error = %describe(&e), "answer body unreadable");
+            }
+            Some(e) => {
+                return Outcome::Retry {
+                    status: Some(status),
+                    error: format!("HTTP {status}, then {}", describe(&e)),
+                    retry_after: None,
+                    class: FailureClass::Http,
+                }
+            }
+            None => {}
+        }
+        snippet.truncate(ERROR_SNIPPET);
         match status {
             200..=299 => Outcome::Delivered { status },
             410 => Outcome::Gone,
@@ -212,6 +290,7 @@ impl Deliverer {
                     location.as_deref().unwrap_or("none")
                 ),
                 retry_after: None,
+                class: FailureClass::Http,
             },
             _ => Outcome::Retry {
                 status: Some(status),
@@ -220,6 +299,7 @@ impl Deliverer {
                     String::from_utf8_lossy(&snippet).trim()
                 ),
                 retry_after,
+                class: FailureClass::Http,
             },
         }
     }
@@ -246,6 +326,49 @@ fn describe(e: &reqwest::Error) -> String {
             out.push_str(&text);
         }
         source = s.source();
+    }
+    out
+}
+
+/// The failure class of a request that got no answer: the policy's refusal
+/// or a TLS error anywhere in the cause chain (also inside nested
+/// `io::Error`s, whose `source()` skips the error they wrap), else timeout
+/// or connect.
+fn classify(e: &reqwest::Error) -> FailureClass {
+    fn class_of(s: &(dyn std::error::Error + 'static)) -> Option<FailureClass> {
+        if s.is::<crate::ssrf::Refused>() {
+            Some(FailureClass::Policy)
+        } else if s.is::<rustls::Error>() {
+            Some(FailureClass::Tls)
+        } else {
+            let inner = s.downcast_ref::<std::io::Error>()?.get_ref()?;
+            class_of(inner)
+        }
+    }
+    if e.is_timeout() {
+        return FailureClass::Timeout;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(class) = class_of(s) {
+            return class;
+        }
+        source = s.source();
+    }
+    if e.is_connect() {
+        FailureClass::Connect
+    } else {
+        FailureClass::Other
+    }
+}
+
+/// At most `max` bytes of `bytes` as text: cut on a character boundary,
+/// invalid UTF-8 replaced, NUL bytes (which PostgreSQL text refuses) dropped.
+fn truncate_text(bytes: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(max)]);
+    let mut out: String = text.chars().filter(|&c| c != '\0').collect();
+    while out.len() > max {
+        out.pop();
     }
     out
 }

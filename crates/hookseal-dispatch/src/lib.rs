@@ -93,6 +93,10 @@ pub struct Config {
     /// Extra CA certificates (PEM) for `sslmode=require`; by default the
     /// file named by `PGSSLROOTCERT`.
     pub root_cert: Option<std::path::PathBuf>,
+    /// Call `hookseal.maintain()` (retention) this often while running, and
+    /// again at once while it reports more to do. `None` (the default):
+    /// never; a scheduler such as pg_cron calls it instead.
+    pub maintain_every: Option<Duration>,
 }
 
 impl Config {
@@ -117,6 +121,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(20),
             policy: AddressPolicy::default(),
             root_cert: pg::root_cert_from_env(),
+            maintain_every: None,
         }
     }
 

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
-use crate::db::{Db, Failure};
-use crate::deliver::{Deliverer, Job, Outcome};
+use crate::db::{Db, Delivery, Failure, Logged};
+use crate::deliver::{Deliverer, FailureClass, Job, Outcome};
 use crate::metrics::Metrics;
 use crate::{Config, DispatchError};
 
@@ -157,7 +157,7 @@ impl Summary {
 }
 
 enum Record {
-    Done(i64, Outcome),
+    Done(i64, Outcome, Box<Logged>),
     Release(Vec<i64>),
 }
 
@@ -232,6 +232,10 @@ impl Dispatcher {
             rx,
             (recorded.clone(), unrecorded.clone()),
         ));
+        let maintainer = match (mode, cfg.maintain_every) {
+            (Mode::Forever, Some(every)) => Some(tokio::spawn(maintain(cfg.clone(), every))),
+            _ => None,
+        };
         let wake = Arc::new(Notify::new());
         let global = Arc::new(Semaphore::new(cfg.concurrency));
         let endpoints: Mutex<HashMap<String, Arc<Endpoint>>> = Mutex::new(HashMap::new());
@@ -399,6 +403,9 @@ impl Dispatcher {
         drop(tx);
         drop(shared);
         drop(db);
+        if let Some(m) = maintainer {
+            m.abort();
+        }
         if let Err(e) = recorder.await {
             tracing::error!(error = %e, "result recorder ended abnormally");
         }
@@ -525,7 +532,15 @@ async fn deliver_one(
     // The slot is free before the result is recorded, so the claimer that
     // the recorder wakes sees it free.
     drop(permit);
-    s.finish(id, Record::Done(id, attempt.outcome));
+    let logged = Logged {
+        attempt: job.attempt,
+        started: attempt.started,
+        finished: attempt.started + attempt.elapsed,
+        resigned: job.resigned,
+        response_type: attempt.answer.content_type,
+        response_body: attempt.answer.body,
+    };
+    s.finish(id, Record::Done(id, attempt.outcome, Box::new(logged)));
 }
 
 /// Delivers `job`. If no answer has come after `slow_after`, trades the
@@ -568,6 +583,44 @@ fn log_attempt(job: &Job, outcome: &Outcome, elapsed: Duration) {
     }
 }
 
+/// Retention on a timer (`Config::maintain_every`): every `every`, call
+/// `hookseal.maintain()` until it reports nothing more to do. Errors are
+/// logged and retried at the next tick; the connection is made per tick
+/// (one short session a minute costs nothing and survives restarts).
+async fn maintain(cfg: Arc<Config>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let client =
+            match crate::pg::connect(&cfg.database_url, cfg.root_cert.as_deref(), None).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "maintain: cannot connect");
+                    continue;
+                }
+            };
+        loop {
+            match client.query_one("SELECT hookseal.maintain()::text", &[]).await {
+                Ok(row) => {
+                    let text: String = row.get(0);
+                    let report: serde_json::Value =
+                        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+                    tracing::info!(report = %text, "maintain");
+                    if report.get("more") != Some(&serde_json::Value::Bool(true)) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "maintain() failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// The recorder: batches results into the database until the channel
 /// closes and everything it received is recorded (or, with the database
 /// gone, until the shutdown grace runs out; those rows are re-delivered
@@ -579,7 +632,7 @@ async fn record(
     (recorded, unrecorded): (Arc<Notify>, Arc<AtomicUsize>),
 ) {
     const MAX_BATCH: usize = 1000;
-    let mut acks: Vec<(i64, i32)> = Vec::new();
+    let mut acks: Vec<Delivery> = Vec::new();
     let mut fails: Vec<Failure> = Vec::new();
     let mut release: Vec<i64> = Vec::new();
     let mut db: Option<Db> = None;
@@ -588,17 +641,23 @@ async fn record(
     // Records taken and not yet flushed (see Shared::unrecorded).
     let mut taken = 0usize;
     let take = |r: Record,
-                acks: &mut Vec<(i64, i32)>,
+                acks: &mut Vec<Delivery>,
                 fails: &mut Vec<Failure>,
                 release: &mut Vec<i64>| match r {
-        Record::Done(id, Outcome::Delivered { status }) => acks.push((id, i32::from(status))),
-        Record::Done(id, Outcome::Gone) => {
+        Record::Done(id, Outcome::Delivered { status }, log) => acks.push(Delivery {
+            outbox_id: id,
+            status: i32::from(status),
+            log: *log,
+        }),
+        Record::Done(id, Outcome::Gone, log) => {
             metrics.gone.fetch_add(1, Relaxed);
             fails.push(Failure {
                 outbox_id: id,
                 status: Some(410),
                 error: "HTTP 410 Gone: endpoint disabled".into(),
                 retry_after_secs: None,
+                class: FailureClass::Http.as_str(),
+                log: *log,
             })
         }
         Record::Done(
@@ -607,12 +666,16 @@ async fn record(
                 status,
                 error,
                 retry_after,
+                class,
             },
+            log,
         ) => fails.push(Failure {
             outbox_id: id,
             status: status.map(i32::from),
             error,
             retry_after_secs: retry_after.map(|d| d.as_secs_f64()),
+            class: class.as_str(),
+            log: *log,
         }),
         Record::Release(ids) => release.extend(ids),
     };
@@ -686,16 +749,15 @@ async fn flush(
     cfg: &Config,
     metrics: &Metrics,
     db: &Db,
-    acks: &mut Vec<(i64, i32)>,
+    acks: &mut Vec<Delivery>,
     fails: &mut Vec<Failure>,
     release: &mut Vec<i64>,
 ) -> Result<(), tokio_postgres::Error> {
     let worker = cfg.worker_id.as_str();
     if !acks.is_empty() {
-        let (ids, statuses): (Vec<i64>, Vec<i32>) = acks.iter().copied().unzip();
-        let recorded = db.ack_many(worker, &ids, &statuses).await?;
+        let recorded = db.ack_many(worker, acks).await?;
         metrics.delivered.fetch_add(recorded.len() as u64, Relaxed);
-        let lost = ids.len() - recorded.len();
+        let lost = acks.len().saturating_sub(recorded.len());
         if lost > 0 {
             metrics.lease_lost.fetch_add(lost as u64, Relaxed);
             tracing::warn!(

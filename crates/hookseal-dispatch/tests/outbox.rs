@@ -1223,3 +1223,288 @@ async fn drain_returns_without_waiting_a_poll_interval() {
         .expect("drain waited for a poll interval");
     assert_eq!(s.delivered, 40);
 }
+
+// ---------------------------------------------------------------- history
+
+/// One attempt-log line: (attempt, http_status, error_class, resigned,
+/// worker, response_body, duration ms).
+type LogLine = (
+    i32,
+    Option<i32>,
+    String,
+    Option<bool>,
+    String,
+    Option<String>,
+    f64,
+);
+
+impl Db {
+    /// The attempt log of one endpoint's rows, oldest first.
+    async fn log(&self, endpoint: &str) -> Vec<LogLine> {
+        self.admin
+            .query(
+                "SELECT attempt, http_status, error_class, resigned, worker, response_body, \
+                        extract(epoch FROM finished_at - started_at)::float8 * 1000 \
+                 FROM hookseal.attempts WHERE endpoint_id = $1 ORDER BY started_at, attempt",
+                &[&endpoint],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                )
+            })
+            .collect()
+    }
+
+    async fn wait_log(&self, endpoint: &str, n: usize) -> Vec<LogLine> {
+        let start = Instant::now();
+        loop {
+            let log = self.log(endpoint).await;
+            if log.len() >= n {
+                return log;
+            }
+            assert!(
+                start.elapsed() < LONG,
+                "attempt log of {endpoint}: {log:?}, want {n} lines"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn first_endpoint(&self) -> String {
+        self.text("SELECT id FROM hookseal.endpoints ORDER BY created_at LIMIT 1")
+            .await
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        self.admin.query_one(sql, &[]).await.unwrap().get(0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn every_attempt_is_logged_with_its_class() {
+    // 500, 500, then 200: three lines, classed, the retries re-signed.
+    let rx = Receiver::start(|n| if n < 2 { status(500) } else { ok() }).await;
+    let db = Db::new("attemptlog", &rx.url(), "native").await;
+    db.schedule("{0.1 seconds, 0.1 seconds, 0.1 seconds}").await;
+    let ep = db.first_endpoint().await;
+    // Failures of each other kind, one endpoint each, retried only in an hour.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let hanging = Receiver::start(|_| Reply {
+        delay: Duration::from_secs(5),
+        ..ok()
+    })
+    .await;
+    let once = r#"{"failure_threshold": 100}"#;
+    let (refused_app, refused, _) = db
+        .endpoint(&format!("http://127.0.0.1:{closed}/hook"), once)
+        .await;
+    let (slow_app, slow, _) = db.endpoint(&hanging.url(), once).await;
+    let (policy_app, policy, _) = db.endpoint("http://10.255.255.1/hook", once).await;
+    let (tls_app, tls, _) = db
+        .endpoint(&format!("https://{}/hook", rx.addr), once)
+        .await;
+    db.exec(&format!(
+        "UPDATE hookseal.endpoints SET retry_schedule = '{{1 hour}}' \
+         WHERE id IN ('{refused}', '{slow}', '{policy}', '{tls}')"
+    ))
+    .await;
+    let ids = db.send(1).await;
+    for app in [&refused_app, &slow_app, &policy_app, &tls_app] {
+        db.send_to(app, 1).await;
+    }
+    let mut c = config(&db);
+    c.timeout = Duration::from_millis(500);
+    let worker = c.worker_id.clone();
+    let began = std::time::SystemTime::now();
+    let run = start(c);
+    let log = db.wait_log(&ep, 3).await;
+    let classes: Vec<(i32, Option<i32>, &str, Option<bool>)> = log
+        .iter()
+        .map(|l| (l.0, l.1, l.2.as_str(), l.3))
+        .collect();
+    assert_eq!(
+        classes,
+        vec![
+            (1, Some(500), "http", Some(false)),
+            (2, Some(500), "http", Some(true)),
+            (3, Some(200), "ok", Some(true)),
+        ],
+        "two failures then the delivery, the retries re-signed"
+    );
+    for l in &log {
+        assert_eq!(l.4, worker, "the worker is named");
+        assert_eq!(l.5.as_deref(), Some("{}"), "the answer's body is kept");
+        assert!(l.6 >= 0.0 && l.6 < 2000.0, "duration {} ms", l.6);
+    }
+    // The event's history, as an operator reads it: one query.
+    let history = db
+        .count(&format!(
+            "SELECT count(*) FROM hookseal.event_attempts('{}') WHERE status = 'delivered'",
+            ids[0]
+        ))
+        .await;
+    assert_eq!(history, 3);
+    let started_ok = db
+        .count(&format!(
+            "SELECT count(*) FROM hookseal.attempts \
+             WHERE started_at >= to_timestamp({}) - interval '1 second' \
+               AND finished_at >= started_at AND finished_at <= clock_timestamp()",
+            began
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        ))
+        .await;
+    assert!(started_ok >= 3, "times are the worker's, in order");
+    for (endpoint, class) in [
+        (&refused, "connect"),
+        (&slow, "timeout"),
+        (&policy, "policy"),
+        (&tls, "tls"),
+    ] {
+        let log = db.wait_log(endpoint, 1).await;
+        assert_eq!(
+            (log[0].1, log[0].2.as_str()),
+            (None, class),
+            "{endpoint}: {log:?}"
+        );
+    }
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn replay_and_redrive_by_endpoint_deliver_again_under_the_same_ids() {
+    let rx = Receiver::start(|_| ok()).await;
+    let db = Db::new("replay", &rx.url(), "native").await;
+    let mut ids = db.send(3).await;
+    ids.sort();
+    let run = start(config(&db));
+    let first = rx.wait(3, LONG).await;
+    db.wait_rows("delivered", LONG, |r| r.iter().all(|x| x.0 == "delivered"))
+        .await;
+    // Replay: the same events again, verified, under the same ids, with a
+    // signature made now.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let replayed: i32 = db
+        .admin
+        .query_one(
+            "SELECT hookseal.replay($1, now() - interval '1 hour')",
+            &[&db.app],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(replayed, 3);
+    let got = rx.wait(6, LONG).await;
+    db.wait_rows("delivered again", LONG, |r| {
+        r.iter().all(|x| x.0 == "delivered")
+    })
+    .await;
+    let stamp = |g: &Got| verify(g, "native", &db.secret, Duration::from_secs(2));
+    let mut again: Vec<String> = got[3..].iter().map(|g| stamp(g).0).collect();
+    again.sort();
+    assert_eq!(again, ids, "replayed under the same message ids");
+    let newest_first = first.iter().map(|g| stamp(g).1).max().unwrap();
+    assert!(
+        got[3..].iter().all(|g| stamp(g).1 > newest_first),
+        "replays are signed anew"
+    );
+    // Redrive by endpoint: an endpoint's dead letters since a time.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (app2, ep2, secret2) = db
+        .endpoint(&format!("http://127.0.0.1:{closed}/hook"), "{}")
+        .await;
+    db.exec(&format!(
+        "UPDATE hookseal.endpoints SET retry_schedule = '{{0.1 seconds}}' WHERE id = '{ep2}'"
+    ))
+    .await;
+    let mut dead_ids = db.send_to(&app2, 2).await;
+    dead_ids.sort();
+    let start_wait = Instant::now();
+    while db
+        .count(&format!(
+            "SELECT count(*) FROM hookseal.outbox WHERE endpoint_id = '{ep2}' AND status = 'dead'"
+        ))
+        .await
+        < 2
+    {
+        assert!(start_wait.elapsed() < LONG, "dead letters");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    db.exec(&format!(
+        "SELECT hookseal.alter_endpoint('{ep2}', jsonb_build_object('url', '{}'))",
+        rx.url()
+    ))
+    .await;
+    let redriven: i32 = db
+        .admin
+        .query_one(
+            "SELECT hookseal.redrive_endpoint($1, now() - interval '1 hour')",
+            &[&ep2],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(redriven, 2);
+    let got = rx.wait(8, LONG).await;
+    let mut redelivered: Vec<String> = got[6..]
+        .iter()
+        .map(|g| verify(g, "native", &secret2, TOL).0)
+        .collect();
+    redelivered.sort();
+    assert_eq!(redelivered, dead_ids, "redriven under the same message ids");
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn the_maintain_flag_applies_retention() {
+    let rx = Receiver::start(|_| ok()).await;
+    let db = Db::new("maintain", &rx.url(), "native").await;
+    db.exec("UPDATE hookseal.apps SET retention = '1 second'")
+        .await;
+    db.send(5).await;
+    let mut c = config(&db);
+    c.maintain_every = Some(Duration::from_millis(300));
+    let run = start(c);
+    rx.wait(5, LONG).await;
+    let start_wait = Instant::now();
+    loop {
+        let left = db
+            .count(
+                "SELECT (SELECT count(*) FROM hookseal.events) + (SELECT count(*) FROM hookseal.outbox) \
+                 + (SELECT count(*) FROM hookseal.attempts)",
+            )
+            .await;
+        if left == 0 {
+            break;
+        }
+        assert!(
+            start_wait.elapsed() < LONG,
+            "{left} rows left after retention"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // New events are untouched until they are a second old.
+    db.send(1).await;
+    assert_eq!(db.count("SELECT count(*) FROM hookseal.events").await, 1);
+    run.stop().await;
+}

@@ -1,0 +1,192 @@
+//! `hookseal status` and `hookseal attempts`: the extension's delivery
+//! history (`endpoint_health()`, `event_attempts()`), read through a role
+//! granted `hookseal_admin`, printed as a table or as JSON lines.
+
+use clap::Args;
+use serde_json::{Map, Value};
+
+use crate::{failed, usage, Fail};
+
+/// Where to read from.
+#[derive(Args, Debug)]
+pub struct DbArgs {
+    /// `postgres://` URL of a role granted hookseal_admin (never printed).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `hookseal status` arguments.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// The window the figures cover, as a PostgreSQL interval.
+    #[arg(long, default_value = "1 hour")]
+    since: String,
+}
+
+/// `hookseal attempts` arguments.
+#[derive(Args, Debug)]
+pub struct AttemptsArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// The event (message) id.
+    event_id: String,
+}
+
+const STATUS_COLUMNS: &[&str] = &[
+    "endpoint_id",
+    "url",
+    "enabled",
+    "circuit",
+    "attempts",
+    "success_rate",
+    "p50_ms",
+    "p99_ms",
+    "queued",
+    "dead",
+    "last_error",
+];
+
+const ATTEMPT_COLUMNS: &[&str] = &[
+    "endpoint_id",
+    "status",
+    "attempt",
+    "started_at",
+    "duration_ms",
+    "http_status",
+    "error_class",
+    "error",
+    "resigned",
+    "next_attempt_at",
+];
+
+/// Prints every endpoint's health over the window.
+pub fn status(args: StatusArgs) -> Result<u8, Fail> {
+    let rows = query(
+        &args.db.database_url,
+        "SELECT row_to_json(h)::text FROM hookseal.endpoint_health($1::text::interval) h",
+        &args.since,
+    )?;
+    print_rows(&rows, STATUS_COLUMNS, args.db.json)?;
+    Ok(0)
+}
+
+/// Prints one event's delivery history; exit 1 when there is no such event.
+pub fn attempts(args: AttemptsArgs) -> Result<u8, Fail> {
+    let rows = query(
+        &args.db.database_url,
+        "SELECT row_to_json(h)::text FROM hookseal.event_attempts($1) h",
+        &args.event_id,
+    )?;
+    if rows.is_empty() {
+        return Err(failed(format!(
+            "no event {} (never written, or removed by retention)",
+            args.event_id
+        )));
+    }
+    print_rows(&rows, ATTEMPT_COLUMNS, args.db.json)?;
+    Ok(0)
+}
+
+/// Runs one query with one text parameter; each row is one JSON object.
+fn query(url: &str, sql: &str, param: &str) -> Result<Vec<Map<String, Value>>, Fail> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(format!("runtime: {e}")))?;
+    rt.block_on(async {
+        let client = hookseal_dispatch::pg::connect(url, None, None)
+            .await
+            .map_err(|e| failed(format!("cannot connect: {e}")))?;
+        let rows = client.query(sql, &[&param]).await.map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                let text: String = r.get(0);
+                serde_json::from_str(&text).map_err(|e| failed(format!("unexpected row: {e}")))
+            })
+            .collect()
+    })
+}
+
+/// A database error with its SQLSTATE, and what to do about the usual ones.
+fn db_error(e: tokio_postgres::Error) -> Fail {
+    match e.as_db_error() {
+        Some(db) => {
+            let hint = match db.code().code() {
+                "42501" => " (the role needs hookseal_admin)",
+                "3F000" | "42883" => " (is the hookseal extension 0.2.0 installed?)",
+                _ => "",
+            };
+            let msg = format!("{} [{}]{hint}", db.message(), db.code().code());
+            if matches!(db.code().code(), "22007" | "22P02" | "22023") {
+                usage(msg)
+            } else {
+                failed(msg)
+            }
+        }
+        None => failed(format!("database: {e}")),
+    }
+}
+
+fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.replace(['\n', '\r', '\t'], " "),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A table with the given columns (widths from the content; long cells cut
+/// at 60 characters), or the whole rows as JSON lines.
+fn print_rows(rows: &[Map<String, Value>], columns: &[&str], json: bool) -> Result<(), Fail> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let w = |out: &mut std::io::StdoutLock, s: String| {
+        writeln!(out, "{s}").map_err(|e| failed(format!("stdout: {e}")))
+    };
+    if json {
+        for r in rows {
+            w(&mut out, Value::Object(r.clone()).to_string())?;
+        }
+        return Ok(());
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| cell(r.get(*c)).chars().take(60).collect())
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |vals: Vec<&str>| {
+        vals.iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    w(&mut out, line(columns.to_vec()))?;
+    for r in &cells {
+        w(&mut out, line(r.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
