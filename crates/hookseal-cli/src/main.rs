@@ -189,11 +189,15 @@ enum Command {
     },
     /// Each endpoint's health: attempts, success rate, p50/p99 latency, last
     /// error, queue and dead letters (through a role with hookseal_admin).
-    #[command(after_help = "Example:\n  DATABASE_URL=postgres://admin@db/app hookseal status --since '15 minutes'")]
+    #[command(
+        after_help = "Example:\n  DATABASE_URL=postgres://admin@db/app hookseal status --since '15 minutes'"
+    )]
     Status(history::StatusArgs),
     /// One event's delivery history: every attempt to every endpoint, with
     /// status, class, error and timing ("why didn't event X arrive?").
-    #[command(after_help = "Example:\n  DATABASE_URL=postgres://admin@db/app hookseal attempts evt_2bV...")]
+    #[command(
+        after_help = "Example:\n  DATABASE_URL=postgres://admin@db/app hookseal attempts evt_2bV..."
+    )]
     Attempts(history::AttemptsArgs),
 }
 

@@ -602,7 +602,10 @@ async fn maintain(cfg: Arc<Config>, every: Duration) {
                 }
             };
         loop {
-            match client.query_one("SELECT hookseal.maintain()::text", &[]).await {
+            match client
+                .query_one("SELECT hookseal.maintain()::text", &[])
+                .await
+            {
                 Ok(row) => {
                     let text: String = row.get(0);
                     let report: serde_json::Value =

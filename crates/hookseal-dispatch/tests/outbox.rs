@@ -1332,10 +1332,8 @@ async fn every_attempt_is_logged_with_its_class() {
     let began = std::time::SystemTime::now();
     let run = start(c);
     let log = db.wait_log(&ep, 3).await;
-    let classes: Vec<(i32, Option<i32>, &str, Option<bool>)> = log
-        .iter()
-        .map(|l| (l.0, l.1, l.2.as_str(), l.3))
-        .collect();
+    let classes: Vec<(i32, Option<i32>, &str, Option<bool>)> =
+        log.iter().map(|l| (l.0, l.1, l.2.as_str(), l.3)).collect();
     assert_eq!(
         classes,
         vec![
