@@ -13,7 +13,11 @@
 #   - drain: D events written, then one `hookseal dispatch` worker delivers
 #     them into a verifying `hookseal receive`; deliveries/s until the last
 #     is recorded;
-#   - R rounds of both at each size; the median is reported.
+#   - R rounds of both at each size; the median is reported, with what
+#     pg_stat_statements saw of claim() and ack_many() per row during the
+#     drains and the WAL written per drained event (send + claim + ack + log);
+#   - at size 0, after the rounds, the cost of retention: maintain() deleting
+#     every drained event (with its outbox row and attempt), ms and WAL per event.
 # Usage: bash bench/growth.sh [sizes (0,1000000,10000000)] [D (20000)] [S (15)] [R (3)]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,10 +42,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-start_cluster "$work/pg" "fsync = on" "shared_buffers = '256MB'" "max_wal_size = '4GB'"
+start_cluster "$work/pg" "fsync = on" "shared_buffers = '256MB'" "max_wal_size = '4GB'" \
+  "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = 'top'"
 export PGDATABASE=postgres
 sql() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
-sql -c "CREATE EXTENSION hookseal" -c "CREATE ROLE growth_dispatcher LOGIN IN ROLE hookseal_dispatcher"
+sql -c "CREATE EXTENSION hookseal" -c "CREATE EXTENSION pg_stat_statements" \
+  -c "CREATE ROLE growth_dispatcher LOGIN IN ROLE hookseal_dispatcher"
 app=$(sql -c "SELECT hookseal.create_app('growth')")
 port=$(free_port)
 read -r ep secret < <(sql -F' ' -c "SELECT endpoint_id, secret FROM hookseal.create_endpoint('$app', 'http://127.0.0.1:$port/hook', 'native')")
@@ -55,8 +61,11 @@ start_receiver() {
 stop_receiver() { kill -TERM "$rp"; wait "$rp" 2>/dev/null || true; }
 tables="pg_total_relation_size('hookseal.events') + pg_total_relation_size('hookseal.outbox') + pg_total_relation_size('hookseal.attempts')"
 
-# Drain D events with one worker; prints deliveries/s.
+# Drain D events with one worker; prints deliveries/s; adds the WAL bytes
+# (send to last ack) to $work/wal.txt.
 drain() {
+  local lsn0
+  lsn0=$(sql -c "SELECT pg_current_wal_lsn()")
   sql -c "SELECT count(hookseal.webhook_send('$app', 'order.created', '{\"order\": 1, \"amount\": 2.5}')) FROM generate_series(1, $drain_n)" >/dev/null
   start_receiver "$work/drain.jsonl"
   local t0 t1 wp
@@ -65,6 +74,7 @@ drain() {
   wp=$!; pids+=($wp)
   while [ "$(sql -c "SELECT count(*) FROM hookseal.outbox WHERE status <> 'delivered'")" != 0 ]; do sleep 0.05; done
   t1=$(date +%s.%N)
+  sql -c "SELECT pg_current_wal_lsn() - '$lsn0'::pg_lsn" >> "$work/wal.txt"
   kill -TERM "$wp"; wait "$wp" 2>/dev/null || true
   stop_receiver
   local ok
@@ -132,29 +142,53 @@ SQL
 for size in "${sizes[@]}"; do
   fill_to "$size"
   s=(); d=()
+  : > "$work/wal.txt"
+  sql -c "SELECT pg_stat_statements_reset()" >/dev/null
   for _ in $(seq "$rounds"); do
     s+=("$(send)")
     d+=("$(drain)")
   done
   bytes=$(sql -c "SELECT $tables")
   events=$(sql -c "SELECT count(*) FROM hookseal.events")
-  echo "$size ${s[*]} | ${d[*]} | $bytes $events" | tee -a "$work/results.txt"
+  # µs per row of claim() and ack_many() over every drain at this size.
+  stmts=$(sql -F' ' -c "SELECT round(sum(total_exec_time) FILTER (WHERE query LIKE '%hookseal.claim(%') * 1000
+                                     / nullif(sum(rows) FILTER (WHERE query LIKE '%hookseal.claim(%'), 0), 1),
+                               round(sum(total_exec_time) FILTER (WHERE query LIKE '%hookseal.ack_many(%') * 1000
+                                     / nullif(sum(rows) FILTER (WHERE query LIKE '%hookseal.ack_many(%'), 0), 1)
+                        FROM pg_stat_statements")
+  wal=$(python3 -c "import statistics; print(round(statistics.median([int(l) for l in open('$work/wal.txt')]) / $drain_n))")
+  echo "$size ${s[*]} | ${d[*]} | $bytes $events $stmts $wal" | tee -a "$work/results.txt"
+  if [ "$size" = 0 ]; then
+    # Retention's cost: every drained event is old now; one maintain() call.
+    sql -c "UPDATE hookseal.apps SET retention = '1 second'" -c "SELECT pg_sleep(1.1)" >/dev/null
+    lsn0=$(sql -c "SELECT pg_current_wal_lsn()")
+    report=$(sql -c "SELECT hookseal.maintain(1000000)")
+    mwal=$(sql -c "SELECT pg_current_wal_lsn() - '$lsn0'::pg_lsn")
+    sql -c "UPDATE hookseal.apps SET retention = '30 days'" >/dev/null
+    echo "maintain $report $mwal" | tee "$work/maintain.txt"
+  fi
 done
 
-python3 - "$work/results.txt" "$drain_n" "$send_secs" "$rounds" <<'PY'
-import statistics, sys
-path, drain_n, secs, rounds = sys.argv[1:]
+python3 - "$work/results.txt" "$drain_n" "$send_secs" "$rounds" "$work/maintain.txt" <<'PY'
+import json, statistics, sys
+path, drain_n, secs, rounds, maint = sys.argv[1:]
 rows = []
 for l in open(path):
     head, d, tail = l.split("|")
     size, *s = head.split()
-    by, ev = tail.split()
-    rows.append((int(size), [int(x) for x in s], [int(x) for x in d.split()], int(by), int(ev)))
+    by, ev, claim_us, ack_us, wal = tail.split()
+    rows.append((int(size), [int(x) for x in s], [int(x) for x in d.split()], int(by), int(ev),
+                 claim_us, ack_us, int(wal)))
 print(f"\nwebhook_send: pgbench 4 clients, {secs} s, 1 endpoint; drain: {drain_n} events, 1 worker; median of {rounds}\n")
-print("| history (delivered events) | send events/s | vs empty | drain deliveries/s | vs empty | tables (events+outbox+attempts) | bytes per event |")
-print("|---|---|---|---|---|---|---|")
+print("| history (delivered events) | send events/s | vs empty | drain deliveries/s | vs empty | claim µs/row | ack_many µs/row | WAL bytes/event | tables (events+outbox+attempts) | bytes per event kept |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 base_s = statistics.median(rows[0][1]); base_d = statistics.median(rows[0][2])
-for size, s, d, by, ev in rows:
+for size, s, d, by, ev, cu, au, wal in rows:
     ms, md = statistics.median(s), statistics.median(d)
-    print(f"| {size:,} | {ms:,.0f} ({', '.join(map(str, s))}) | {ms / base_s:.2f}x | {md:,.0f} ({', '.join(map(str, d))}) | {md / base_d:.2f}x | {by / 1e6:,.0f} MB | {by / max(ev, 1):,.0f} |")
+    print(f"| {size:,} | {ms:,.0f} ({', '.join(map(str, s))}) | {ms / base_s:.2f}x | {md:,.0f} ({', '.join(map(str, d))}) | {md / base_d:.2f}x | {cu} | {au} | {wal:,} | {by / 1e6:,.0f} MB | {by / max(ev, 1):,.0f} |")
+m = open(maint).read().split(maxsplit=1)[1].rsplit(maxsplit=1)
+rep, mwal = json.loads(m[0]), int(m[1])
+n = max(rep["events"], 1)
+print(f"\nretention: maintain() deleted {rep['events']:,} events, {rep['outbox']:,} outbox rows, {rep['attempts']:,} attempts "
+      f"in {rep['ms']} ms = {rep['ms'] * 1000 / n:.1f} µs and {mwal / n:,.0f} WAL bytes per event")
 PY

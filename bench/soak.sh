@@ -51,7 +51,7 @@ WH_SECRET=$secret "$bin" receive --scheme native --secret-env WH_SECRET --listen
 pids+=($!)
 wait_port "$port"
 RUST_LOG=info "$bin" dispatch --database-url "postgres://soak_dispatcher@127.0.0.1:$PGPORT/soak" \
-  --allow 127.0.0.0/8 --maintain-every 10 2>"$work/worker.log" &
+  --allow 127.0.0.0/8 --maintain-every 5 2>"$work/worker.log" &
 pids+=($!)
 echo "SELECT hookseal.webhook_send('$app', 'order.created', '{\"order\": 1, \"amount\": 2.5}');" > "$work/send.sql"
 
@@ -115,7 +115,7 @@ for i, t in first.items():
         by_min.setdefault(m, []).append(t - created[i])
 sizes = [l.split() for l in open(f"{work}/sizes.txt") if l.strip()]
 mb = lambda b: f"{int(b) / 1e6:.1f}"
-print(f"\n{rate} events/s offered for {secs} s, retention {retention}, maintain() every 10 s by the dispatcher flag\n")
+print(f"\n{rate} events/s offered for {secs} s, retention {retention}, maintain() every 5 s by the dispatcher flag\n")
 print("| minute | delivered | p50 ms | p99 ms | events MB | outbox MB | attempts MB | events rows | attempts rows |")
 print("|---|---|---|---|---|---|---|---|---|")
 size_at = {int(s[0]): s for s in sizes}

@@ -709,6 +709,8 @@ DECLARE
     o integer;
     t integer;
     more boolean := false;
+    doomed text[];
+    rows_gone bigint[];
 BEGIN
     IF max_events IS NULL OR max_events < 1 OR batch IS NULL OR batch < 1 THEN
         RAISE EXCEPTION 'hookseal: maintain() needs max_events >= 1 and batch >= 1'
@@ -726,27 +728,31 @@ BEGIN
                 more := true;
                 EXIT;
             END IF;
-            WITH doomed AS (
+            -- Arrays and = ANY, not joins: each step is an index scan over
+            -- exactly the doomed rows (joins were planned as hash joins over
+            -- whole tables: 0.4 s a batch beside 300,000 kept events).
+            doomed := ARRAY(
                 SELECT v.id FROM events v
                 WHERE v.app_id = app.id AND v.created_at < cutoff
-                  AND NOT EXISTS (
-                      SELECT 1 FROM outbox x
-                      WHERE x.event_id = v.id
-                        AND NOT (x.status = 'delivered'
-                                 OR (x.status = 'dead' AND x.created_at < dead_cutoff)))
+                  -- A row not finished keeps its event; one index probe per event.
+                  AND (SELECT true FROM outbox x
+                       WHERE x.event_id = v.id
+                         AND NOT (x.status = 'delivered'
+                                  OR (x.status = 'dead' AND x.created_at < dead_cutoff))
+                       LIMIT 1) IS NULL
                 ORDER BY v.created_at
                 LIMIT want
-                FOR UPDATE SKIP LOCKED
-            ), gone_outbox AS (
-                DELETE FROM outbox x USING doomed d WHERE x.event_id = d.id RETURNING x.id
-            ), gone_attempts AS (
-                DELETE FROM attempts y USING gone_outbox g WHERE y.outbox_id = g.id RETURNING 1
-            ), gone_events AS (
-                DELETE FROM events v USING doomed d WHERE v.id = d.id RETURNING 1
+                FOR UPDATE SKIP LOCKED);
+            EXIT WHEN cardinality(doomed) = 0;
+            WITH gone AS (
+                DELETE FROM outbox x WHERE x.event_id = ANY (doomed) RETURNING x.id
             )
-            SELECT (SELECT count(*) FROM gone_events), (SELECT count(*) FROM gone_outbox),
-                   (SELECT count(*) FROM gone_attempts)
-            INTO e, o, t;
+            SELECT coalesce(array_agg(gone.id), '{}') INTO rows_gone FROM gone;
+            DELETE FROM attempts y WHERE y.outbox_id = ANY (rows_gone);
+            GET DIAGNOSTICS t = ROW_COUNT;
+            DELETE FROM events v WHERE v.id = ANY (doomed);
+            GET DIAGNOSTICS e = ROW_COUNT;
+            o := cardinality(rows_gone);
             n_events := n_events + e;
             n_outbox := n_outbox + o;
             n_attempts := n_attempts + t;

@@ -65,7 +65,7 @@ SELECT count(*) FROM ack_many('w1', ARRAY(SELECT id FROM outbox WHERE event_id =
 -- Endpoint health over the last hour (durations given above: 12 ms, 10 s, 5 ms, ...).
 SELECT endpoint_id = :'ep' AS ep, enabled, circuit, attempts, delivered, success_rate,
        last_status, last_error, queued, dead
-FROM endpoint_health('1 hour');
+FROM endpoint_health('1 hour') ORDER BY 1;
 SELECT count(*) AS health_rows FROM endpoint_health('1 hour') WHERE p50_ms IS NOT NULL;
 -- An event no endpoint took: one line, no endpoint.
 SELECT webhook_send(:'app', 'nobody.cares', '{}', 'evt_nobody') AS evt_nobody \gset

@@ -1,0 +1,133 @@
+//! `hookseal status` and `hookseal attempts` against a real PostgreSQL with
+//! the extension (run by `scripts/dispatch-test.sh` with `--ignored` and
+//! `HOOKSEAL_TEST_PG=127.0.0.1:<port>`, a cluster with `hookseal_template`).
+
+use std::process::{Command, Output};
+
+use tokio_postgres::NoTls;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookseal");
+
+fn hookseal(args: &[&str], url: &str) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn status_and_attempts_read_the_history_as_admin() {
+    let pg = std::env::var("HOOKSEAL_TEST_PG").expect("HOOKSEAL_TEST_PG=host:port");
+    let db = format!("t_cli_history_{}", std::process::id());
+    let (root, conn) =
+        tokio_postgres::connect(&format!("postgres://postgres@{pg}/postgres"), NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    root.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
+    root.batch_execute(&format!("CREATE DATABASE {db} TEMPLATE hookseal_template"))
+        .await
+        .unwrap();
+    let (admin, conn) = tokio_postgres::connect(&format!("postgres://postgres@{pg}/{db}"), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // An admin login role (roles are per cluster: create it once).
+    admin
+        .batch_execute(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hookseal_test_admin') THEN
+                 CREATE ROLE hookseal_test_admin LOGIN IN ROLE hookseal_admin;
+               END IF;
+             END $$;",
+        )
+        .await
+        .unwrap();
+    // One event: an HTTP 503, then a delivery.
+    let event: String = admin
+        .query_one(
+            "WITH a AS (SELECT hookseal.create_app('cli') AS id),
+                  e AS (SELECT c.endpoint_id FROM a, hookseal.create_endpoint(a.id, 'http://127.0.0.1:9/h') c)
+             SELECT hookseal.webhook_send(a.id, 'order.paid', '{\"n\": 1}') FROM a, e",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    admin
+        .batch_execute(
+            "SELECT count(*) FROM hookseal.claim('w1');
+             SELECT hookseal.fail(id, 'w1', 503, 'HTTP 503: maintenance', NULL, 'http', 1, now(),
+                                  now() + interval '41 ms', false, 'text/plain', 'maintenance')
+             FROM hookseal.outbox;
+             UPDATE hookseal.outbox SET next_attempt_at = now();
+             SELECT count(*) FROM hookseal.claim('w1');
+             SELECT count(*) FROM hookseal.ack_many('w1', ARRAY(SELECT id FROM hookseal.outbox), ARRAY[200]);",
+        )
+        .await
+        .unwrap();
+    let url = format!("postgres://hookseal_test_admin@{pg}/{db}");
+
+    let out = hookseal(&["attempts", &event], &url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two attempts:\n{table}");
+    assert!(lines[0].starts_with("endpoint_id"), "{table}");
+    assert!(
+        lines[1].contains("503") && lines[1].contains("http") && lines[1].contains("maintenance"),
+        "{table}"
+    );
+    assert!(
+        lines[2].contains("200") && lines[2].contains("ok"),
+        "{table}"
+    );
+
+    let out = hookseal(&["attempts", &event, "--json"], &url);
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["error_class"], "http");
+    assert_eq!(rows[0]["response_body"], "maintenance");
+    assert_eq!(rows[1]["status"], "delivered");
+
+    let out = hookseal(&["attempts", "evt_nothing"], &url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no event evt_nothing"));
+
+    let out = hookseal(&["status", "--json", "--since", "1 hour"], &url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let health: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(health["attempts"], 2);
+    assert_eq!(health["delivered"], 1);
+    assert_eq!(health["success_rate"], 0.5);
+    assert_eq!(health["last_status"], 503);
+    let out = hookseal(&["status"], &url);
+    assert!(text(&out.stdout).starts_with("endpoint_id"));
+
+    let out = hookseal(&["status", "--since", "soon"], &url);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad interval is a usage error"
+    );
+
+    // A role without hookseal_admin is told what it lacks; the URL (and its
+    // password) is never printed.
+    let dispatcher = format!("postgres://hookseal_test_dispatcher:pw-not-printed@{pg}/{db}");
+    let out = hookseal(&["status"], &dispatcher);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("hookseal_admin"), "{err}");
+    assert!(!err.contains("pw-not-printed"), "{err}");
+}
