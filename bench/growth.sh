@@ -6,7 +6,9 @@
 # and the bytes one delivered event costs with its attempt log.
 #   - history is written in bulk (INSERT ... SELECT, the fan-out trigger off
 #     for the fill only) from a real delivered row: same body, same signed
-#     headers, one attempt-log line with the same answer;
+#     headers, one attempt-log line with the same answer; its ids
+#     (evt_00 + 19 digits) sort before the new events' time-ordered ids, as
+#     older events' ids do;
 #   - send: pgbench, 4 clients, unthrottled, webhook_send with one endpoint
 #     (signed by the trigger), for S seconds; the rows it wrote are deleted
 #     after (they are not history);
@@ -43,7 +45,8 @@ cleanup() {
 }
 trap cleanup EXIT
 start_cluster "$work/pg" "fsync = on" "shared_buffers = '256MB'" "max_wal_size = '4GB'" \
-  "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = 'top'"
+  "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = 'top'" \
+  "log_autovacuum_min_duration = 0" "log_checkpoints = on"
 export PGDATABASE=postgres
 sql() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 sql -c "CREATE EXTENSION hookseal" -c "CREATE EXTENSION pg_stat_statements" \
@@ -115,7 +118,7 @@ fill_to() {
     sql <<SQL
 ALTER TABLE hookseal.events DISABLE TRIGGER events_fan_out;
 INSERT INTO hookseal.events (id, type, app_id, created_at, data)
-SELECT 'evt_hist' || lpad(g::text, 19, '0'), 'order.created', '$app',
+SELECT 'evt_00' || lpad(g::text, 19, '0'), 'order.created', '$app',
        (extract(epoch FROM now() - interval '29 days' + (g::float8 / 20000000) * interval '28 days') * 1000)::bigint,
        '{"order": 1, "amount": 2.5}'
 FROM generate_series($from, $to) g;
@@ -123,7 +126,7 @@ ALTER TABLE hookseal.events ENABLE TRIGGER events_fan_out;
 CREATE TEMP TABLE mark AS SELECT coalesce(max(id), 0) AS id FROM hookseal.outbox;
 INSERT INTO hookseal.outbox (event_id, endpoint_id, body, headers, status, attempts, next_attempt_at,
                              last_status, created_at, signed_at, delivered_at)
-SELECT 'evt_hist' || lpad(g::text, 19, '0'), '$ep', t.body, t.headers, 'delivered', 1, ts, 200, ts, ts, ts
+SELECT 'evt_00' || lpad(g::text, 19, '0'), '$ep', t.body, t.headers, 'delivered', 1, ts, 200, ts, ts, ts
 FROM generate_series($from, $to) g, public.growth_template t,
      LATERAL (SELECT now() - interval '29 days' + (g::float8 / 20000000) * interval '28 days' AS ts) x;
 INSERT INTO hookseal.attempts (outbox_id, attempt, endpoint_id, worker, started_at, finished_at,
@@ -151,13 +154,16 @@ for size in "${sizes[@]}"; do
   bytes=$(sql -c "SELECT $tables")
   events=$(sql -c "SELECT count(*) FROM hookseal.events")
   # µs per row of claim() and ack_many() over every drain at this size.
-  stmts=$(sql -F' ' -c "SELECT round(sum(total_exec_time) FILTER (WHERE query LIKE '%hookseal.claim(%') * 1000
-                                     / nullif(sum(rows) FILTER (WHERE query LIKE '%hookseal.claim(%'), 0), 1),
-                               round(sum(total_exec_time) FILTER (WHERE query LIKE '%hookseal.ack_many(%') * 1000
-                                     / nullif(sum(rows) FILTER (WHERE query LIKE '%hookseal.ack_many(%'), 0), 1)
+  stmts=$(sql -F' ' -c "SELECT coalesce(round((sum(total_exec_time) FILTER (WHERE query LIKE '%hookseal.claim(%') * 1000
+                                      / nullif(sum(rows) FILTER (WHERE query LIKE '%hookseal.claim(%'), 0))::numeric, 1), -1),
+                               coalesce(round((sum(total_exec_time) FILTER (WHERE query LIKE '%hookseal.ack_many(%') * 1000
+                                      / nullif(sum(rows) FILTER (WHERE query LIKE '%hookseal.ack_many(%'), 0))::numeric, 1), -1)
                         FROM pg_stat_statements")
   wal=$(python3 -c "import statistics; print(round(statistics.median([int(l) for l in open('$work/wal.txt')]) / $drain_n))")
   echo "$size ${s[*]} | ${d[*]} | $bytes $events $stmts $wal" | tee -a "$work/results.txt"
+  # What autovacuum did meanwhile (it competes with the drains for the 2 cores).
+  grep -o 'automatic vacuum of table "[^"]*"' "$work/pg/server.log" | sort | uniq -c | sed "s/^/  after $size: /" >&2 || true
+  grep -A6 'automatic vacuum of table "postgres.hookseal.outbox"' "$work/pg/server.log" | grep -o 'system usage: .*' | tail -3 | sed "s/^/  outbox vacuum /" >&2 || true
   if [ "$size" = 0 ]; then
     # Retention's cost: every drained event is old now; one maintain() call.
     sql -c "UPDATE hookseal.apps SET retention = '1 second'" -c "SELECT pg_sleep(1.1)" >/dev/null

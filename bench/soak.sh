@@ -134,4 +134,6 @@ if full:
 print(f"events written {len(created)}, received and verified {len([i for i in created if i in first])}, "
       f"lost {len(lost)}, unverified requests {bad}")
 print(f"lock waits longer than 1 s in the server log: {lockwaits}; maintain() calls logged: {maintains}")
+# Failures (CI runs a short version): a lost or unverified event, a lock wait, no retention.
+sys.exit(1 if lost or bad or int(lockwaits) or not int(maintains) else 0)
 PY

@@ -7,7 +7,9 @@
 --   hookseal_dispatcher  may claim(), ack(), fail() outbox rows; it sees bodies
 --                        and signed headers, never a secret.
 --   hookseal_admin       manages apps, endpoints and secrets; reads every table
---                        except the encrypted secrets.
+--                        (the attempt log included) except the encrypted
+--                        secrets; replays and redrives.
+--   maintain() (retention) is open to the dispatcher and admin roles.
 --   Functions that decrypt are SECURITY DEFINER with a pinned search_path; the
 --   Rust functions that touch keys (_encrypt_secret, _decrypt_secret,
 --   _sign_stored, _rewrap, _needs_rewrap) are executable by the owner only.
