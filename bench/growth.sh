@@ -21,6 +21,7 @@
 #   - at size 0, after the rounds, the cost of retention: maintain() deleting
 #     every drained event (with its outbox row and attempt), ms and WAL per event.
 # Usage: bash bench/growth.sh [sizes (0,1000000,10000000)] [D (20000)] [S (15)] [R (3)]
+#   GROWTH_SHARED_BUFFERS=2GB bash bench/growth.sh ...   (default 256MB)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -44,7 +45,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-start_cluster "$work/pg" "fsync = on" "shared_buffers = '256MB'" "max_wal_size = '4GB'" \
+start_cluster "$work/pg" "fsync = on" "shared_buffers = '${GROWTH_SHARED_BUFFERS:-256MB}'" "max_wal_size = '4GB'" \
   "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = 'top'" \
   "log_autovacuum_min_duration = 0" "log_checkpoints = on"
 export PGDATABASE=postgres

@@ -139,9 +139,9 @@ impl IdKind {
 /// (`0-9a-z`, the same order under the C and the usual libc/ICU collations)
 /// counting milliseconds since the epoch, then 12 random characters (72
 /// bits). The indexes that hold event ids (events, outbox) then take new
-/// rows at their right edge, as with KSUID or UUIDv7; fully random ids
-/// scattered every insert over the whole index (`bench/growth.sh`). The
-/// other kinds are 21 random characters.
+/// rows at their right edge, as with KSUID or UUIDv7, instead of on a random
+/// leaf page of an index that, with months of history, no longer fits in
+/// memory (the UUIDv4 problem). The other kinds are 21 random characters.
 pub fn new_id(kind: IdKind) -> Result<String, SecretError> {
     if kind == IdKind::Event {
         let ms = std::time::SystemTime::now()
