@@ -33,18 +33,7 @@ drain_n=${2:-20000}
 send_secs=${3:-15}
 rounds=${4:-3}
 cd "$root"
-cargo build -q --release -p hookseal-cli
-(cd crates/hookseal-pg && cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null)
-bin=$root/target/release/hookseal
-work=$(mktemp -d /tmp/hgb.XXXX)
-chown postgres:postgres "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  stop_cluster "$work/pg"
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_prepare hgb
 start_cluster "$work/pg" "fsync = on" "shared_buffers = '${GROWTH_SHARED_BUFFERS:-256MB}'" "max_wal_size = '4GB'" \
   "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = 'top'" \
   "log_autovacuum_min_duration = 0" "log_checkpoints = on"

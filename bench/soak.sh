@@ -23,18 +23,7 @@ rate=${1:-1000}
 secs=${2:-1800}
 retention=${3:-5 minutes}
 cd "$root"
-cargo build -q --release -p hookseal-cli
-(cd crates/hookseal-pg && cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null)
-bin=$root/target/release/hookseal
-work=$(mktemp -d /tmp/hsk.XXXX)
-chown postgres:postgres "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  stop_cluster "$work/pg"
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_prepare hsk
 start_cluster "$work/pg" "fsync = on" "shared_buffers = '256MB'" "max_wal_size = '2GB'" \
   "log_lock_waits = on" "deadlock_timeout = '1s'"
 export PGDATABASE=postgres

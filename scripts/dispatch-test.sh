@@ -45,6 +45,8 @@ HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-lambda --test databa
 echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
 
+echo "== short soak (bench/soak.sh: nothing lost, no lock wait, retention ran)"
+bash bench/soak.sh 200 60 '20 seconds' | tail -4
 echo "== crash test"
 if [ -n "${HOOKSEAL_CRASH_FULL:-}" ]; then
   bash tests/dispatch/crash.sh --events 10000 --kills 20

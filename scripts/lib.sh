@@ -117,3 +117,24 @@ need_node() {
   fi
   export NODE_PATH="$NODE_TOOLS/node_modules"
 }
+
+# bench_prepare NAME: for benchmark scripts (run from the repo root, with
+# $root set): the release CLI and extension built and installed; sets bin
+# (the CLI), work (a scratch folder the postgres user owns, /tmp/NAME.XXXX)
+# and pids (background processes); on exit they are killed, the cluster in
+# $work/pg stopped and $work removed.
+bench_prepare() {
+  cargo build -q --release -p hookseal-cli
+  (cd crates/hookseal-pg && cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null)
+  bin=$root/target/release/hookseal
+  work=$(mktemp -d "/tmp/$1.XXXX")
+  chown postgres:postgres "$work"
+  pids=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  stop_cluster "$work/pg"
+  rm -rf "$work"
+}

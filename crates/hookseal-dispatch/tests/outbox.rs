@@ -340,6 +340,12 @@ fn verify(g: &Got, scheme: &str, secret: &str, tolerance: Duration) -> (String, 
     (id, v.timestamp.unwrap().as_millis())
 }
 
+/// A port nobody listens on (bound, then closed).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 // ---------------------------------------------------------------- dispatcher
 
 fn config(db: &Db) -> Config {
@@ -506,11 +512,7 @@ async fn a_timeout_is_a_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
 async fn connection_refused_retries_then_dead_letters_then_redrives() {
-    // A port nobody listens on (bound, then closed).
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let url = format!("http://127.0.0.1:{port}/hook");
     let db = Db::new("refused", &url, "native").await;
     db.schedule("{0.5 seconds}").await;
@@ -1299,10 +1301,7 @@ async fn every_attempt_is_logged_with_its_class() {
     db.schedule("{0.1 seconds, 0.1 seconds, 0.1 seconds}").await;
     let ep = db.first_endpoint().await;
     // Failures of each other kind, one endpoint each, retried only in an hour.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = closed_port();
     let hanging = Receiver::start(|_| Reply {
         delay: Duration::from_secs(5),
         ..ok()
@@ -1423,10 +1422,7 @@ async fn replay_and_redrive_by_endpoint_deliver_again_under_the_same_ids() {
         "replays are signed anew"
     );
     // Redrive by endpoint: an endpoint's dead letters since a time.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = closed_port();
     let (app2, ep2, secret2) = db
         .endpoint(&format!("http://127.0.0.1:{closed}/hook"), "{}")
         .await;
