@@ -684,7 +684,7 @@ $$;
 -- Delete what each app no longer keeps: events older than the app's
 -- `retention` whose outbox rows are all delivered (or dead and older than
 -- `dead_retention` too), with those rows and their attempts. Oldest first,
--- `batch` events per statement, at most `max_events` per call, locking only
+-- `batch` events per batch (three index-driven deletes), at most `max_events` per call, locking only
 -- the rows it deletes (SKIP LOCKED: rows being replayed or redriven are
 -- left for the next call); no table rewrite, the freed space is reused after
 -- autovacuum. One call at a time (an advisory lock; a second caller returns
