@@ -84,7 +84,7 @@ drain() {
   local wp=$!
   pids+=($wp)
   while [ "$(grep -c '"ok":true' "$log" 2>/dev/null || true)" -lt "$n" ]; do sleep 0.25; done
-  while [ "$($dsql -c "SELECT count(*) FROM hookseal.outbox WHERE status <> 'delivered'")" != 0 ]; do sleep 0.1; done
+  while [ "$($dsql -c "SELECT count(*) FROM hookseal.outbox WHERE status IN ('pending', 'delivering')")" != 0 ]; do sleep 0.1; done
   kill -TERM "$wp"; wait "$wp" 2>/dev/null || true
   kill -TERM "$rp"; wait "$rp" 2>/dev/null || true
   local ok t1

@@ -89,7 +89,7 @@ for workers in 1 2 4 1r; do
     RUST_LOG=warn "$bin" dispatch --database-url "$url" --allow 127.0.0.0/8 --batch 200 &
     wp+=($!); pids+=($!)
   done
-  while [ "$(sql -c "SELECT count(*) FROM hookseal.outbox WHERE status <> 'delivered'")" != 0 ]; do sleep 0.05; done
+  while [ "$(sql -c "SELECT count(*) FROM hookseal.outbox WHERE status IN ('pending', 'delivering')")" != 0 ]; do sleep 0.05; done
   t1=$(date +%s.%N)
   for p in "${wp[@]}"; do kill -TERM "$p"; wait "$p" 2>/dev/null || true; done
   stop_receiver

@@ -208,7 +208,7 @@ while [ "$(grep -c '"ok":true' "$log" 2>/dev/null || true)" -lt "$n" ]; do
   [ "$(date +%s)" -lt "$deadline" ] || { echo "hookseal: not all $n deliveries after 900 s" >&2; break; }
   sleep 0.25
 done
-while [ "$(sql -c "SELECT count(*) FROM hookseal.outbox WHERE status <> 'delivered'")" != 0 ]; do
+while [ "$(sql -c "SELECT count(*) FROM hookseal.outbox WHERE status IN ('pending', 'delivering')")" != 0 ]; do
   [ "$(date +%s)" -lt "$deadline" ] || break
   sleep 0.1
 done

@@ -69,7 +69,7 @@ done
 wait "$bench" || true
 # Drain: every event delivered (or 120 s).
 for _ in $(seq 1200); do
-  [ "$($dsql -c "SELECT count(*) FROM hookseal.outbox WHERE status <> 'delivered'")" = 0 ] && break
+  [ "$($dsql -c "SELECT count(*) FROM hookseal.outbox WHERE status IN ('pending', 'delivering')")" = 0 ] && break
   sleep 0.1
 done
 $dsql -F' ' -c "SELECT id, created_at FROM hookseal.events WHERE app_id = '$app' AND created_at >= $last ORDER BY created_at" >> "$work/created.txt"
