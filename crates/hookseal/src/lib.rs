@@ -38,6 +38,7 @@ mod encoding;
 mod headers;
 pub mod json;
 mod mac;
+mod message_id;
 mod scheme;
 mod secret;
 mod sign;
@@ -50,6 +51,7 @@ use thiserror::Error;
 pub use encoding::{hex_encode, percent_encode, Encoding};
 pub use headers::{trim_header_value, HeaderKey, HeaderSource};
 pub use json::JsonError;
+pub use message_id::{inbound_id, is_message_id, is_message_id_bytes, MAX_MESSAGE_ID_LEN};
 pub use scheme::{
     Algorithm, Format, JsonFallback, KeyDerivation, Location, Part, Scheme, SchemeError, Template,
     TimestampSpec, PRESETS,

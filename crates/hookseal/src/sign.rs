@@ -15,9 +15,10 @@ use crate::SetupError;
 /// Why a message could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SignError {
-    /// The message id is empty, longer than 256 bytes, or has characters
-    /// outside printable ASCII (it travels in a header).
-    #[error("message id must be 1-256 printable ASCII characters")]
+    /// The message id is empty, longer than [`crate::MAX_MESSAGE_ID_LEN`]
+    /// bytes, or has characters outside printable ASCII (it travels in a
+    /// header).
+    #[error("message id must be 1-{max} printable ASCII characters", max = crate::MAX_MESSAGE_ID_LEN)]
     InvalidId,
     /// The scheme signs a field of the JSON body, and the body is not JSON or
     /// lacks that field.
@@ -160,7 +161,7 @@ impl Signer {
                 Some(id) => id.to_owned(),
                 None => new_id(IdKind::Event).map_err(|_| SignError::Random)?,
             };
-            if id.is_empty() || id.len() > 256 || !id.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+            if !crate::message_id::is_message_id(&id) {
                 return Err(SignError::InvalidId);
             }
             Some(id)

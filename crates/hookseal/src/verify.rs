@@ -9,6 +9,7 @@ use crate::encoding::percent_decode;
 use crate::headers::{each_trimmed, one, HeaderKey, HeaderSource, One};
 use crate::json::{self, JsonError};
 use crate::mac::{prepare, Fields, MacKey};
+use crate::message_id::{is_message_id_bytes, MAX_MESSAGE_ID_LEN};
 use crate::scheme::{Location, Scheme};
 use crate::time::{UnixTime, DEFAULT_TOLERANCE};
 use crate::SetupError;
@@ -216,6 +217,16 @@ impl Verifier {
         self
     }
 
+    /// The replay tolerance (both directions).
+    pub fn tolerance(&self) -> Duration {
+        self.tolerance
+    }
+
+    /// The body size limit, if any.
+    pub fn max_body(&self) -> Option<usize> {
+        self.max_body
+    }
+
     /// The scheme this verifier checks.
     pub fn scheme(&self) -> &Scheme {
         &self.scheme
@@ -312,8 +323,10 @@ impl Verifier {
                 One::Absent => return Err(VerifyError::MissingHeader { name: name.clone() }),
                 One::Repeated => return Err(malformed_header(name, "header is repeated")),
                 One::Present([]) => return Err(malformed_header(name, "empty")),
-                One::Present(v) if v.len() > 256 => return Err(malformed_header(name, "too long")),
-                One::Present(v) if !v.iter().all(|b| (0x21..0x7f).contains(b)) => {
+                One::Present(v) if v.len() > MAX_MESSAGE_ID_LEN => {
+                    return Err(malformed_header(name, "too long"))
+                }
+                One::Present(v) if !is_message_id_bytes(v) => {
                     return Err(malformed_header(name, "not printable ASCII"))
                 }
                 One::Present(v) => v,
