@@ -42,6 +42,8 @@ echo "== dispatcher integration tests"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-dispatch --test outbox -- --ignored
 echo "== lambda adapter with a database"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-lambda --test database -- --ignored
+echo "== receiver middleware: the PostgreSQL replay store"
+HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-axum --features postgres --test receiver -- --ignored
 echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
 

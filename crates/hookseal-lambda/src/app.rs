@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use hookseal::{content_id, Message, Signer, UnixTime, Verifier};
+use hookseal::{Message, Signer, UnixTime, Verifier};
+use hookseal_axum::{json_response as answer, not_found, Receiver, Rejection, Webhook};
 use hookseal_dispatch::{AddressPolicy, Dispatcher};
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -25,14 +26,6 @@ use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
 use crate::config::Settings;
-
-/// Longest inbound id kept as is; longer ones are replaced by a content id.
-const MAX_ID_LEN: usize = 200;
-
-struct Route {
-    verifier: Verifier,
-    id_header: Option<String>,
-}
 
 struct Relay {
     url: String,
@@ -48,8 +41,8 @@ struct Store {
 
 /// Everything a request needs, built once per cold start.
 pub struct App {
-    routes: HashMap<String, Route>,
-    max_body: usize,
+    /// Path -> the shared receive wing (verification, body limit, answers).
+    routes: HashMap<String, Receiver>,
     relay: Option<Relay>,
     store: Option<Store>,
     dispatcher: Option<Dispatcher>,
@@ -72,17 +65,10 @@ impl App {
     pub fn new(settings: Settings) -> Result<Arc<App>, AppError> {
         let mut routes = HashMap::new();
         for r in settings.routes {
-            let id_header = r.scheme.id_header.clone();
             let verifier = Verifier::new(r.scheme, &r.secrets)?
                 .with_tolerance(settings.tolerance)
                 .with_max_body(Some(settings.max_body));
-            routes.insert(
-                r.path,
-                Route {
-                    verifier,
-                    id_header,
-                },
-            );
+            routes.insert(r.path, Receiver::new(verifier));
         }
         let relay = match settings.relay {
             None => None,
@@ -118,7 +104,6 @@ impl App {
         };
         Ok(Arc::new(App {
             routes,
-            max_body: settings.max_body,
             relay,
             store,
             dispatcher,
@@ -128,10 +113,13 @@ impl App {
 
     /// The service: an axum `Router` with this app as its state.
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
-            .route("/dispatch", any(dispatch))
-            .fallback(receive)
-            .with_state(self.clone())
+        let mut router = Router::new().route("/dispatch", any(dispatch));
+        // Paths were checked by config (a leading `/`, URL-safe characters,
+        // no duplicates, not /dispatch), so `route` cannot panic on them.
+        for (path, receiver) in &self.routes {
+            router = router.route(path, receiver.post(receive));
+        }
+        router.fallback(not_found).with_state(self.clone())
     }
 
     /// Drains the outbox for at most `budget`; `None` without a database.
@@ -145,54 +133,20 @@ impl App {
     }
 }
 
-/// A small JSON answer.
-fn answer(status: StatusCode, body: serde_json::Value) -> Response {
-    let mut r = (status, body.to_string()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-fn error(status: u16, code: &str, message: impl Into<String>) -> Response {
+fn error(status: u16, code: &'static str, message: impl Into<String>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    answer(status, json!({"error": code, "message": message.into()}))
+    Rejection::new(status, code, message).into_response()
 }
 
-async fn receive(State(app): State<Arc<App>>, req: Request) -> Response {
-    let path = req.uri().path().to_owned();
-    let Some(route) = app.routes.get(&path) else {
-        return error(404, "not_found", "no webhook route at this path");
-    };
-    if req.method() != Method::POST {
-        let mut r = error(405, "method_not_allowed", "webhooks are POSTed");
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return r;
-    }
-    let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, app.max_body).await {
-        Ok(b) => b,
-        Err(_) => {
-            tracing::info!(path, code = "body_too_large", "rejected");
-            return error(
-                413,
-                "body_too_large",
-                format!("the body exceeds {} bytes", app.max_body),
-            );
-        }
-    };
-    let verdict =
-        route
-            .verifier
-            .verify_request(&body, &parts.headers, parts.uri.query(), UnixTime::now());
-    if let Err(e) = verdict {
-        let status = e.status(route.verifier.scheme());
-        tracing::info!(path, status, code = e.code(), "rejected");
-        return error(status, e.code(), e.to_string());
-    }
-    let id = inbound_id(route, &parts.headers, &body);
+/// A verified request (the layer has checked it): store, relay or answer.
+async fn receive(
+    State(app): State<Arc<App>>,
+    uri: Uri,
+    headers: HeaderMap,
+    hook: Webhook,
+) -> Response {
+    let path = uri.path();
+    let Webhook { id, body, .. } = hook;
     if let Some(store) = &app.store {
         return match store_event(store, &id, &body).await {
             Ok(()) => {
@@ -209,32 +163,10 @@ async fn receive(State(app): State<Arc<App>>, req: Request) -> Response {
         };
     }
     if let Some(relay) = &app.relay {
-        return relay_message(relay, &parts.headers, &id, body, &path).await;
+        return relay_message(relay, &headers, &id, body, path).await;
     }
     tracing::info!(path, id, "verified");
     answer(StatusCode::OK, json!({"ok": true, "id": id}))
-}
-
-/// The inbound message id: the scheme's id header, else the body's JSON
-/// `id`, else an id derived from the content (stable across retries).
-fn inbound_id(route: &Route, headers: &HeaderMap, body: &[u8]) -> String {
-    let from_header = route
-        .id_header
-        .as_deref()
-        .and_then(|h| headers.get(h))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let from_body = || hookseal::json::string_field(body, "id").ok();
-    match from_header.or_else(from_body) {
-        Some(id)
-            if !id.is_empty()
-                && id.len() <= MAX_ID_LEN
-                && id.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            id
-        }
-        _ => content_id(body),
-    }
 }
 
 async fn relay_message(

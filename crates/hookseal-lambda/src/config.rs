@@ -258,10 +258,19 @@ impl<'a> Loader<'a> {
             });
         }
         for (i, r) in routes.iter().enumerate() {
-            if !r.path.starts_with('/') || r.path == "/dispatch" {
+            let url_safe = |b: u8| b.is_ascii_alphanumeric() || b"/-._~".contains(&b);
+            if !r.path.starts_with('/')
+                || r.path == "/dispatch"
+                || r.path.len() > 512
+                || !r.path.bytes().all(url_safe)
+            {
                 return Err(invalid(
                     "routes",
-                    format!("path `{}` must start with / and not be /dispatch", r.path),
+                    format!(
+                        "path `{}` must start with /, use only letters, digits and / - . _ ~, \
+                         and not be /dispatch",
+                        r.path
+                    ),
                 ));
             }
             if routes[..i].iter().any(|o| o.path == r.path) {
