@@ -3,18 +3,21 @@
 //! request — for developing a sender, and for the dispatcher's tests and
 //! benchmarks.
 
+use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use axum::extract::State as Shared;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use axum::Router;
 use clap::Args;
 use hookseal::{Scheme, Secret, UnixTime, Verifier};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hookseal_axum::{json_response, MemoryReplayStore, Receiver, Rejection, Webhook};
 use serde_json::json;
 
 use crate::{failed, usage, Fail};
@@ -40,11 +43,13 @@ pub struct ReceiveArgs {
     /// Append the JSON lines to this file instead of stdout.
     #[arg(long)]
     log: Option<PathBuf>,
+    /// Refuse (409) a message id already accepted within the tolerance
+    /// window (remembered in memory).
+    #[arg(long)]
+    replay_guard: bool,
 }
 
 struct State {
-    verifier: Verifier,
-    id_header: Option<String>,
     delay: Duration,
     fail_percent: u8,
     /// xorshift64 state for fail_percent (fault injection, not cryptography).
@@ -53,11 +58,14 @@ struct State {
 }
 
 pub fn run(args: ReceiveArgs, scheme: Scheme, secrets: Vec<Secret>) -> Result<u8, Fail> {
-    let id_header = scheme.id_header.clone();
     let verifier = Verifier::new(scheme, &secrets)
         .map_err(|e| usage(e.to_string()))?
         .with_tolerance(Duration::from_secs(args.tolerance))
         .with_max_body(Some(args.max_body));
+    let mut receiver = Receiver::new(verifier);
+    if args.replay_guard {
+        receiver = receiver.replay_guard(MemoryReplayStore::default());
+    }
     let out: Box<dyn Write + Send> = match &args.log {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::OpenOptions::new()
@@ -69,18 +77,28 @@ pub fn run(args: ReceiveArgs, scheme: Scheme, secrets: Vec<Secret>) -> Result<u8
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
     let state = Arc::new(State {
-        verifier,
-        id_header,
         delay: Duration::from_millis(args.delay_ms),
         fail_percent: args.fail_percent,
         dice: std::sync::atomic::AtomicU64::new(now_ms() | 1),
         out: Mutex::new(out),
     });
     let rt = tokio::runtime::Runtime::new().map_err(|e| failed(format!("runtime: {e}")))?;
-    rt.block_on(serve(args.listen, args.max_body, state))
+    rt.block_on(serve(args.listen, receiver, state))
 }
 
-async fn serve(addr: SocketAddr, max_body: usize, state: Arc<State>) -> Result<u8, Fail> {
+/// Every path is the webhook route (senders under test pick their own);
+/// verification, the body limit and every refusal are the shared receive
+/// wing's (`hookseal-axum`), answered in its JSON shape.
+async fn serve(addr: SocketAddr, receiver: Receiver, state: Arc<State>) -> Result<u8, Fail> {
+    let route = receiver.post(handle);
+    let app = Router::new()
+        .route("/", route.clone())
+        .route("/{*path}", route)
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            log_rejection,
+        ))
+        .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| failed(format!("cannot listen on {addr}: {e}")))?;
@@ -97,21 +115,32 @@ async fn serve(addr: SocketAddr, max_body: usize, state: Arc<State>) -> Result<u
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| failed(e.to_string()))?;
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
-        };
-        let Ok((stream, _)) = accepted else { continue };
-        let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(req, max_body, state.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        });
+    let stop = async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+    };
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    // On SIGTERM: stop accepting, and wait at most 1 s for open
+    // connections (a sender's idle keep-alive must not hold the exit).
+    let stopped = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopped.clone();
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                stop.await;
+                signalled.notify_one();
+            })
+            .into_future(),
+    );
+    tokio::select! {
+        _ = stopped.notified() => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), &mut server).await;
+        }
+        _ = &mut server => {}
     }
     flusher.abort();
     let _ = state.out.lock().unwrap_or_else(|p| p.into_inner()).flush();
@@ -125,70 +154,35 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn answer(status: u16, body: serde_json::Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-async fn handle(
-    req: Request<hyper::body::Incoming>,
-    max_body: usize,
-    state: Arc<State>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    if req.method() != Method::POST {
-        return Ok(answer(405, json!({"error": "method_not_allowed"})));
-    }
-    let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, max_body).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            state.log(json!({"t_ms": now_ms(), "ok": false, "code": "body_too_large"}));
-            return Ok(answer(413, json!({"error": "body_too_large"})));
-        }
-    };
-    let id = state
-        .id_header
-        .as_deref()
-        .and_then(|h| parts.headers.get(h))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let event = hookseal::json::string_field(&body, "id").ok();
-    let verdict =
-        state
-            .verifier
-            .verify_request(&body, &parts.headers, parts.uri.query(), UnixTime::now());
+/// A verified request: one JSON line, then 200 (or the injected 500).
+async fn handle(Shared(state): Shared<Arc<State>>, hook: Webhook) -> Response {
     let received = now_ms();
+    let event = hookseal::json::string_field(&hook.body, "id").ok();
     if !state.delay.is_zero() {
         tokio::time::sleep(state.delay).await;
     }
-    Ok(match verdict {
-        Ok(_) if state.roll_fail() => {
-            state.log(
-                json!({"t_ms": received, "ok": true, "id": id, "event": event, "status": 500}),
-            );
-            answer(500, json!({"error": "injected_failure"}))
-        }
-        Ok(v) => {
-            state.log(
-                json!({"t_ms": received, "ok": true, "id": id, "event": event,
-                "ts_ms": v.timestamp.map(UnixTime::as_millis)}),
-            );
-            answer(200, json!({"ok": true}))
-        }
-        Err(e) => {
-            let status = e.status(state.verifier.scheme());
-            state.log(
-                json!({"t_ms": received, "ok": false, "id": id, "event": event,
-                "code": e.code()}),
-            );
-            answer(status, json!({"error": e.code()}))
-        }
-    })
+    if state.roll_fail() {
+        state.log(
+            json!({"t_ms": received, "ok": true, "id": hook.id, "event": event, "status": 500}),
+        );
+        return json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": "injected_failure", "message": "--fail-percent chose this request"}),
+        );
+    }
+    state.log(
+        json!({"t_ms": received, "ok": true, "id": hook.id, "event": event,
+                     "ts_ms": hook.verified.timestamp.map(UnixTime::as_millis)}),
+    );
+    json_response(StatusCode::OK, json!({"ok": true, "id": hook.id}))
+}
+
+/// A refused request (the wing's `Rejection` rides on its response): one line.
+async fn log_rejection(Shared(state): Shared<Arc<State>>, response: Response) -> Response {
+    if let Some(r) = response.extensions().get::<Rejection>() {
+        state.log(json!({"t_ms": now_ms(), "ok": false, "id": r.message_id(), "code": r.code()}));
+    }
+    response
 }
 
 impl State {

@@ -426,6 +426,9 @@ fn receive_verifies_answers_by_the_status_table_and_logs_json() {
     assert_eq!(http(port, "POST", &headers, body).0, 200);
     let (code, answer) = http(port, "POST", &[], body);
     assert_eq!(code, 400, "missing x-signature: {answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["error"], "missing_header");
+    assert!(answer["message"].as_str().unwrap().contains("x-signature"));
     let wrong = vec![format!("x-signature: {}", "0".repeat(64))];
     assert_eq!(http(port, "POST", &wrong, body).0, 400);
     assert_eq!(http(port, "POST", &headers, &[b' '; 2048]).0, 413);
@@ -441,8 +444,23 @@ fn receive_verifies_answers_by_the_status_table_and_logs_json() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let oks: Vec<bool> = lines.iter().map(|l| l["ok"].as_bool().unwrap()).collect();
-    assert_eq!(oks, [true, false, false, false]);
-    assert_eq!(lines[0]["event"], "evt_1");
+    assert_eq!(oks, [false, true, false, false, false]);
+    let codes: Vec<&str> = lines
+        .iter()
+        .map(|l| l["code"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "method_not_allowed",
+            "",
+            "missing_header",
+            "no_matching_signature",
+            "body_too_large"
+        ]
+    );
+    assert_eq!(lines[1]["event"], "evt_1");
+    assert_eq!(lines[1]["id"], "evt_1", "no id header: the body's id");
     assert!(!std::fs::read_to_string(&log).unwrap().contains(secret));
     std::fs::remove_dir_all(&dir).unwrap();
 }
