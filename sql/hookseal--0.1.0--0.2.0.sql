@@ -42,6 +42,29 @@ VOLATILE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'webhook_sign_message_wrapper';
 
+CREATE  FUNCTION "_message_id"(
+	"id" TEXT /* Option < & str > */
+) RETURNS TEXT /* String */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_message_id_wrapper';
+
+-- A caller's event id follows the core's message-id rule (1 to 256
+-- printable ASCII characters; 0.1.0 took 1 to 200 of any characters, and an
+-- id with a space was stored but could not be signed by the fan-out).
+CREATE OR REPLACE FUNCTION webhook_send(app text, type text, data jsonb, event_id text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM _message_id(event_id);  -- the core's rule (0.2.0; 0.1.0 took 1-200 of any characters)
+    INSERT INTO events (id, app_id, type, data) VALUES (event_id, app, type, data)
+    ON CONFLICT (id) DO NOTHING;
+    RETURN event_id;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION _fan_out() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
@@ -869,3 +892,4 @@ GRANT EXECUTE ON FUNCTION redrive_endpoint(text, timestamptz),
 TO hookseal_admin;
 GRANT SELECT ON attempts TO hookseal_admin;
 GRANT UPDATE (name, retention, dead_retention) ON apps TO hookseal_admin;
+REVOKE ALL ON FUNCTION _message_id(text) FROM PUBLIC;

@@ -272,9 +272,7 @@ SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-    IF event_id IS NULL OR length(event_id) NOT BETWEEN 1 AND 200 THEN
-        RAISE EXCEPTION 'event id must be 1 to 200 characters' USING ERRCODE = '22023';
-    END IF;
+    PERFORM _message_id(event_id);  -- the core's rule (0.2.0; 0.1.0 took 1-200 of any characters)
     INSERT INTO events (id, app_id, type, data) VALUES (event_id, app, type, data)
     ON CONFLICT (id) DO NOTHING;
     RETURN event_id;

@@ -401,6 +401,21 @@ fn webhook_verify_reason(
     }
 }
 
+/// `id` itself when it is a usable message id (the core's one rule:
+/// 1 to `MAX_MESSAGE_ID_LEN` bytes of printable ASCII), else error 22023.
+/// `webhook_send(app, type, data, event_id)` checks the caller's id with it,
+/// so an id the fan-out could not sign under is refused at the door.
+#[pg_extern(immutable, parallel_safe)]
+fn _message_id(id: Option<&str>) -> String {
+    match id {
+        Some(id) if hookseal_core::is_message_id(id) => id.to_owned(),
+        _ => invalid(format_args!(
+            "event id must be 1 to {} printable ASCII characters (no spaces)",
+            hookseal_core::MAX_MESSAGE_ID_LEN
+        )),
+    }
+}
+
 /// True when `name` is a known scheme preset.
 #[pg_extern(immutable, strict, parallel_safe)]
 fn scheme_exists(name: &str) -> bool {

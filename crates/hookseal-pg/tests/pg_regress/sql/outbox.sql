@@ -154,5 +154,9 @@ SELECT count(*) AS events_42 FROM events WHERE id = 'gh_delivery_42';
 SELECT count(*) AS rows_42 FROM outbox WHERE event_id = 'gh_delivery_42';
 \set VERBOSITY sqlstate
 SELECT webhook_send(:'app', 'invoice.paid', '{}', '');
-SELECT webhook_send(:'app', 'invoice.paid', '{}', repeat('x', 201));
+SELECT webhook_send(:'app', 'invoice.paid', '{}', repeat('x', 257));
+SELECT webhook_send(:'app', 'invoice.paid', '{}', 'has space');
+SELECT webhook_send(:'app', 'invoice.paid', '{}', NULL);
+-- The rule is the core's (1 to 256 printable ASCII): the longest is taken.
+SELECT _message_id(repeat('x', 256)) = repeat('x', 256) AS longest_id_taken;
 \set VERBOSITY default
