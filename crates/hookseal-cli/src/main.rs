@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use hookseal::{
-    new_id, IdKind, KeyDerivation, Keyring, Message, Scheme, Secret, ServerKey, Signer, UnixTime,
+    new_id, IdKind, Keyring, Message, Scheme, Secret, SecretError, ServerKey, Signer, UnixTime,
     Verifier,
 };
 use serde_json::json;
@@ -58,10 +58,12 @@ enum Command {
     },
     /// Generate a secret (default), an id, or a server key.
     #[command(
-        after_help = "Examples:\n  hookseal keygen\n  hookseal keygen --scheme standard --bytes 32\n  hookseal keygen --id evt\n  hookseal keygen --server-key"
+        after_help = "Examples:\n  hookseal keygen\n  hookseal keygen --scheme standard --bytes 32\n  hookseal keygen --scheme standard-v1a\n  hookseal keygen --id evt\n  hookseal keygen --server-key"
     )]
     Keygen {
-        /// Make a secret fit for this scheme (`standard` gets `whsec_` + base64).
+        /// Make a secret fit for this scheme (`standard` gets `whsec_` + base64;
+        /// `standard-v1a` prints an ed25519 pair: the `whsk_` signing key, then the
+        /// `whpk_` public key for receivers).
         #[arg(long)]
         scheme: Option<String>,
         /// Random bytes for a base64 secret (24-64).
@@ -275,12 +277,7 @@ impl SchemeArgs {
             (_, Some(path)) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-                let parsed: Result<Scheme, String> = if text.trim_start().starts_with('{') {
-                    serde_json::from_str(&text).map_err(|e| e.to_string())
-                } else {
-                    toml::from_str(&text).map_err(|e| e.to_string())
-                };
-                parsed.map_err(|e| usage(format!("{}: {e}", path.display())))?
+                Scheme::from_text(&text).map_err(|e| usage(format!("{}: {e}", path.display())))?
             }
             (Some(name), None) => Scheme::preset(name).map_err(|e| usage(e.to_string()))?,
             (None, None) => return Err(usage("give --scheme or --scheme-file")),
@@ -432,31 +429,28 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 return Ok(0);
             }
             if let Some(kind) = id {
-                let kind = match kind.trim_end_matches('_') {
-                    "secret" => IdKind::Secret,
-                    "wh" => IdKind::Webhook,
-                    "evt" => IdKind::Event,
-                    "app" => IdKind::App,
-                    other => {
-                        return Err(usage(format!(
-                            "unknown id kind {other:?}: secret, wh, evt, app"
-                        )))
-                    }
-                };
+                let kind: IdKind = kind
+                    .parse()
+                    .map_err(|e: SecretError| usage(e.to_string()))?;
                 print(&new_id(kind).map_err(|e| failed(e.to_string()))?)?;
                 return Ok(0);
             }
-            let base64 = match scheme {
-                Some(name) => matches!(
-                    Scheme::preset(&name).map_err(|e| usage(e.to_string()))?.key,
-                    KeyDerivation::Base64 { .. }
-                ),
-                None => false,
-            };
-            let secret = if base64 {
-                Secret::generate_base64(bytes)
-            } else {
-                Secret::generate()
+            // `standard-v1a`: the preset's asymmetric (ed25519) pair.
+            let asymmetric = scheme.as_deref().and_then(|n| {
+                let (name, tag) = n.rsplit_once('-')?;
+                let s = Scheme::preset(name).ok()?;
+                (s.asymmetric.as_ref()?.tag == tag).then_some(s)
+            });
+            if let Some(s) = asymmetric {
+                let (signing, public) = s.new_keypair().map_err(|e| failed(e.to_string()))?;
+                print(&format!("{}\n{public}", signing.expose()))?;
+                return Ok(0);
+            }
+            let secret = match scheme {
+                Some(name) => Scheme::preset(&name)
+                    .map_err(|e| usage(e.to_string()))?
+                    .new_secret(bytes),
+                None => Secret::generate(),
             }
             .map_err(|e| usage(e.to_string()))?;
             print(secret.expose())?;

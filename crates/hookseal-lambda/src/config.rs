@@ -191,13 +191,10 @@ impl<'a> Loader<'a> {
 
     fn scheme(var: &str, spec: SchemeSpec) -> Result<Scheme, ConfigError> {
         let scheme = match spec {
-            SchemeSpec::Preset(name) => {
-                Scheme::preset(&name).map_err(|e| invalid(var, e.to_string()))?
-            }
-            SchemeSpec::Described(s) => *s,
+            SchemeSpec::Preset(text) => Scheme::from_text(&text),
+            SchemeSpec::Described(s) => s.validate().map(|()| *s),
         };
-        scheme.validate().map_err(|e| invalid(var, e.to_string()))?;
-        Ok(scheme)
+        scheme.map_err(|e| invalid(var, e.to_string()))
     }
 
     fn number<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError> {
@@ -237,14 +234,8 @@ impl<'a> Loader<'a> {
             }
         }
         if let Some(scheme) = self.var("INBOUND_SCHEME") {
-            let spec = if scheme.trim_start().starts_with('{') {
-                SchemeSpec::Described(Box::new(
-                    serde_json::from_str(&scheme)
-                        .map_err(|e| invalid("INBOUND_SCHEME", e.to_string()))?,
-                ))
-            } else {
-                SchemeSpec::Preset(scheme.trim().to_owned())
-            };
+            let scheme =
+                Scheme::from_text(&scheme).map_err(|e| invalid("INBOUND_SCHEME", e.to_string()))?;
             let secret = self
                 .secret_value("INBOUND_SECRET")
                 .await?
@@ -253,7 +244,7 @@ impl<'a> Loader<'a> {
                 path: self
                     .var("INBOUND_PATH")
                     .unwrap_or_else(|| "/webhook".into()),
-                scheme: Self::scheme("INBOUND_SCHEME", spec)?,
+                scheme,
                 secrets: Self::parse_secrets("INBOUND_SECRET", &secret)?,
             });
         }

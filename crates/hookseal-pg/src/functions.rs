@@ -12,8 +12,8 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use hookseal_core::{
-    json, new_id as core_new_id, IdKind, KeyDerivation, Location, Message, Scheme, Secret, Signed,
-    Signer, UnixTime, Verifier, VerifyError,
+    json, new_id as core_new_id, IdKind, Location, Message, Scheme, Secret, Signed, Signer,
+    UnixTime, Verifier, VerifyError,
 };
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -431,13 +431,7 @@ fn secret_hash(secret: &str) -> String {
 /// A fresh id: `kind` is `evt`, `wh`, `app` or `secret`.
 #[pg_extern(volatile, strict, parallel_safe)]
 fn new_id(kind: &str) -> String {
-    let k = match kind {
-        "evt" => IdKind::Event,
-        "wh" => IdKind::Webhook,
-        "app" => IdKind::App,
-        "secret" => IdKind::Secret,
-        other => invalid(format!("unknown id kind {other:?} (evt, wh, app, secret)")),
-    };
+    let k: IdKind = kind.parse().unwrap_or_else(|e| invalid(e));
     core_new_id(k).unwrap_or_else(|e| invalid(e))
 }
 
@@ -493,11 +487,9 @@ fn event_body(id: &str, event_type: &str, created_ms: i64, data: JsonbText) -> S
 /// by `create_secret`).
 #[pg_extern(volatile, strict, parallel_safe)]
 fn _new_secret(scheme: &str) -> String {
-    let s = match self::scheme(scheme).key {
-        KeyDerivation::Base64 { .. } => Secret::generate_base64(32),
-        KeyDerivation::Utf8 => Secret::generate(),
-    }
-    .unwrap_or_else(|e| invalid(e));
+    let s = self::scheme(scheme)
+        .new_secret(32)
+        .unwrap_or_else(|e| invalid(e));
     s.expose().to_owned()
 }
 

@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod asym;
 mod encoding;
 mod headers;
 pub mod json;
@@ -48,13 +49,14 @@ mod verify;
 
 use thiserror::Error;
 
+pub use asym::{generate_keypair, public_key};
 pub use encoding::{hex_encode, percent_encode, Encoding};
 pub use headers::{trim_header_value, HeaderKey, HeaderSource};
 pub use json::JsonError;
 pub use message_id::{inbound_id, is_message_id, is_message_id_bytes, MAX_MESSAGE_ID_LEN};
 pub use scheme::{
-    Algorithm, Format, JsonFallback, KeyDerivation, Location, Part, Scheme, SchemeError, Template,
-    TimestampSpec, PRESETS,
+    Algorithm, Asymmetric, Format, JsonFallback, KeyDerivation, Location, Part, Scheme,
+    SchemeError, Template, TimestampSpec, PRESETS,
 };
 pub use secret::{content_id, new_id, IdKind, Secret, SecretError, SECRET_PREFIX};
 pub use sign::{Message, SignError, Signed, SignedUrl, Signer};
@@ -80,4 +82,8 @@ pub enum SetupError {
     /// More secrets than a verifier reads signatures ([`MAX_SIGNATURES`]).
     #[error("at most {MAX_SIGNATURES} secrets sign one message")]
     TooManySecrets,
+    /// A public key (`whpk_`) was given to a [`Signer`]: it verifies, it
+    /// cannot sign.
+    #[error("a public key (whpk_) verifies but cannot sign; sign with the whsk_ key")]
+    PublicKeyCannotSign,
 }

@@ -1,15 +1,17 @@
-//! Prepared HMAC keys.
+//! Prepared keys: HMAC, and ed25519 for schemes with asymmetric signatures.
 //!
-//! A key's inner and outer pad blocks are hashed once, when a [`crate::Signer`]
-//! or [`crate::Verifier`] is built; each message then clones that state and
-//! feeds the template's pieces in order, with no concatenated copy of the
-//! message.
+//! An HMAC key's inner and outer pad blocks are hashed once, when a
+//! [`crate::Signer`] or [`crate::Verifier`] is built; each message then
+//! clones that state and feeds the template's pieces in order, with no
+//! concatenated copy of the message. Ed25519 needs the message whole
+//! ([`message_bytes`]).
 
 use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::asym::{self, Ed25519};
 use crate::encoding::base64_decode;
 use crate::scheme::{Algorithm, KeyDerivation, Part, Scheme};
 use crate::secret::{Secret, SecretError};
@@ -121,13 +123,46 @@ pub(crate) fn derive_key(
     }
 }
 
-/// One prepared key per secret, in order.
-pub(crate) fn prepare(scheme: &Scheme, secrets: &[Secret]) -> Result<Vec<MacKey>, SecretError> {
+/// A prepared key of either kind.
+#[derive(Clone)]
+pub(crate) enum Key {
+    /// An HMAC secret: signatures under the scheme's `tag`.
+    Hmac(MacKey),
+    /// An ed25519 key: signatures under the scheme's asymmetric tag.
+    Ed25519(Ed25519),
+}
+
+/// One prepared key per secret, in order: an ed25519 key when the scheme
+/// has asymmetric signatures and the secret carries one of their prefixes,
+/// else an HMAC key.
+pub(crate) fn prepare(scheme: &Scheme, secrets: &[Secret]) -> Result<Vec<Key>, SecretError> {
     if secrets.is_empty() {
         return Err(SecretError::None);
     }
     secrets
         .iter()
-        .map(|s| Ok(MacKey::new(scheme.algorithm, &derive_key(scheme, s)?)))
+        .map(|s| {
+            if let Some(parsed) = scheme.asymmetric.as_ref().and_then(|a| asym::parse(a, s)) {
+                return parsed.map(Key::Ed25519);
+            }
+            Ok(Key::Hmac(MacKey::new(
+                scheme.algorithm,
+                &derive_key(scheme, s)?,
+            )))
+        })
         .collect()
+}
+
+/// The template filled with `f`, as one byte string (what ed25519 signs).
+pub(crate) fn message_bytes(parts: &[Part], f: &Fields<'_>) -> Vec<u8> {
+    let mut m = Vec::with_capacity(f.id.len() + f.timestamp.len() + f.body.len() + 8);
+    for p in parts {
+        m.extend_from_slice(match p {
+            Part::Literal(s) => s.as_bytes(),
+            Part::Id => f.id,
+            Part::Timestamp => f.timestamp,
+            Part::Body | Part::JsonField(_) => f.body,
+        });
+    }
+    m
 }

@@ -114,6 +114,23 @@ pub enum JsonFallback {
     Fields(Vec<String>),
 }
 
+/// Asymmetric signatures beside the HMAC ones: ed25519 over the same signed
+/// message, in the same list, under their own version tag (Standard
+/// Webhooks' `v1a`). A key's prefix says which kind it is: `secret_prefix`
+/// keys sign (and verify), `public_prefix` keys only verify, anything else is
+/// an HMAC secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Asymmetric {
+    /// Version tag of the ed25519 signatures, e.g. `v1a`.
+    pub tag: String,
+    /// Prefix of a signing key, e.g. `whsk_`: base64 of the 32-byte seed
+    /// followed by the 32-byte public key (64 bytes).
+    pub secret_prefix: String,
+    /// Prefix of a public key, e.g. `whpk_`: base64 of its 32 bytes.
+    pub public_prefix: String,
+}
+
 /// One piece of the signed-message template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
@@ -277,6 +294,9 @@ pub struct Scheme {
     /// Re-serialization tried when the raw body does not verify.
     #[serde(default)]
     pub json_fallback: JsonFallback,
+    /// Ed25519 signatures under their own tag, beside the HMAC ones.
+    #[serde(default)]
+    pub asymmetric: Option<Asymmetric>,
     /// Shortest secret accepted, in characters.
     #[serde(default = "one")]
     pub min_secret_len: usize,
@@ -304,6 +324,50 @@ pub const PRESETS: [&str; 10] = [
 ];
 
 impl Scheme {
+    /// A scheme from text, as a user writes it in a flag, a file or an
+    /// environment variable: a JSON description (the text starts with `{`),
+    /// a TOML description (it holds a `=`), else a preset name. Validated.
+    pub fn from_text(text: &str) -> Result<Scheme, SchemeError> {
+        let t = text.trim();
+        let scheme = if t.starts_with('{') {
+            Scheme::from_json(t)?
+        } else if t.contains('=') {
+            toml::from_str::<Scheme>(t).map_err(|e| SchemeError::Parse(e.to_string()))?
+        } else {
+            Scheme::preset(t)?
+        };
+        scheme.validate()?;
+        Ok(scheme)
+    }
+
+    /// A new HMAC secret fit for this scheme: `whsec_` + base64 of `bytes`
+    /// random bytes (24 to 64) when the key is base64-derived (`standard`),
+    /// else `whsec_` + a 21-character nanoid.
+    pub fn new_secret(&self, bytes: usize) -> Result<crate::Secret, crate::SecretError> {
+        match self.key {
+            KeyDerivation::Base64 { .. } => crate::Secret::generate_base64(bytes),
+            KeyDerivation::Utf8 => crate::Secret::generate(),
+        }
+    }
+
+    /// A new ed25519 pair for this scheme's asymmetric signatures:
+    /// (signing key, public key), e.g. (`whsk_…`, `whpk_…`). An error for a
+    /// scheme without them.
+    pub fn new_keypair(&self) -> Result<(crate::Secret, String), crate::SecretError> {
+        let a = self.asymmetric.as_ref().ok_or(crate::SecretError::Ed25519(
+            "this scheme has no asymmetric signatures",
+        ))?;
+        crate::asym::generate_keypair(a)
+    }
+
+    /// A scheme from a JSON description. Validated.
+    pub fn from_json(text: &str) -> Result<Scheme, SchemeError> {
+        let scheme: Scheme =
+            serde_json::from_str(text).map_err(|e| SchemeError::Parse(e.to_string()))?;
+        scheme.validate()?;
+        Ok(scheme)
+    }
+
     /// The named preset.
     pub fn preset(name: &str) -> Result<Scheme, SchemeError> {
         let plain = |name: &str,
@@ -326,6 +390,7 @@ impl Scheme {
             timestamp: None,
             message: tpl("{body}"),
             json_fallback: JsonFallback::None,
+            asymmetric: None,
             min_secret_len: 1,
             mismatch_status: status,
         };
@@ -370,6 +435,11 @@ impl Scheme {
                     }),
                     message: tpl("{id}.{timestamp}.{body}"),
                     json_fallback: JsonFallback::None,
+                    asymmetric: (!native).then(|| Asymmetric {
+                        tag: "v1a".into(),
+                        secret_prefix: "whsk_".into(),
+                        public_prefix: "whpk_".into(),
+                    }),
                     min_secret_len: 1,
                     mismatch_status: 400,
                 }
@@ -521,6 +591,25 @@ impl Scheme {
         }
         if self.format.list_separator.is_some() && self.format.tag.is_none() {
             return bad("a list of signatures needs a `tag`");
+        }
+        if let Some(a) = &self.asymmetric {
+            if self.format.list_separator.is_none()
+                || !matches!(self.signature, Location::Header(_))
+            {
+                return bad("`asymmetric` signatures travel in a header's list (`list_separator`)");
+            }
+            if a.tag.is_empty() || Some(&a.tag) == self.format.tag.as_ref() {
+                return bad("`asymmetric.tag` must be non-empty and differ from `tag`");
+            }
+            if self.json_fallback != JsonFallback::None {
+                return bad("`asymmetric` signs the body as it is (no `json_fallback`)");
+            }
+            if a.secret_prefix.is_empty()
+                || a.public_prefix.is_empty()
+                || a.secret_prefix == a.public_prefix
+            {
+                return bad("`asymmetric` key prefixes must be non-empty and different");
+            }
         }
         if matches!(self.format.list_separator.as_deref(), Some("")) {
             return bad("`list_separator` is empty");

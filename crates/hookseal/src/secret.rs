@@ -49,6 +49,13 @@ pub enum SecretError {
     /// The operating system's random source failed.
     #[error("operating system random source failed")]
     Random,
+    /// An id kind other than `evt`, `wh`, `app` or `secret`.
+    #[error("unknown id kind: evt, wh, app or secret")]
+    UnknownIdKind,
+    /// The secret carries an ed25519 key prefix (`whsk_`, `whpk_`) but is
+    /// not a usable key of that kind; the reason names the rule.
+    #[error("ed25519 key: {0}")]
+    Ed25519(&'static str),
 }
 
 /// A webhook secret string, such as `whsec_yxrTwIuHnHs9Wwb9LdYD6`.
@@ -120,6 +127,21 @@ pub enum IdKind {
     Event,
     /// `app_…`: an application.
     App,
+}
+
+impl std::str::FromStr for IdKind {
+    type Err = SecretError;
+
+    /// `evt`, `wh`, `app` or `secret` (a trailing `_` is allowed: `evt_`).
+    fn from_str(kind: &str) -> Result<Self, SecretError> {
+        match kind.strip_suffix('_').unwrap_or(kind) {
+            "secret" => Ok(IdKind::Secret),
+            "wh" => Ok(IdKind::Webhook),
+            "evt" => Ok(IdKind::Event),
+            "app" => Ok(IdKind::App),
+            _ => Err(SecretError::UnknownIdKind),
+        }
+    }
 }
 
 impl IdKind {

@@ -4,9 +4,10 @@ use std::borrow::Cow;
 
 use thiserror::Error;
 
+use crate::asym::Ed25519;
 use crate::encoding::percent_encode;
 use crate::json::{self, JsonError};
-use crate::mac::{prepare, Fields, MacKey};
+use crate::mac::{message_bytes, prepare, Fields, Key};
 use crate::scheme::{Location, Scheme};
 use crate::secret::{new_id, IdKind, Secret};
 use crate::time::UnixTime;
@@ -35,6 +36,21 @@ pub enum SignError {
     /// A fresh id was needed and the random source failed.
     #[error("could not generate a message id")]
     Random,
+}
+
+/// One computed signature's bytes.
+enum SigBytes {
+    Mac(crate::mac::MacOut),
+    Ed25519([u8; 64]),
+}
+
+impl SigBytes {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            SigBytes::Mac(m) => m.as_bytes(),
+            SigBytes::Ed25519(b) => b,
+        }
+    }
 }
 
 /// What to sign.
@@ -121,7 +137,7 @@ pub struct SignedUrl {
 #[derive(Clone)]
 pub struct Signer {
     scheme: Scheme,
-    keys: Vec<MacKey>,
+    keys: Vec<Key>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -145,6 +161,12 @@ impl Signer {
             return Err(SetupError::TooManySecrets);
         }
         let keys = prepare(&scheme, secrets)?;
+        if keys
+            .iter()
+            .any(|k| matches!(k, Key::Ed25519(Ed25519::Public(_))))
+        {
+            return Err(SetupError::PublicKeyCannotSign);
+        }
         Ok(Signer { scheme, keys })
     }
 
@@ -198,16 +220,30 @@ impl Signer {
             value.push_str(&f.tag_separator);
             value.push_str(&ts_text);
         }
+        let mut whole = None; // the message as one string, for ed25519
         for k in &self.keys {
             if !value.is_empty() {
                 value.push_str(sep);
             }
-            if let Some(t) = &f.tag {
+            let (tag, sig) = match k {
+                Key::Hmac(m) => (
+                    f.tag.as_deref(),
+                    SigBytes::Mac(m.compute(s.message.parts(), &fields)),
+                ),
+                Key::Ed25519(Ed25519::Signing(sk)) => {
+                    use ed25519_dalek::Signer as _;
+                    let m = whole.get_or_insert_with(|| message_bytes(s.message.parts(), &fields));
+                    let tag = s.asymmetric.as_ref().map(|a| a.tag.as_str());
+                    (tag, SigBytes::Ed25519(sk.sign(m).to_bytes()))
+                }
+                // Refused by Signer::new.
+                Key::Ed25519(Ed25519::Public(_)) => continue,
+            };
+            if let Some(t) = tag {
                 value.push_str(t);
                 value.push_str(&f.tag_separator);
             }
-            s.encoding
-                .encode_into(k.compute(s.message.parts(), &fields).as_bytes(), &mut value);
+            s.encoding.encode_into(sig.as_bytes(), &mut value);
         }
 
         let mut headers = Vec::new();
@@ -279,10 +315,14 @@ impl Signer {
             body: external_id.as_bytes(),
         };
         // The template's JSON-field placeholder stands for the external id;
-        // literal parts are signed as written. `prepare` guarantees a key.
+        // literal parts are signed as written. `prepare` guarantees a key,
+        // and a URL scheme has no asymmetric keys (`Scheme::validate`).
+        let Some(Key::Hmac(key)) = self.keys.first() else {
+            return Err(SignError::NotAUrlScheme(s.name.clone()));
+        };
         let sig = s
             .encoding
-            .encode(self.keys[0].compute(s.message.parts(), &fields).as_bytes());
+            .encode(key.compute(s.message.parts(), &fields).as_bytes());
         let signed = Signed {
             headers: Vec::new(),
             query: vec![(query_name(s).to_owned(), sig.clone())],

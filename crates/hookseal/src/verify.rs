@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::asym::Ed25519;
 use crate::encoding::percent_decode;
 use crate::headers::{each_trimmed, one, HeaderKey, HeaderSource, One};
 use crate::json::{self, JsonError};
-use crate::mac::{prepare, Fields, MacKey};
+use crate::mac::{message_bytes, prepare, Fields, Key};
 use crate::message_id::{is_message_id_bytes, MAX_MESSAGE_ID_LEN};
 use crate::scheme::{Location, Scheme};
 use crate::time::{UnixTime, DEFAULT_TOLERANCE};
@@ -149,7 +150,7 @@ pub struct Verified {
 #[derive(Clone)]
 pub struct Verifier {
     scheme: Scheme,
-    keys: Vec<MacKey>,
+    keys: Vec<Key>,
     names: Names,
     tolerance: Duration,
     max_body: Option<usize>,
@@ -177,6 +178,8 @@ struct Names {
 /// Signatures and timestamp read from the signature value(s).
 struct Parsed<'a> {
     sigs: [&'a [u8]; MAX_SIGNATURES],
+    /// Whether `sigs[i]` carries the asymmetric tag (ed25519).
+    asym: [bool; MAX_SIGNATURES],
     n: usize,
     ts: Option<&'a [u8]>,
 }
@@ -260,6 +263,7 @@ impl Verifier {
         let decoded_query;
         let mut p = Parsed {
             sigs: [&[]; MAX_SIGNATURES],
+            asym: [false; MAX_SIGNATURES],
             n: 0,
             ts: None,
         };
@@ -360,6 +364,7 @@ impl Verifier {
         }
 
         let sigs = &p.sigs[..p.n];
+        let asym = &p.asym[..p.n];
         let done = |secret_index, matched| Verified {
             secret_index,
             timestamp,
@@ -374,16 +379,21 @@ impl Verifier {
             }
             None => body,
         };
-        if let Some(i) = self.match_any(sigs, id, ts_text, msg_body) {
+        if let Some(i) = self.match_any(sigs, asym, id, ts_text, msg_body) {
             return Ok(done(i, Matched::RawBody));
         }
         // Nothing matched. Signatures that cannot be a MAC at all are a
         // malformed request rather than a mismatch.
         let mac_len = s.algorithm.mac_len();
         let mut buf = [0u8; 64];
-        let decodable = sigs
-            .iter()
-            .any(|c| s.encoding.decode_into(c, &mut buf) == Some(mac_len));
+        let decodable = sigs.iter().zip(asym).any(|(c, &a)| {
+            let want = if a {
+                ed25519_dalek::SIGNATURE_LENGTH
+            } else {
+                mac_len
+            };
+            s.encoding.decode_into(c, &mut buf) == Some(want)
+        });
         if !decodable && !sigs.is_empty() {
             let reason = match s.encoding {
                 crate::Encoding::Hex => "signature is not lowercase hex of the MAC's length",
@@ -401,12 +411,12 @@ impl Verifier {
         if decodable {
             if let Some(r) = s.reserialize(body) {
                 if r.compact != body {
-                    if let Some(i) = self.match_any(sigs, id, ts_text, &r.compact) {
+                    if let Some(i) = self.match_any(sigs, asym, id, ts_text, &r.compact) {
                         return Ok(done(i, Matched::CompactJson));
                     }
                 }
                 if let Some(projected) = &r.fields {
-                    if let Some(i) = self.match_any(sigs, id, ts_text, projected) {
+                    if let Some(i) = self.match_any(sigs, asym, id, ts_text, projected) {
                         return Ok(done(i, Matched::JsonFields));
                     }
                 }
@@ -462,14 +472,16 @@ impl Verifier {
         }
         let v = std::str::from_utf8(v).map_err(|_| "not UTF-8")?;
         let f = &self.scheme.format;
-        let push = |p: &mut Parsed<'a>, sig: &'a str| {
+        let push = |p: &mut Parsed<'a>, sig: &'a str, asym: bool| {
             if p.n == MAX_SIGNATURES {
                 return Err("too many signatures");
             }
             p.sigs[p.n] = sig.as_bytes();
+            p.asym[p.n] = asym;
             p.n += 1;
             Ok(())
         };
+        let asym_tag = self.scheme.asymmetric.as_ref().map(|a| a.tag.as_str());
         match &f.list_separator {
             None => {
                 let sig = match &f.tag {
@@ -479,7 +491,7 @@ impl Verifier {
                         .and_then(|r| r.strip_prefix(f.tag_separator.as_str()))
                         .ok_or("missing the signature's version prefix")?,
                 };
-                push(p, sig)
+                push(p, sig, false)
             }
             Some(sep) => {
                 let tag = f.tag.as_deref().unwrap_or("");
@@ -496,7 +508,9 @@ impl Verifier {
                         continue; // not a tagged item: skipped like an unknown version
                     };
                     if t == tag {
-                        push(p, val)?;
+                        push(p, val, false)?;
+                    } else if Some(t) == asym_tag {
+                        push(p, val, true)?;
                     } else if f.timestamp_tag.as_deref() == Some(t) {
                         if p.ts.is_some() {
                             return Err("timestamp item is repeated");
@@ -512,8 +526,16 @@ impl Verifier {
         }
     }
 
-    /// Index of the first secret whose MAC matches any candidate.
-    fn match_any(&self, sigs: &[&[u8]], id: &[u8], ts: &[u8], body: &[u8]) -> Option<usize> {
+    /// Index of the first secret whose MAC (or ed25519 signature) matches
+    /// any candidate of its kind.
+    fn match_any(
+        &self,
+        sigs: &[&[u8]],
+        asym: &[bool],
+        id: &[u8],
+        ts: &[u8],
+        body: &[u8],
+    ) -> Option<usize> {
         let fields = Fields {
             id,
             timestamp: ts,
@@ -521,13 +543,34 @@ impl Verifier {
         };
         let enc = self.scheme.encoding;
         let mut buf = [0u8; 64];
+        let mut whole = None; // the message as one string, for ed25519
         for (i, key) in self.keys.iter().enumerate() {
-            let mac = key.compute(self.scheme.message.parts(), &fields);
-            for c in sigs {
-                if let Some(n) = enc.decode_into(c, &mut buf) {
-                    if mac.ct_eq(&buf[..n]) {
-                        return Some(i);
+            let public = match key {
+                Key::Hmac(m) => {
+                    let mac = m.compute(self.scheme.message.parts(), &fields);
+                    for (c, _) in sigs.iter().zip(asym).filter(|(_, &a)| !a) {
+                        if let Some(n) = enc.decode_into(c, &mut buf) {
+                            if mac.ct_eq(&buf[..n]) {
+                                return Some(i);
+                            }
+                        }
                     }
+                    continue;
+                }
+                Key::Ed25519(Ed25519::Signing(k)) => k.verifying_key(),
+                Key::Ed25519(Ed25519::Public(k)) => *k,
+            };
+            for (c, _) in sigs.iter().zip(asym).filter(|(_, &a)| a) {
+                if enc.decode_into(c, &mut buf) != Some(ed25519_dalek::SIGNATURE_LENGTH) {
+                    continue;
+                }
+                let sig = ed25519_dalek::Signature::from_bytes(&buf);
+                let m = whole
+                    .get_or_insert_with(|| message_bytes(self.scheme.message.parts(), &fields));
+                // Strict: no small-order keys or non-canonical encodings
+                // (a signature has exactly one accepted text).
+                if public.verify_strict(m, &sig).is_ok() {
+                    return Some(i);
                 }
             }
         }
