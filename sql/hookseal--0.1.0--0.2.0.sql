@@ -42,6 +42,24 @@ VOLATILE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'webhook_sign_message_wrapper';
 
+CREATE  FUNCTION "_new_keypair"(
+	"scheme" TEXT /* & str */
+) RETURNS TABLE (
+	"signing" TEXT,  /* String */
+	"public" TEXT  /* String */
+)
+STRICT VOLATILE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_new_keypair_wrapper';
+
+CREATE  FUNCTION "webhook_public_key"(
+	"scheme" TEXT, /* & str */
+	"key" TEXT /* & str */
+) RETURNS TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'webhook_public_key_wrapper';
+
 CREATE  FUNCTION "_message_id"(
 	"id" TEXT /* Option < & str > */
 ) RETURNS TEXT /* String */
@@ -490,6 +508,30 @@ END
 $$;
 
 DROP FUNCTION create_endpoint(text, text, text, text[], text);
+-- A v1a signing key for an endpoint whose scheme has asymmetric signatures
+-- (`standard`): the private key (whsk_) is stored encrypted like a secret,
+-- signs every delivery beside (or instead of) the HMAC secrets, and is never
+-- returned; the receiver gets `public_key` (whpk_). Rotation as for
+-- secrets: create the new key, then revoke_secret() the old one.
+CREATE FUNCTION create_keypair(endpoint text, OUT secret_id text, OUT public_key text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    ep_scheme text;
+    signing text;
+BEGIN
+    SELECT e.scheme INTO ep_scheme FROM endpoints e WHERE e.id = endpoint;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'hookseal: no endpoint %', endpoint USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT k.signing, k.public INTO signing, public_key FROM _new_keypair(ep_scheme) k;
+    INSERT INTO secrets (webhook_id, secret, hash)
+    VALUES (endpoint, _encrypt_secret(signing), secret_hash(signing))
+    RETURNING id INTO secret_id;
+END
+$$;
+
 CREATE FUNCTION create_endpoint(app text, url text, scheme text DEFAULT 'native',
                                 event_types text[] DEFAULT NULL, retry text DEFAULT 'default',
                                 options jsonb DEFAULT NULL,
@@ -507,10 +549,16 @@ BEGIN
     INSERT INTO endpoints (app_id, url, scheme, event_types, retry_schedule)
     VALUES (app, url, scheme, event_types, schedule)
     RETURNING id INTO endpoint_id;
-    IF options IS NOT NULL THEN
-        PERFORM alter_endpoint(endpoint_id, options);
+    IF options - 'asymmetric' <> '{}' THEN
+        PERFORM alter_endpoint(endpoint_id, options - 'asymmetric');
     END IF;
-    SELECT c.secret_id, c.secret INTO secret_id, secret FROM create_secret(endpoint_id) c;
+    -- {"asymmetric": true}: a v1a key pair instead of an HMAC secret, and
+    -- `secret` is its public key (whpk_), for the receiver (0.2.0).
+    IF jsonb_typeof(options -> 'asymmetric') = 'boolean' AND (options ->> 'asymmetric')::boolean THEN
+        SELECT k.secret_id, k.public_key INTO secret_id, secret FROM create_keypair(endpoint_id) k;
+    ELSE
+        SELECT c.secret_id, c.secret INTO secret_id, secret FROM create_secret(endpoint_id) c;
+    END IF;
 END
 $$;
 
@@ -893,3 +941,6 @@ TO hookseal_admin;
 GRANT SELECT ON attempts TO hookseal_admin;
 GRANT UPDATE (name, retention, dead_retention) ON apps TO hookseal_admin;
 REVOKE ALL ON FUNCTION _message_id(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION create_keypair(text), _new_keypair(text), webhook_public_key(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION create_keypair(text) TO hookseal_admin;
+GRANT EXECUTE ON FUNCTION webhook_public_key(text, text) TO hookseal_writer, hookseal_dispatcher, hookseal_admin;

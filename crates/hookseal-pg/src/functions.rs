@@ -493,6 +493,30 @@ fn _new_secret(scheme: &str) -> String {
     s.expose().to_owned()
 }
 
+/// A new ed25519 pair for `scheme`'s asymmetric signatures (internal: the
+/// signing key is stored encrypted by `create_keypair`, which returns only
+/// the public key).
+#[pg_extern(volatile, strict, parallel_safe)]
+fn _new_keypair(
+    scheme: &str,
+) -> TableIterator<'static, (name!(signing, String), name!(public, String))> {
+    let (signing, public) = self::scheme(scheme)
+        .new_keypair()
+        .unwrap_or_else(|e| invalid(e));
+    TableIterator::once((signing.expose().to_owned(), public))
+}
+
+/// The public key (`whpk_…`) of an ed25519 signing key (`whsk_…`) under
+/// `scheme`'s prefixes, for handing to receivers.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn webhook_public_key(scheme: &str, key: &str) -> String {
+    let s = self::scheme(scheme);
+    let Some(a) = s.asymmetric.as_ref() else {
+        invalid(format!("scheme `{}` has no asymmetric signatures", s.name))
+    };
+    hookseal_core::public_key(a, &self::secret(key)).unwrap_or_else(|e| invalid(e))
+}
+
 /// Encrypts under the primary server key, versioned form (internal).
 #[pg_extern(volatile, strict, parallel_safe)]
 fn _encrypt_secret(secret: &str) -> String {

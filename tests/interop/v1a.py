@@ -1,0 +1,141 @@
+"""v1a (ed25519) interop: the hookseal CLI against Python's `cryptography`,
+both ways, and (with HOOKSEAL_PSQL set to a psql command line) the
+extension's webhook_sign/webhook_verify too.
+
+- Python makes a key pair, writes whsk_/whpk_ as the Standard Webhooks spec
+  (and Svix's server) do, signs `{id}.{ts}.{body}`; the CLI verifies with the
+  public key (and with the signing key); a changed body is refused.
+- The CLI makes the pair (`keygen --scheme standard-v1a`) and signs, alone and
+  beside a v1 HMAC signature; Python verifies the v1a item with the raw
+  public key it decodes from whpk_, and the v1 item with hmac.
+
+Usage: python3 v1a.py PATH_TO_HOOKSEAL
+"""
+
+import base64
+import hashlib
+import hmac
+import os
+import subprocess
+import sys
+import time
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+BIN = sys.argv[1]
+passed = failed = 0
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL {name} {detail}", file=sys.stderr)
+
+
+def cli(args, body, env):
+    p = subprocess.run([BIN, *args], input=body, capture_output=True, env={**os.environ, **env})
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def raw_pub(key):
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def python_pair():
+    key = Ed25519PrivateKey.generate()
+    seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                             serialization.NoEncryption())
+    return key, "whsk_" + base64.b64encode(seed + raw_pub(key)).decode(), \
+        "whpk_" + base64.b64encode(raw_pub(key)).decode()
+
+
+def headers_args(h):
+    out = []
+    for k, v in h.items():
+        out += ["-H", f"{k}: {v}"]
+    return out
+
+
+def parse_headers(text):
+    return dict(line.split(": ", 1) for line in text.strip().splitlines() if ": " in line)
+
+
+def v1a_items(sig_header):
+    return [i[4:] for i in sig_header.split(" ") if i.startswith("v1a,")]
+
+
+def python_verifies(pk_text, h, body):
+    pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(pk_text[5:]))
+    signed = f"{h['webhook-id']}.{h['webhook-timestamp']}.".encode() + body
+    for sig in v1a_items(h["webhook-signature"]):
+        try:
+            pub.verify(base64.b64decode(sig), signed)
+            return True
+        except InvalidSignature:
+            pass
+    return False
+
+
+# Python signs, the CLI verifies.
+for n in range(20):
+    key, sk, pk = python_pair()
+    body = f'{{"type":"invoice.paid","n":{n},"note":"caf\u00e9"}}'.encode()
+    msg_id, ts = f"msg_py{n}", str(int(time.time()))
+    sig = base64.b64encode(key.sign(f"{msg_id}.{ts}.".encode() + body)).decode()
+    h = {"webhook-id": msg_id, "webhook-timestamp": ts, "webhook-signature": f"v1a,{sig}"}
+    for label, k in (("public key", pk), ("signing key", sk)):
+        code, out, err = cli(["verify", "--scheme", "standard", "--secret-env", "K", *headers_args(h)], body, {"K": k})
+        check(f"python-signed #{n} verifies with the {label}", code == 0, err)
+    code, _, err = cli(["verify", "--scheme", "standard", "--secret-env", "K", *headers_args(h)], body + b" ", {"K": pk})
+    check(f"python-signed #{n}, changed body refused", code == 1 and "no signature matches" in err, err)
+
+# The CLI makes the pair and signs; Python verifies.
+hmac_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+for n in range(20):
+    code, out, err = cli(["keygen", "--scheme", "standard-v1a"], b"", {})
+    sk, pk = out.split()
+    check("keygen prints whsk_ then whpk_", sk.startswith("whsk_") and pk.startswith("whpk_"), out)
+    # The pair is consistent: the seed's public key is whpk_.
+    raw = base64.b64decode(sk[5:])
+    derived = raw_pub(Ed25519PrivateKey.from_private_bytes(raw[:32]))
+    check("whsk_ = seed || public key, and whpk_ is that key", raw[32:] == derived == base64.b64decode(pk[5:]))
+    body = f'{{"type":"order.created","n":{n}}}'.encode()
+    code, out, err = cli(["sign", "--scheme", "standard", "--secret-env", "SK", "--secret-env", "HS"], body,
+                         {"SK": sk, "HS": hmac_secret})
+    h = parse_headers(out)
+    check(f"cli-signed #{n} is v1a then v1", h["webhook-signature"].startswith("v1a,")
+          and " v1," in h["webhook-signature"], out)
+    check(f"cli-signed #{n}: python verifies v1a", python_verifies(pk, h, body))
+    signed = f"{h['webhook-id']}.{h['webhook-timestamp']}.".encode() + body
+    v1 = base64.b64encode(hmac.new(base64.b64decode(hmac_secret[6:]), signed, hashlib.sha256).digest()).decode()
+    check(f"cli-signed #{n}: python verifies v1", f"v1,{v1}" in h["webhook-signature"].split(" "))
+    check(f"cli-signed #{n}: other body refused by python", not python_verifies(pk, h, body + b"x"))
+
+# The extension, when a database is at hand: SQL signs, Python verifies; Python signs, SQL verifies.
+psql = os.environ.get("HOOKSEAL_PSQL")
+if psql:
+    def sql(q):
+        p = subprocess.run(psql.split() + ["-qAtX", "-c", q], capture_output=True)
+        assert p.returncode == 0, p.stderr.decode()
+        return p.stdout.decode().strip()
+    key, sk, pk = python_pair()
+    body = '{"type":"sql.signed","amount":2.5}'
+    out = sql(f"SELECT hookseal.webhook_sign('standard', '{sk}', '{body}', 'msg_sql1', now())")
+    import json
+    h = json.loads(out)
+    check("SQL webhook_sign with whsk_: python verifies", python_verifies(pk, h, body.encode()), out)
+    ts = str(int(time.time()))
+    sig = base64.b64encode(key.sign(f"msg_sql2.{ts}.{body}".encode())).decode()
+    hdrs = json.dumps({"webhook-id": "msg_sql2", "webhook-timestamp": ts, "webhook-signature": f"v1a,{sig}"})
+    ok = sql(f"SELECT hookseal.webhook_verify('standard', ARRAY['{pk}'], '{body}', '{hdrs}')")
+    check("python-signed: SQL webhook_verify with whpk_", ok == "t", ok)
+    bad = sql(f"SELECT hookseal.webhook_verify('standard', ARRAY['{pk}'], '{body} ', '{hdrs}')")
+    check("python-signed, changed body: SQL refuses", bad == "f", bad)
+
+print(f"v1a interop: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
