@@ -44,6 +44,15 @@ echo "== lambda adapter with a database"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-lambda --test database -- --ignored
 echo "== receiver middleware: the PostgreSQL replay store"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-axum --features postgres --test receiver -- --ignored
+echo "== v1a across the CLI, SQL and a dispatcher delivery, verified by Python's cryptography"
+psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE v1a_interop TEMPLATE hookseal_template"
+venv=${HOOKSEAL_VENV:-${TMPDIR:-/tmp}/hookseal-interop-venv}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check 'cryptography>=42'
+cargo build --quiet -p hookseal-cli
+HOOKSEAL_PSQL="psql -h 127.0.0.1 -p $PGPORT -U postgres -d v1a_interop" \
+HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a_interop" \
+  "$venv/bin/python" tests/interop/v1a.py target/debug/hookseal
 echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
 

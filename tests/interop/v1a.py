@@ -137,5 +137,51 @@ if psql:
     bad = sql(f"SELECT hookseal.webhook_verify('standard', ARRAY['{pk}'], '{body} ', '{hdrs}')")
     check("python-signed, changed body: SQL refuses", bad == "f", bad)
 
+# A delivery through the dispatcher (HOOKSEAL_DISPATCH_URL: a dispatcher
+# role's database URL): an endpoint with a stored v1a key, events sent in
+# SQL, `hookseal dispatch` delivering to a receiver here that verifies with
+# Python's cryptography and the public key create_endpoint handed out.
+dispatch_url = os.environ.get("HOOKSEAL_DISPATCH_URL")
+if psql and dispatch_url:
+    import http.server
+    import threading
+    results = {"ok": 0, "bad": 0}
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        public_key = None
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["content-length"]))
+            h = {k: self.headers[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+            ok = all(h.values()) and python_verifies(Receiver.public_key, h, body)
+            results["ok" if ok else "bad"] += 1
+            self.send_response(200 if ok else 400)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    app = sql("SELECT hookseal.create_app('v1a-interop')")
+    out = sql(f"SELECT endpoint_id || ' ' || secret FROM hookseal.create_endpoint('{app}', "
+              f"'http://127.0.0.1:{port}/hook', 'standard', NULL, 'default', '{{\"asymmetric\": true}}')")
+    ep, Receiver.public_key = out.split()
+    check("create_endpoint hands out a whpk_ public key", Receiver.public_key.startswith("whpk_"), out)
+    n = 50
+    sql(f"SELECT count(hookseal.webhook_send('{app}', 'order.created', jsonb_build_object('n', g))) "
+        f"FROM generate_series(1, {n}) g")
+    worker = subprocess.Popen([BIN, "dispatch", "--database-url", dispatch_url, "--allow", "127.0.0.0/8"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while results["ok"] + results["bad"] < n and time.time() < deadline:
+        time.sleep(0.1)
+    worker.terminate()
+    worker.wait()
+    server.shutdown()
+    check(f"dispatcher delivered {n} v1a-signed events, python verified each", results == {"ok": n, "bad": 0},
+          str(results))
+
 print(f"v1a interop: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
