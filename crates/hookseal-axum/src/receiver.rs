@@ -168,12 +168,8 @@ impl Receiver {
     /// what the layer does before the handler runs.
     async fn admit(&self, parts: &Parts, body: Body) -> Result<Admitted, Rejection> {
         let i = &self.inner;
-        let claimed = || {
-            i.verifier
-                .scheme()
-                .id_header
-                .as_deref()
-                .and_then(|h| parts.headers.get(h))
+        let header = |name: Option<&str>| {
+            name.and_then(|h| parts.headers.get(h))
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
@@ -182,8 +178,15 @@ impl Receiver {
         let verified = i
             .verifier
             .verify_request(&body, &parts.headers, parts.uri.query(), now)
-            .map_err(|e| Rejection::verify(&e, i.verifier.scheme()).with_message_id(claimed()))?;
-        let id = inbound_id(claimed().as_deref(), &body);
+            .map_err(|e| {
+                // For logs only: the id the request claims, unverified.
+                let claimed = header(i.verifier.scheme().id_header.as_deref());
+                Rejection::verify(&e, i.verifier.scheme()).with_message_id(claimed)
+            })?;
+        // The id the verifier read and the signature covered (from the
+        // spelling the request used: `webhook-id` or `svix-id`), so a stray
+        // second id header cannot change what the replay guard sees.
+        let id = inbound_id(header(i.verifier.id_header_of(&verified)).as_deref(), &body);
         let reservation = match &i.replay {
             None => None,
             Some(store) => {

@@ -408,3 +408,34 @@ async fn the_postgres_store_is_shared_by_replicas() {
         .get(0);
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn svix_spelled_requests_are_filed_under_the_verified_id() {
+    let app = Router::new().route(
+        "/hook",
+        standard_receiver()
+            .replay_guard(MemoryReplayStore::default())
+            .post(ok),
+    );
+    let addr = serve(app).await;
+    let url = format!("http://{addr}/hook");
+    let body = br#"{"type":"a"}"#;
+    // Signed as webhook-*, sent as svix-* (what Svix-powered senders do).
+    let svix: Vec<(String, String)> = standard(SECRET, "msg_svix", body)
+        .into_iter()
+        .map(|(k, v)| (k.replace("webhook-", "svix-"), v))
+        .collect();
+    let mut first = svix.clone();
+    first.push(("webhook-id".into(), "stray_1".into()));
+    let (status, a) = send(&url, &first, body).await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(
+        a["id"], "msg_svix",
+        "the id the signature covered, not the stray header"
+    );
+    // A replay with another stray webhook-id is still the same message.
+    let mut again = svix.clone();
+    again.push(("webhook-id".into(), "stray_2".into()));
+    let (status, a) = send(&url, &again, body).await;
+    assert_eq!((status, a["error"].as_str()), (409, Some("replayed")));
+}

@@ -234,12 +234,12 @@ impl<'a> Loader<'a> {
             }
         }
         if let Some(scheme) = self.var("INBOUND_SCHEME") {
-            let scheme =
-                Scheme::from_text(&scheme).map_err(|e| invalid("INBOUND_SCHEME", e.to_string()))?;
             let secret = self
                 .secret_value("INBOUND_SECRET")
                 .await?
                 .ok_or_else(|| invalid("INBOUND_SECRET", "not set (nor _ID, _PARAMETER)"))?;
+            let scheme =
+                Scheme::from_text(&scheme).map_err(|e| invalid("INBOUND_SCHEME", e.to_string()))?;
             routes.push(RouteConfig {
                 path: self
                     .var("INBOUND_PATH")

@@ -131,6 +131,24 @@ pub struct Asymmetric {
     pub public_prefix: String,
 }
 
+/// Another spelling of a scheme's headers, read when the scheme's own
+/// signature header is absent: Svix-powered senders write Standard Webhooks
+/// as `svix-id`, `svix-timestamp`, `svix-signature`. A request uses one
+/// spelling throughout (never `webhook-id` with `svix-signature`); signing
+/// always writes the scheme's own names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderAliases {
+    /// The signature header's other name.
+    pub signature: String,
+    /// The id header's other name (when the scheme has an id header).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The timestamp header's other name (when the timestamp is a header).
+    #[serde(default)]
+    pub timestamp: Option<String>,
+}
+
 /// One piece of the signed-message template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
@@ -297,6 +315,9 @@ pub struct Scheme {
     /// Ed25519 signatures under their own tag, beside the HMAC ones.
     #[serde(default)]
     pub asymmetric: Option<Asymmetric>,
+    /// Other names of the headers, read when the signature header is absent.
+    #[serde(default)]
+    pub header_aliases: Option<HeaderAliases>,
     /// Shortest secret accepted, in characters.
     #[serde(default = "one")]
     pub min_secret_len: usize,
@@ -391,6 +412,7 @@ impl Scheme {
             message: tpl("{body}"),
             json_fallback: JsonFallback::None,
             asymmetric: None,
+            header_aliases: None,
             min_secret_len: 1,
             mismatch_status: status,
         };
@@ -439,6 +461,11 @@ impl Scheme {
                         tag: "v1a".into(),
                         secret_prefix: "whsk_".into(),
                         public_prefix: "whpk_".into(),
+                    }),
+                    header_aliases: (!native).then(|| HeaderAliases {
+                        signature: "svix-signature".into(),
+                        id: Some("svix-id".into()),
+                        timestamp: Some("svix-timestamp".into()),
                     }),
                     min_secret_len: 1,
                     mismatch_status: 400,
@@ -556,6 +583,24 @@ impl Scheme {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
             {
+                return bad("header and parameter names must be non-empty tokens");
+            }
+        }
+        if let Some(a) = &self.header_aliases {
+            if !matches!(self.signature, Location::Header(_))
+                || a.id.is_some() != self.id_header.is_some()
+                || a.timestamp.is_some()
+                    != self.timestamp.as_ref().is_some_and(|t| t.header.is_some())
+            {
+                return bad("`header_aliases` name the same headers the scheme reads (signature, id, timestamp)");
+            }
+            let names = [Some(&a.signature), a.id.as_ref(), a.timestamp.as_ref()];
+            if names.into_iter().flatten().any(|h| {
+                h.is_empty()
+                    || !h
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            }) {
                 return bad("header and parameter names must be non-empty tokens");
             }
         }

@@ -141,6 +141,9 @@ pub struct Verified {
     pub timestamp: Option<UnixTime>,
     /// The bytes the signature covered.
     pub matched: Matched,
+    /// The request used the scheme's [`crate::HeaderAliases`] spelling
+    /// (`svix-*`): its id is in the alias id header, not `id_header`.
+    pub aliased: bool,
 }
 
 /// Checks requests against one scheme and one or more secrets.
@@ -152,6 +155,8 @@ pub struct Verifier {
     scheme: Scheme,
     keys: Vec<Key>,
     names: Names,
+    /// The aliases' spelling (`svix-*`), read when `names.signature` is absent.
+    alias: Option<Names>,
     tolerance: Duration,
     max_body: Option<usize>,
 }
@@ -167,12 +172,27 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
-/// The scheme's header names, prepared once.
+/// One spelling of the scheme's header names, prepared once.
 #[derive(Clone)]
 struct Names {
-    signature: Option<HeaderKey>,
-    id: Option<HeaderKey>,
-    timestamp: Option<HeaderKey>,
+    signature: Option<Named>,
+    id: Option<Named>,
+    timestamp: Option<Named>,
+}
+
+#[derive(Clone)]
+struct Named {
+    name: String,
+    key: HeaderKey,
+}
+
+impl Named {
+    fn new(name: &str) -> Self {
+        Named {
+            name: name.to_owned(),
+            key: HeaderKey::new(name),
+        }
+    }
 }
 
 /// Signatures and timestamp read from the signature value(s).
@@ -191,18 +211,24 @@ impl Verifier {
         scheme.validate()?;
         let keys = prepare(&scheme, secrets)?;
         let names = Names {
-            signature: scheme.signature_header().map(HeaderKey::new),
-            id: scheme.id_header.as_deref().map(HeaderKey::new),
+            signature: scheme.signature_header().map(Named::new),
+            id: scheme.id_header.as_deref().map(Named::new),
             timestamp: scheme
                 .timestamp
                 .as_ref()
                 .and_then(|t| t.header.as_deref())
-                .map(HeaderKey::new),
+                .map(Named::new),
         };
+        let alias = scheme.header_aliases.as_ref().map(|a| Names {
+            signature: Some(Named::new(&a.signature)),
+            id: a.id.as_deref().map(Named::new),
+            timestamp: a.timestamp.as_deref().map(Named::new),
+        });
         Ok(Verifier {
             scheme,
             keys,
             names,
+            alias,
             tolerance: DEFAULT_TOLERANCE,
             max_body: Some(DEFAULT_MAX_BODY),
         })
@@ -228,6 +254,16 @@ impl Verifier {
     /// The body size limit, if any.
     pub fn max_body(&self) -> Option<usize> {
         self.max_body
+    }
+
+    /// The name of the header the message id was read from in a request
+    /// that verified as `v` (the alias's when the request used it).
+    pub fn id_header_of(&self, v: &Verified) -> Option<&str> {
+        let names = match (&self.alias, v.aliased) {
+            (Some(alias), true) => alias,
+            _ => &self.names,
+        };
+        names.id.as_ref().map(|n| n.name.as_str())
     }
 
     /// The scheme this verifier checks.
@@ -267,8 +303,22 @@ impl Verifier {
             n: 0,
             ts: None,
         };
-        match (&s.signature, &self.names.signature) {
-            (Location::Header(name), Some(key)) => {
+        // One spelling for the whole request: the aliases' only when the
+        // scheme's own signature header is absent and theirs is present.
+        let names = match (&self.alias, &self.names.signature) {
+            (Some(alias), Some(own))
+                if matches!(one(headers, &own.key), One::Absent)
+                    && alias
+                        .signature
+                        .as_ref()
+                        .is_some_and(|a| !matches!(one(headers, &a.key), One::Absent)) =>
+            {
+                alias
+            }
+            _ => &self.names,
+        };
+        match (&s.signature, &names.signature) {
+            (Location::Header(_), Some(Named { name, key })) => {
                 let mut count = 0usize;
                 let mut err = None;
                 each_trimmed(headers, key, &mut |v| {
@@ -322,8 +372,8 @@ impl Verifier {
         }
 
         // Message id.
-        let id: &[u8] = match (&s.id_header, &self.names.id) {
-            (Some(name), Some(key)) => match one(headers, key) {
+        let id: &[u8] = match (&s.id_header, &names.id) {
+            (Some(_), Some(Named { name, key })) => match one(headers, key) {
                 One::Absent => return Err(VerifyError::MissingHeader { name: name.clone() }),
                 One::Repeated => return Err(malformed_header(name, "header is repeated")),
                 One::Present([]) => return Err(malformed_header(name, "empty")),
@@ -342,8 +392,8 @@ impl Verifier {
         let mut timestamp = None;
         let mut ts_text: &[u8] = b"";
         if let Some(spec) = &s.timestamp {
-            let (text, name) = match (&spec.header, &self.names.timestamp) {
-                (Some(name), Some(key)) => match one(headers, key) {
+            let (text, name) = match (&spec.header, &names.timestamp) {
+                (Some(_), Some(Named { name, key })) => match one(headers, key) {
                     One::Absent => return Err(VerifyError::MissingHeader { name: name.clone() }),
                     One::Repeated => return Err(malformed_header(name, "header is repeated")),
                     One::Present(v) => (v, name.as_str()),
@@ -365,10 +415,12 @@ impl Verifier {
 
         let sigs = &p.sigs[..p.n];
         let asym = &p.asym[..p.n];
+        let aliased = !std::ptr::eq(names, &self.names);
         let done = |secret_index, matched| Verified {
             secret_index,
             timestamp,
             matched,
+            aliased,
         };
         // The signed bytes: the body, or a JSON field of it.
         let field_value;
