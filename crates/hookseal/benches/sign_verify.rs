@@ -292,6 +292,37 @@ fn json_fallback(c: &mut Criterion) {
     );
 }
 
+/// Standard Webhooks v1 (HMAC-SHA256) next to v1a (ed25519), 1 KiB body:
+/// sign, and verify with the secret / the public key.
+fn v1a(c: &mut Criterion) {
+    let mut g = c.benchmark_group("v1a/standard-1KiB");
+    let scheme = Scheme::preset("standard").unwrap();
+    let (sk, pk) = scheme.new_keypair().unwrap();
+    let hmac = Secret::new(STANDARD_SECRET).unwrap();
+    let b = body(1024);
+    let now = UnixTime::now();
+    let msg = Message {
+        body: &b,
+        id: Some("msg_bench"),
+        timestamp: Some(now),
+    };
+    for (name, signing, verifying) in [
+        ("v1", hmac.clone(), hmac.clone()),
+        ("v1a", sk, Secret::new(pk).unwrap()),
+    ] {
+        let signer = Signer::new(scheme.clone(), &[signing]).unwrap();
+        g.bench_function(format!("sign-{name}"), |bch| {
+            bch.iter(|| signer.sign(black_box(&msg)).unwrap())
+        });
+        let headers = header_map(&signer.sign(&msg).unwrap().headers);
+        let verifier = Verifier::new(scheme.clone(), &[verifying]).unwrap();
+        g.bench_function(format!("verify-{name}"), |bch| {
+            bch.iter(|| verifier.verify(black_box(&b), black_box(&headers), now).unwrap())
+        });
+    }
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(700))
@@ -302,6 +333,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = verify, sign, json_fallback
+    targets = verify, sign, json_fallback, v1a
 }
 criterion_main!(benches);
