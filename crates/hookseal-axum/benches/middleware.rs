@@ -7,6 +7,7 @@
 //!   request a fresh id, signed in criterion's untimed setup);
 //! - `axum-standardwebhooks`: the `StandardWebhook<Bytes>` extractor
 //!   (`standardwebhooks` crate).
+//!
 //! Same run, same request bytes. `cargo bench -p hookseal-axum --bench middleware`.
 
 use std::hint::black_box;
@@ -97,7 +98,10 @@ fn bench(c: &mut Criterion) {
         ("hookseal", &hookseal),
         ("axum-standardwebhooks", &theirs),
     ] {
-        let status = rt.block_on(router.clone().oneshot(clone(&req, &b))).unwrap().status();
+        let status = rt
+            .block_on(router.clone().oneshot(clone(&req, &b)))
+            .unwrap()
+            .status();
         assert_eq!(status, StatusCode::OK, "{name} accepts the request");
         g.bench_function(name, |bch| {
             bch.iter(|| {

@@ -317,7 +317,11 @@ fn v1a(c: &mut Criterion) {
         let headers = header_map(&signer.sign(&msg).unwrap().headers);
         let verifier = Verifier::new(scheme.clone(), &[verifying]).unwrap();
         g.bench_function(format!("verify-{name}"), |bch| {
-            bch.iter(|| verifier.verify(black_box(&b), black_box(&headers), now).unwrap())
+            bch.iter(|| {
+                verifier
+                    .verify(black_box(&b), black_box(&headers), now)
+                    .unwrap()
+            })
         });
     }
     g.finish();

@@ -17,9 +17,10 @@ fn headers(v: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (k, x) in v.as_object().unwrap() {
         match x {
-            Value::Array(xs) => {
-                out.extend(xs.iter().map(|x| (k.clone(), x.as_str().unwrap().to_owned())))
-            }
+            Value::Array(xs) => out.extend(
+                xs.iter()
+                    .map(|x| (k.clone(), x.as_str().unwrap().to_owned())),
+            ),
             x => out.push((k.clone(), x.as_str().unwrap().to_owned())),
         }
     }
@@ -38,8 +39,11 @@ fn every_case_for_its_reason() {
             .iter()
             .map(|s| Secret::new(s.as_str().unwrap()).unwrap())
             .collect();
-        let verifier = Verifier::new(Scheme::preset(c["scheme"].as_str().unwrap()).unwrap(), &secrets)
-            .unwrap();
+        let verifier = Verifier::new(
+            Scheme::preset(c["scheme"].as_str().unwrap()).unwrap(),
+            &secrets,
+        )
+        .unwrap();
         let got = verifier.verify(
             c["body"].as_str().unwrap().as_bytes(),
             &headers(&c["headers"]),
@@ -54,7 +58,10 @@ fn every_case_for_its_reason() {
                 let e = got.expect_err(name);
                 assert_eq!(e.code(), c["code"].as_str().unwrap(), "{name}: {e}");
                 if let Some(h) = c["header"].as_str() {
-                    assert!(e.to_string().contains(&format!("`{h}`")), "{name}: {e} names {h}");
+                    assert!(
+                        e.to_string().contains(&format!("`{h}`")),
+                        "{name}: {e} names {h}"
+                    );
                 }
                 refused += 1;
             }
@@ -63,9 +70,12 @@ fn every_case_for_its_reason() {
     assert!(refused >= 25, "{refused} refusals checked");
     for b in d["bad_secrets"].as_array().unwrap() {
         let why = b["why"].as_str().unwrap();
-        let got = Secret::new(b["secret"].as_str().unwrap()).map_err(SetupError::from).and_then(|s| {
-            Verifier::new(Scheme::preset(b["scheme"].as_str().unwrap()).unwrap(), &[s]).map(drop)
-        });
+        let got = Secret::new(b["secret"].as_str().unwrap())
+            .map_err(SetupError::from)
+            .and_then(|s| {
+                Verifier::new(Scheme::preset(b["scheme"].as_str().unwrap()).unwrap(), &[s])
+                    .map(drop)
+            });
         let reason = match got {
             Err(SetupError::Secret(SecretError::NotBase64)) => "not_base64",
             Err(SetupError::Secret(SecretError::TooShort { .. })) => "too_short",

@@ -108,7 +108,7 @@ fn v1a_accepts_and_signs_byte_for_byte() {
             let signed = signer
                 .sign(&Message {
                     body,
-                    id: Some(&v["headers"]["webhook-id"].as_str().unwrap().to_owned()),
+                    id: v["headers"]["webhook-id"].as_str(),
                     timestamp: Some(now),
                 })
                 .unwrap();
@@ -159,7 +159,7 @@ fn a_public_key_cannot_sign_and_gives_its_own_public_key() {
     let pk = Secret::new(d["public_key"].as_str().unwrap()).unwrap();
     let sk = Secret::new(d["signing_key"].as_str().unwrap()).unwrap();
     assert!(matches!(
-        Signer::new(standard.clone(), &[pk.clone()]),
+        Signer::new(standard.clone(), std::slice::from_ref(&pk)),
         Err(SetupError::PublicKeyCannotSign)
     ));
     let a = standard.asymmetric.as_ref().unwrap();
