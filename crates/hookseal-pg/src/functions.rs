@@ -33,8 +33,10 @@ fn unix(ts: TimestampWithTimeZone) -> UnixTime {
     UnixTime::from_millis(us.saturating_add(PG_EPOCH_OFFSET_US).div_euclid(1000))
 }
 
-fn scheme(name: &str) -> Scheme {
-    Scheme::preset(name).unwrap_or_else(|e| invalid(e))
+/// A preset name or a scheme description (JSON or TOML), validated: what
+/// every `scheme` argument and `endpoints.scheme` hold.
+fn scheme(text: &str) -> Scheme {
+    Scheme::from_text(text).unwrap_or_else(|e| invalid(e))
 }
 
 fn secret(s: &str) -> Secret {
@@ -416,10 +418,17 @@ fn _message_id(id: Option<&str>) -> String {
     }
 }
 
-/// True when `name` is a known scheme preset.
+/// True when `name` is a known scheme preset, or a valid scheme
+/// description (JSON or TOML) an endpoint can deliver with: its signature
+/// travels in a header and it signs no named headers (the outbox has no
+/// request headers of its own to sign). `endpoints.scheme` is checked with
+/// it (and refuses the `signed-url` preset separately).
 #[pg_extern(immutable, strict, parallel_safe)]
 fn scheme_exists(name: &str) -> bool {
     Scheme::preset(name).is_ok()
+        || Scheme::from_text(name).is_ok_and(|s| {
+            matches!(s.signature, hookseal_core::Location::Header(_)) && s.signed_headers.is_none()
+        })
 }
 
 /// `hex(SHA-256(secret))`, the lookup hash stored beside a secret.

@@ -55,6 +55,8 @@ pub(crate) struct Fields<'a> {
     pub id: &'a [u8],
     pub timestamp: &'a [u8],
     pub body: &'a [u8],
+    /// The named headers' canonical text (`{headers}`).
+    pub headers: &'a [u8],
 }
 
 impl MacKey {
@@ -81,6 +83,7 @@ impl MacKey {
                     Part::Id => f.id,
                     Part::Timestamp => f.timestamp,
                     Part::Body | Part::JsonField(_) => f.body,
+                    Part::Headers => f.headers,
                 });
             }
             let tag = m.finalize().into_bytes();
@@ -162,6 +165,7 @@ pub(crate) fn message_bytes(parts: &[Part], f: &Fields<'_>) -> Vec<u8> {
             Part::Id => f.id,
             Part::Timestamp => f.timestamp,
             Part::Body | Part::JsonField(_) => f.body,
+            Part::Headers => f.headers,
         });
     }
     m

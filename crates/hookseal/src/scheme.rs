@@ -149,6 +149,33 @@ pub struct HeaderAliases {
     pub timestamp: Option<String>,
 }
 
+/// A signature version stronger than the scheme's `format.tag`, with its
+/// own signed message (say `v1` over named headers beside `v0` over the
+/// body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Version {
+    /// The version's tag in the signature list.
+    pub tag: String,
+    /// What it signs.
+    pub message: Template,
+}
+
+/// The list item that names the headers a `{headers}` template signs, as
+/// the sender chose them: `h=x-request-id;content-type` signs those two
+/// headers, in that order, as `x-request-id:<value>\ncontent-type:<value>\n`
+/// (each value as received, surrounding whitespace removed). A named header
+/// that did not arrive (or arrived twice) refuses the request with its own
+/// reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedHeaders {
+    /// The item's tag, e.g. `h`.
+    pub tag: String,
+    /// Between the names, e.g. `;` (not the list separator).
+    pub separator: String,
+}
+
 /// One piece of the signed-message template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
@@ -162,12 +189,15 @@ pub enum Part {
     Body,
     /// A top-level string field of the JSON body (`{json:NAME}`).
     JsonField(String),
+    /// The headers the signature names (`{headers}`): for each, in the
+    /// order named, `name:value` and a line feed (see [`SignedHeaders`]).
+    Headers,
 }
 
 /// The signed message as a template such as `{id}.{timestamp}.{body}`.
 ///
-/// Placeholders: `{id}`, `{timestamp}`, `{body}`, `{json:FIELD}`; `{{` and
-/// `}}` are literal braces.
+/// Placeholders: `{id}`, `{timestamp}`, `{body}`, `{json:FIELD}`,
+/// `{headers}`; `{{` and `}}` are literal braces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Template {
@@ -208,6 +238,7 @@ impl Template {
                         "id" => Part::Id,
                         "timestamp" => Part::Timestamp,
                         "body" => Part::Body,
+                        "headers" => Part::Headers,
                         n => match n.strip_prefix("json:") {
                             Some(f) if !f.is_empty() => Part::JsonField(f.to_owned()),
                             _ => return Err(bad(&format!("unknown placeholder `{{{n}}}`"))),
@@ -318,6 +349,14 @@ pub struct Scheme {
     /// Other names of the headers, read when the signature header is absent.
     #[serde(default)]
     pub header_aliases: Option<HeaderAliases>,
+    /// Versions stronger than `format.tag`, strongest first. A request's
+    /// strongest version present must verify; a correct weaker signature
+    /// never rescues a wrong stronger one. Signing writes every version.
+    #[serde(default)]
+    pub stronger: Vec<Version>,
+    /// The list item naming the headers `{headers}` signs.
+    #[serde(default)]
+    pub signed_headers: Option<SignedHeaders>,
     /// Shortest secret accepted, in characters.
     #[serde(default = "one")]
     pub min_secret_len: usize,
@@ -381,6 +420,65 @@ impl Scheme {
         crate::asym::generate_keypair(a)
     }
 
+    /// The rules for `stronger` versions and `signed_headers`.
+    fn validate_versions(&self) -> Result<(), &'static str> {
+        let templates =
+            std::iter::once(&self.message).chain(self.stronger.iter().map(|v| &v.message));
+        let uses_headers = templates.clone().any(|t| t.uses(&Part::Headers));
+        if uses_headers != self.signed_headers.is_some() {
+            return Err("`{headers}` in a template and `signed_headers` go together");
+        }
+        if uses_headers
+            && (self.format.list_separator.is_none()
+                || !matches!(self.signature, Location::Header(_)))
+        {
+            return Err("`signed_headers` names travel in a header's list (`list_separator`)");
+        }
+        if self.stronger.is_empty() {
+            return Ok(());
+        }
+        if self.format.list_separator.is_none() || self.format.tag.is_none() {
+            return Err("`stronger` versions travel beside `tag` in a list (`list_separator`)");
+        }
+        if self.asymmetric.is_some() || self.json_fallback != JsonFallback::None {
+            return Err("`stronger` versions go without `asymmetric` and `json_fallback`");
+        }
+        let mut tags: Vec<&str> = self.stronger.iter().map(|v| v.tag.as_str()).collect();
+        tags.extend(self.format.tag.as_deref());
+        tags.extend(self.format.timestamp_tag.as_deref());
+        tags.extend(self.signed_headers.as_ref().map(|h| h.tag.as_str()));
+        let n = tags.len();
+        tags.sort_unstable();
+        tags.dedup();
+        if tags.len() != n || tags.contains(&"") {
+            return Err(
+                "version, timestamp and signed-headers tags must be non-empty and distinct",
+            );
+        }
+        for t in templates {
+            if t.uses(&Part::Id) != self.id_header.is_some()
+                || t.uses(&Part::Timestamp) != self.timestamp.is_some()
+                || t.parts()
+                    .iter()
+                    .filter(|p| matches!(p, Part::Body | Part::JsonField(_)))
+                    .count()
+                    != 1
+            {
+                return Err(
+                    "every version's template uses the same `{id}`/`{timestamp}` and one body",
+                );
+            }
+        }
+        if let Some(h) = &self.signed_headers {
+            if h.separator.is_empty() || Some(&h.separator) == self.format.list_separator.as_ref() {
+                return Err(
+                    "`signed_headers.separator` must be non-empty and not the list separator",
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// A scheme from a JSON description. Validated.
     pub fn from_json(text: &str) -> Result<Scheme, SchemeError> {
         let scheme: Scheme =
@@ -413,6 +511,8 @@ impl Scheme {
             json_fallback: JsonFallback::None,
             asymmetric: None,
             header_aliases: None,
+            stronger: Vec::new(),
+            signed_headers: None,
             min_secret_len: 1,
             mismatch_status: status,
         };
@@ -467,6 +567,8 @@ impl Scheme {
                         id: Some("svix-id".into()),
                         timestamp: Some("svix-timestamp".into()),
                     }),
+                    stronger: Vec::new(),
+                    signed_headers: None,
                     min_secret_len: 1,
                     mismatch_status: 400,
                 }
@@ -658,6 +760,9 @@ impl Scheme {
         }
         if matches!(self.format.list_separator.as_deref(), Some("")) {
             return bad("`list_separator` is empty");
+        }
+        if let Err(why) = self.validate_versions() {
+            return bad(why);
         }
         if self.format.tag.is_some() && self.format.tag_separator.is_empty() {
             return bad("a `tag` needs a `tag_separator`");

@@ -36,6 +36,10 @@ pub enum SignError {
     /// A fresh id was needed and the random source failed.
     #[error("could not generate a message id")]
     Random,
+    /// The scheme signs named headers (`{headers}`) and none were given, or
+    /// a name is not a header token.
+    #[error("the scheme signs named headers: give at least one, each a header token")]
+    SignedHeaders,
 }
 
 /// One computed signature's bytes.
@@ -177,6 +181,18 @@ impl Signer {
 
     /// Signs `msg`.
     pub fn sign(&self, msg: &Message<'_>) -> Result<Signed, SignError> {
+        self.sign_with_headers(msg, &[])
+    }
+
+    /// Signs `msg` for a scheme whose template signs named headers
+    /// (`{headers}`): `headers` are the `(name, value)` pairs to sign, in
+    /// order, and the signature value names them. They are not added to
+    /// [`Signed::headers`]: the caller sends them as given.
+    pub fn sign_with_headers(
+        &self,
+        msg: &Message<'_>,
+        headers: &[(&str, &str)],
+    ) -> Result<Signed, SignError> {
         let s = &self.scheme;
         let id = if s.id_header.is_some() {
             let id = match msg.id {
@@ -205,20 +221,40 @@ impl Signer {
             _ => String::new(),
         };
         let (signed_text, send) = self.signed_text(msg.body)?;
+        let (names, header_text) = self.named_headers(headers)?;
         let fields = Fields {
             id: id.as_deref().unwrap_or("").as_bytes(),
             timestamp: ts_text.as_bytes(),
             body: &signed_text,
+            headers: &header_text,
         };
-        // The signature value, written in place: [ts item] then one tagged
-        // signature per key, list-separated.
+        // The signature value, written in place: [ts item] [names item] then
+        // one tagged signature per version and key, strongest version first,
+        // list-separated.
         let f = &s.format;
         let sep = f.list_separator.as_deref().unwrap_or("");
         let mut value = String::with_capacity(16 + self.keys.len() * 140);
-        if let Some(tt) = &f.timestamp_tag {
-            value.push_str(tt);
+        let item = |value: &mut String, tag: &str, text: &str| {
+            if !value.is_empty() {
+                value.push_str(sep);
+            }
+            value.push_str(tag);
             value.push_str(&f.tag_separator);
-            value.push_str(&ts_text);
+            value.push_str(text);
+        };
+        if let Some(tt) = &f.timestamp_tag {
+            item(&mut value, tt, &ts_text);
+        }
+        if let Some(h) = &s.signed_headers {
+            item(&mut value, &h.tag, &names);
+        }
+        for v in &s.stronger {
+            for k in &self.keys {
+                if let Key::Hmac(m) = k {
+                    let mac = m.compute(v.message.parts(), &fields);
+                    item(&mut value, &v.tag, &s.encoding.encode(mac.as_bytes()));
+                }
+            }
         }
         let mut whole = None; // the message as one string, for ed25519
         for k in &self.keys {
@@ -267,6 +303,31 @@ impl Signer {
         })
     }
 
+    /// The names item's text and the `{headers}` text for `headers`; both
+    /// empty for a scheme that signs no named headers.
+    fn named_headers(&self, headers: &[(&str, &str)]) -> Result<(String, Vec<u8>), SignError> {
+        let Some(spec) = &self.scheme.signed_headers else {
+            return Ok((String::new(), Vec::new()));
+        };
+        let token = |n: &str| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if headers.is_empty() || !headers.iter().all(|(n, _)| token(n)) {
+            return Err(SignError::SignedHeaders);
+        }
+        let names: Vec<String> = headers
+            .iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .collect();
+        let mut text = Vec::new();
+        for (name, (_, value)) in names.iter().zip(headers) {
+            crate::headers::push_signed_header(&mut text, name, value.as_bytes());
+        }
+        Ok((names.join(&spec.separator), text))
+    }
+
     /// What the template's body placeholder stands for, and the body to send
     /// when it is not the one given:
     /// - a `{json:FIELD}` template signs that field's string value;
@@ -313,6 +374,7 @@ impl Signer {
             id: b"",
             timestamp: b"",
             body: external_id.as_bytes(),
+            headers: b"",
         };
         // The template's JSON-field placeholder stands for the external id;
         // literal parts are signed as written. `prepare` guarantees a key,

@@ -7,11 +7,11 @@ use thiserror::Error;
 
 use crate::asym::Ed25519;
 use crate::encoding::percent_decode;
-use crate::headers::{each_trimmed, one, HeaderKey, HeaderSource, One};
+use crate::headers::{each_trimmed, one, push_signed_header, HeaderKey, HeaderSource, One};
 use crate::json::{self, JsonError};
 use crate::mac::{message_bytes, prepare, Fields, Key};
 use crate::message_id::{is_message_id_bytes, MAX_MESSAGE_ID_LEN};
-use crate::scheme::{Location, Scheme};
+use crate::scheme::{Location, Part, Scheme, Template};
 use crate::time::{UnixTime, DEFAULT_TOLERANCE};
 use crate::SetupError;
 
@@ -41,6 +41,13 @@ pub enum VerifyError {
         name: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A header the signature names (its signed-headers item) did not
+    /// arrive: the sender signed it, so the request is incomplete.
+    #[error("missing header `{name}`, which the signature names")]
+    MissingSignedHeader {
+        /// The header's name.
+        name: String,
     },
     /// The signature query parameter is absent (or no query was given).
     #[error("missing query parameter `{name}`")]
@@ -109,6 +116,7 @@ impl VerifyError {
     pub fn code(&self) -> &'static str {
         match self {
             VerifyError::MissingHeader { .. } => "missing_header",
+            VerifyError::MissingSignedHeader { .. } => "missing_signed_header",
             VerifyError::MalformedHeader { .. } => "malformed_header",
             VerifyError::MissingQueryParameter { .. } => "missing_query_parameter",
             VerifyError::MalformedQueryParameter { .. } => "malformed_query_parameter",
@@ -200,8 +208,13 @@ struct Parsed<'a> {
     sigs: [&'a [u8]; MAX_SIGNATURES],
     /// Whether `sigs[i]` carries the asymmetric tag (ed25519).
     asym: [bool; MAX_SIGNATURES],
+    /// `sigs[i]`'s version: an index into `Scheme::stronger`, or its length
+    /// for the base `format.tag` (so smaller is stronger).
+    ver: [usize; MAX_SIGNATURES],
     n: usize,
     ts: Option<&'a [u8]>,
+    /// The signed-headers item's value (the names).
+    named: Option<&'a str>,
 }
 
 impl Verifier {
@@ -300,8 +313,10 @@ impl Verifier {
         let mut p = Parsed {
             sigs: [&[]; MAX_SIGNATURES],
             asym: [false; MAX_SIGNATURES],
+            ver: [0; MAX_SIGNATURES],
             n: 0,
             ts: None,
+            named: None,
         };
         // One spelling for the whole request: the aliases' only when the
         // scheme's own signature header is absent and theirs is present.
@@ -413,8 +428,28 @@ impl Verifier {
             ts_text = text;
         }
 
-        let sigs = &p.sigs[..p.n];
-        let asym = &p.asym[..p.n];
+        // The strongest version present is the only one checked: a correct
+        // weaker signature never rescues a wrong stronger one.
+        let strongest = (0..p.n)
+            .filter(|&i| !p.asym[i])
+            .map(|i| p.ver[i])
+            .min()
+            .unwrap_or(s.stronger.len());
+        let template = s.stronger.get(strongest).map_or(&s.message, |v| &v.message);
+        let mut kept = 0;
+        for i in 0..p.n {
+            if p.asym[i] || p.ver[i] == strongest {
+                p.sigs[kept] = p.sigs[i];
+                p.asym[kept] = p.asym[i];
+                kept += 1;
+            }
+        }
+        let header_text = match template.uses(&Part::Headers) {
+            true => self.signed_header_text(headers, p.named)?,
+            false => Vec::new(),
+        };
+        let sigs = &p.sigs[..kept];
+        let asym = &p.asym[..kept];
         let aliased = !std::ptr::eq(names, &self.names);
         let done = |secret_index, matched| Verified {
             secret_index,
@@ -424,14 +459,15 @@ impl Verifier {
         };
         // The signed bytes: the body, or a JSON field of it.
         let field_value;
-        let msg_body: &[u8] = match s.message.json_field() {
+        let msg_body: &[u8] = match template.json_field() {
             Some(f) => {
                 field_value = json::string_field(body, f).map_err(VerifyError::BodyNotJson)?;
                 field_value.as_bytes()
             }
             None => body,
         };
-        if let Some(i) = self.match_any(sigs, asym, id, ts_text, msg_body) {
+        if let Some(i) = self.match_any(template, sigs, asym, (id, ts_text, &header_text), msg_body)
+        {
             return Ok(done(i, Matched::RawBody));
         }
         // Nothing matched. Signatures that cannot be a MAC at all are a
@@ -463,12 +499,20 @@ impl Verifier {
         if decodable {
             if let Some(r) = s.reserialize(body) {
                 if r.compact != body {
-                    if let Some(i) = self.match_any(sigs, asym, id, ts_text, &r.compact) {
+                    if let Some(i) = self.match_any(
+                        template,
+                        sigs,
+                        asym,
+                        (id, ts_text, &header_text),
+                        &r.compact,
+                    ) {
                         return Ok(done(i, Matched::CompactJson));
                     }
                 }
                 if let Some(projected) = &r.fields {
-                    if let Some(i) = self.match_any(sigs, asym, id, ts_text, projected) {
+                    if let Some(i) =
+                        self.match_any(template, sigs, asym, (id, ts_text, &header_text), projected)
+                    {
                         return Ok(done(i, Matched::JsonFields));
                     }
                 }
@@ -514,6 +558,39 @@ impl Verifier {
         }
     }
 
+    /// The `{headers}` text of the headers the signature names, in its
+    /// order; a named header that did not arrive is its own refusal.
+    fn signed_header_text<H: HeaderSource + ?Sized>(
+        &self,
+        headers: &H,
+        named: Option<&str>,
+    ) -> Result<Vec<u8>, VerifyError> {
+        let (Some(spec), sig_name) = (&self.scheme.signed_headers, self.signature_name()) else {
+            return Ok(Vec::new());
+        };
+        let names = named.ok_or_else(|| malformed_header(sig_name, "no signed-headers item"))?;
+        let mut text = Vec::new();
+        for name in names.split(spec.separator.as_str()) {
+            let token = |b: u8| b.is_ascii_alphanumeric() || b"-_.".contains(&b);
+            if name.is_empty() || !name.bytes().all(token) {
+                return Err(malformed_header(
+                    sig_name,
+                    "a signed header name is not a token",
+                ));
+            }
+            match one(headers, &HeaderKey::new(name)) {
+                One::Absent => {
+                    return Err(VerifyError::MissingSignedHeader {
+                        name: name.to_owned(),
+                    })
+                }
+                One::Repeated => return Err(malformed_header(name, "header is repeated")),
+                One::Present(v) => push_signed_header(&mut text, name, v),
+            }
+        }
+        Ok(text)
+    }
+
     /// Splits one signature value into signatures and timestamp.
     fn parse_value<'a>(&self, v: &'a [u8], p: &mut Parsed<'a>) -> Result<(), &'static str> {
         if v.is_empty() {
@@ -524,16 +601,19 @@ impl Verifier {
         }
         let v = std::str::from_utf8(v).map_err(|_| "not UTF-8")?;
         let f = &self.scheme.format;
-        let push = |p: &mut Parsed<'a>, sig: &'a str, asym: bool| {
+        let base = self.scheme.stronger.len();
+        let push = |p: &mut Parsed<'a>, sig: &'a str, asym: bool, ver: usize| {
             if p.n == MAX_SIGNATURES {
                 return Err("too many signatures");
             }
             p.sigs[p.n] = sig.as_bytes();
             p.asym[p.n] = asym;
+            p.ver[p.n] = ver;
             p.n += 1;
             Ok(())
         };
         let asym_tag = self.scheme.asymmetric.as_ref().map(|a| a.tag.as_str());
+        let named_tag = self.scheme.signed_headers.as_ref().map(|h| h.tag.as_str());
         match &f.list_separator {
             None => {
                 let sig = match &f.tag {
@@ -543,7 +623,7 @@ impl Verifier {
                         .and_then(|r| r.strip_prefix(f.tag_separator.as_str()))
                         .ok_or("missing the signature's version prefix")?,
                 };
-                push(p, sig, false)
+                push(p, sig, false, base)
             }
             Some(sep) => {
                 let tag = f.tag.as_deref().unwrap_or("");
@@ -560,9 +640,15 @@ impl Verifier {
                         continue; // not a tagged item: skipped like an unknown version
                     };
                     if t == tag {
-                        push(p, val, false)?;
+                        push(p, val, false, base)?;
                     } else if Some(t) == asym_tag {
-                        push(p, val, true)?;
+                        push(p, val, true, base)?;
+                    } else if let Some(v) = self.scheme.stronger.iter().position(|v| v.tag == t) {
+                        push(p, val, false, v)?;
+                    } else if Some(t) == named_tag {
+                        if p.named.replace(val).is_some() {
+                            return Err("signed-headers item is repeated");
+                        }
                     } else if f.timestamp_tag.as_deref() == Some(t) {
                         if p.ts.is_some() {
                             return Err("timestamp item is repeated");
@@ -582,24 +668,26 @@ impl Verifier {
     /// any candidate of its kind.
     fn match_any(
         &self,
+        template: &Template,
         sigs: &[&[u8]],
         asym: &[bool],
-        id: &[u8],
-        ts: &[u8],
+        (id, ts, headers): (&[u8], &[u8], &[u8]),
         body: &[u8],
     ) -> Option<usize> {
         let fields = Fields {
             id,
             timestamp: ts,
             body,
+            headers,
         };
+        let parts = template.parts();
         let enc = self.scheme.encoding;
         let mut buf = [0u8; 64];
         let mut whole = None; // the message as one string, for ed25519
         for (i, key) in self.keys.iter().enumerate() {
             let public = match key {
                 Key::Hmac(m) => {
-                    let mac = m.compute(self.scheme.message.parts(), &fields);
+                    let mac = m.compute(parts, &fields);
                     for (c, _) in sigs.iter().zip(asym).filter(|(_, &a)| !a) {
                         if let Some(n) = enc.decode_into(c, &mut buf) {
                             if mac.ct_eq(&buf[..n]) {
@@ -617,8 +705,7 @@ impl Verifier {
                     continue;
                 }
                 let sig = ed25519_dalek::Signature::from_bytes(&buf);
-                let m = whole
-                    .get_or_insert_with(|| message_bytes(self.scheme.message.parts(), &fields));
+                let m = whole.get_or_insert_with(|| message_bytes(parts, &fields));
                 // Strict: no small-order keys or non-canonical encodings
                 // (a signature has exactly one accepted text).
                 if public.verify_strict(m, &sig).is_ok() {
