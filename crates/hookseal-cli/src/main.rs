@@ -205,9 +205,8 @@ enum Command {
 
 #[derive(Args)]
 struct SchemeArgs {
-    /// Scheme preset: native, standard, x-signature, flinks, fincra,
-    /// signed-url, stripe, github, shopify, slack.
-    #[arg(long)]
+    /// Scheme preset.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(hookseal::PRESETS))]
     scheme: Option<String>,
     /// A scheme described in a TOML or JSON file instead of a preset.
     #[arg(long, conflicts_with = "scheme")]

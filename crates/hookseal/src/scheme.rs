@@ -297,7 +297,7 @@ impl From<Template> for String {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SchemeError {
     /// No preset has this name.
-    #[error("unknown scheme `{0}` (known: native, standard, x-signature, flinks, fincra, signed-url, stripe, github, shopify, slack)")]
+    #[error("unknown scheme `{0}` (known: {known})", known = PRESETS.join(", "))]
     Unknown(String),
     /// The message template does not parse.
     #[error("bad message template: {0}")]

@@ -21,6 +21,10 @@ SELECT scheme_exists('{"name": "broken"}') AS broken,
        scheme_exists('{"name": "x", "algorithm": "sha256", "encoding": "hex", "key": "utf8", "signature": {"header": "X-Sig"}, "message": "{id}.{body}", "mismatch_status": 401}') AS id_without_header,
        scheme_exists('{"name": "q", "algorithm": "sha256", "encoding": "base64", "key": "utf8", "signature": {"query": "sig"}, "message": "{body}", "mismatch_status": 403}') AS in_the_url,
        scheme_exists('{"name": "n", "algorithm": "sha256", "encoding": "hex", "key": "utf8", "signature": {"header": "N-Sig"}, "format": {"tag": "v1", "tag_separator": "=", "list_separator": ","}, "message": "{headers}{body}", "signed_headers": {"tag": "h", "separator": ";"}, "mismatch_status": 401}') AS named_headers;
+-- The named-headers description is valid (a receiver verifies with it); an
+-- endpoint just cannot deliver with it.
+SELECT webhook_verify_reason('{"name": "n", "algorithm": "sha256", "encoding": "hex", "key": "utf8", "signature": {"header": "N-Sig"}, "format": {"tag": "v1", "tag_separator": "=", "list_separator": ","}, "message": "{headers}{body}", "signed_headers": {"tag": "h", "separator": ";"}, "mismatch_status": 401}',
+    ARRAY['s'], 'x', '{}') AS named_headers_verify;
 \set VERBOSITY sqlstate
 SELECT create_endpoint(:'app', 'http://127.0.0.1:9/broken', '{"name": "broken"}');
 SELECT webhook_sign('{"name": "broken"}', 's', 'x');
