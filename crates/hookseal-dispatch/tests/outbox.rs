@@ -668,7 +668,10 @@ async fn private_destinations_are_refused_without_an_allow_list() {
     for (i, url) in [
         format!("http://127.0.0.1:{port}/hook"),
         format!("http://localhost:{port}/hook"), // a name resolving to loopback
+        // Bracketed IPv6 literals (the form that once got past Svix's filter).
         format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        format!("http://[0:0:0:0:0:ffff:7f00:1]:{port}/hook"),
+        format!("http://[::1]:{port}/hook"),
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         "http://10.0.0.1/".to_owned(),
     ]
