@@ -10,6 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 need_rust
 need_base
 need_pg
+need_node   # the v1a interop receiver (Node crypto)
 cd "$root"
 
 echo "== install the extension"
@@ -53,6 +54,9 @@ cargo build --quiet -p hookseal-cli
 HOOKSEAL_PSQL="psql -h 127.0.0.1 -p $PGPORT -U postgres -d v1a_interop" \
 HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a_interop" \
   "$venv/bin/python" tests/interop/v1a.py target/debug/hookseal
+HOOKSEAL_PSQL="psql -h 127.0.0.1 -p $PGPORT -U postgres -d v1a_interop" \
+HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a_interop" \
+  node tests/interop/v1a.mjs target/debug/hookseal
 echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
 
