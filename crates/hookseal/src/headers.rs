@@ -125,3 +125,13 @@ pub(crate) fn push_signed_header(text: &mut Vec<u8>, name: &str, value: &[u8]) {
     text.extend_from_slice(trim_header_value(value));
     text.push(b'\n');
 }
+
+/// Whether `name` is a header (or parameter) name as schemes write them:
+/// non-empty, letters, digits, `-`, `_`, `.`. Scheme validation, the signer
+/// and the verifier of named headers all ask this.
+pub(crate) fn is_header_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}

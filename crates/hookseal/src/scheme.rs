@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::encoding::Encoding;
+use crate::headers::is_header_token;
 use crate::time::TimeUnit;
 
 /// The MAC's hash function.
@@ -680,11 +681,7 @@ impl Scheme {
             .chain([self.timestamp.as_ref().and_then(|t| t.header.as_ref())])
             .flatten()
         {
-            if h.is_empty()
-                || !h
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            {
+            if !is_header_token(h) {
                 return bad("header and parameter names must be non-empty tokens");
             }
         }
@@ -697,12 +694,7 @@ impl Scheme {
                 return bad("`header_aliases` name the same headers the scheme reads (signature, id, timestamp)");
             }
             let names = [Some(&a.signature), a.id.as_ref(), a.timestamp.as_ref()];
-            if names.into_iter().flatten().any(|h| {
-                h.is_empty()
-                    || !h
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            }) {
+            if !names.into_iter().flatten().all(|h| is_header_token(h)) {
                 return bad("header and parameter names must be non-empty tokens");
             }
         }

@@ -6,6 +6,7 @@ use thiserror::Error;
 
 use crate::asym::Ed25519;
 use crate::encoding::percent_encode;
+use crate::headers::is_header_token;
 use crate::json::{self, JsonError};
 use crate::mac::{message_bytes, prepare, Fields, Key};
 use crate::scheme::{Location, Scheme};
@@ -309,12 +310,7 @@ impl Signer {
         let Some(spec) = &self.scheme.signed_headers else {
             return Ok((String::new(), Vec::new()));
         };
-        let token = |n: &str| {
-            !n.is_empty()
-                && n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        };
-        if headers.is_empty() || !headers.iter().all(|(n, _)| token(n)) {
+        if headers.is_empty() || !headers.iter().all(|(n, _)| is_header_token(n)) {
             return Err(SignError::SignedHeaders);
         }
         let names: Vec<String> = headers

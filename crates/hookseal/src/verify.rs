@@ -7,7 +7,9 @@ use thiserror::Error;
 
 use crate::asym::Ed25519;
 use crate::encoding::percent_decode;
-use crate::headers::{each_trimmed, one, push_signed_header, HeaderKey, HeaderSource, One};
+use crate::headers::{
+    each_trimmed, is_header_token, one, push_signed_header, HeaderKey, HeaderSource, One,
+};
 use crate::json::{self, JsonError};
 use crate::mac::{message_bytes, prepare, Fields, Key};
 use crate::message_id::{is_message_id_bytes, MAX_MESSAGE_ID_LEN};
@@ -320,7 +322,7 @@ impl Verifier {
         };
         // One spelling for the whole request: the aliases' only when the
         // scheme's own signature header is absent and theirs is present.
-        let names = match (&self.alias, &self.names.signature) {
+        let (names, aliased) = match (&self.alias, &self.names.signature) {
             (Some(alias), Some(own))
                 if matches!(one(headers, &own.key), One::Absent)
                     && alias
@@ -328,9 +330,9 @@ impl Verifier {
                         .as_ref()
                         .is_some_and(|a| !matches!(one(headers, &a.key), One::Absent)) =>
             {
-                alias
+                (alias, true)
             }
-            _ => &self.names,
+            _ => (&self.names, false),
         };
         match (&s.signature, &names.signature) {
             (Location::Header(_), Some(Named { name, key })) => {
@@ -450,7 +452,6 @@ impl Verifier {
         };
         let sigs = &p.sigs[..kept];
         let asym = &p.asym[..kept];
-        let aliased = !std::ptr::eq(names, &self.names);
         let done = |secret_index, matched| Verified {
             secret_index,
             timestamp,
@@ -571,8 +572,7 @@ impl Verifier {
         let names = named.ok_or_else(|| malformed_header(sig_name, "no signed-headers item"))?;
         let mut text = Vec::new();
         for name in names.split(spec.separator.as_str()) {
-            let token = |b: u8| b.is_ascii_alphanumeric() || b"-_.".contains(&b);
-            if name.is_empty() || !name.bytes().all(token) {
+            if !is_header_token(name) {
                 return Err(malformed_header(
                     sig_name,
                     "a signed header name is not a token",
