@@ -61,6 +61,7 @@ pub struct Receiver {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     verifier: Verifier,
     max_body: usize,
@@ -98,13 +99,7 @@ impl Receiver {
     }
 
     fn edit(self, f: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            verifier: shared.verifier.clone(),
-            max_body: shared.max_body,
-            replay: shared.replay.clone(),
-            window: shared.window,
-            scope: shared.scope.clone(),
-        });
+        let mut inner = Arc::unwrap_or_clone(self.inner);
         f(&mut inner);
         Receiver {
             inner: Arc::new(inner),

@@ -235,25 +235,28 @@ impl Signer {
         let f = &s.format;
         let sep = f.list_separator.as_deref().unwrap_or("");
         let mut value = String::with_capacity(16 + self.keys.len() * 140);
-        let item = |value: &mut String, tag: &str, text: &str| {
+        // Opens a `{tag}{tag_separator}` item; the caller writes its value.
+        let open = |value: &mut String, tag: &str| {
             if !value.is_empty() {
                 value.push_str(sep);
             }
             value.push_str(tag);
             value.push_str(&f.tag_separator);
-            value.push_str(text);
         };
         if let Some(tt) = &f.timestamp_tag {
-            item(&mut value, tt, &ts_text);
+            open(&mut value, tt);
+            value.push_str(&ts_text);
         }
         if let Some(h) = &s.signed_headers {
-            item(&mut value, &h.tag, &names);
+            open(&mut value, &h.tag);
+            value.push_str(&names);
         }
         for v in &s.stronger {
             for k in &self.keys {
                 if let Key::Hmac(m) = k {
+                    open(&mut value, &v.tag);
                     let mac = m.compute(v.message.parts(), &fields);
-                    item(&mut value, &v.tag, &s.encoding.encode(mac.as_bytes()));
+                    s.encoding.encode_into(mac.as_bytes(), &mut value);
                 }
             }
         }
