@@ -335,7 +335,7 @@ CREATE TABLE attempts (
     finished_at    timestamptz NOT NULL,    -- answer classified (started_at + monotonic duration)
     http_status    integer,                 -- NULL: no answer
     error_class    text NOT NULL CHECK (error_class IN ('ok', 'http', 'timeout', 'connect', 'tls',
-                                                        'policy', 'other')),
+                                                        'policy', 'invalid', 'other')),
     error          text,                    -- at most 1,000 characters
     response_type  text,                    -- the answer's Content-Type, at most 200 characters
     response_body  text,                    -- the answer's first 1 KiB (lossy UTF-8)
@@ -415,6 +415,10 @@ DECLARE
     delay interval;
     next_status outbox_status;
 BEGIN
+    IF http_status NOT BETWEEN 100 AND 599 THEN
+        RAISE EXCEPTION 'hookseal: http_status % is not an HTTP status (100-599, or NULL for no answer)',
+            http_status USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     SELECT * INTO row FROM outbox o WHERE o.id = outbox_id FOR UPDATE;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -423,7 +427,7 @@ BEGIN
                           http_status, error_class, error, response_type, response_body, resigned)
     VALUES (outbox_id, coalesce(attempt, row.attempts), row.endpoint_id, worker,
             coalesce(started_at, now_), coalesce(finished_at, started_at, now_), http_status,
-            CASE WHEN error_class IN ('http', 'timeout', 'connect', 'tls', 'policy')
+            CASE WHEN error_class IN ('http', 'timeout', 'connect', 'tls', 'policy', 'invalid')
                  THEN error_class ELSE 'other' END,
             left(error, 1000), left(response_type, 200), left(response_body, 1024), resigned);
     IF row.lease_owner IS DISTINCT FROM worker OR row.status <> 'delivering' THEN
@@ -433,6 +437,18 @@ BEGIN
     IF http_status = 410 THEN
         UPDATE endpoints SET enabled = false, disabled_reason = '410 Gone from the receiver'
         WHERE id = ep.id;
+        next_status := 'dead';
+    ELSIF error_class IN ('policy', 'invalid') THEN
+        -- Permanent: the same URL will be refused again. Dead-letter the
+        -- row and stop the endpoint (its other rows wait, not lost) until
+        -- someone fixes the URL or the allow-list and re-enables it.
+        UPDATE endpoints
+        SET enabled = false,
+            disabled_reason = format('destination refused (%s): %s; fix the URL with '
+                                     'hookseal.alter_endpoint(), then hookseal.enable_endpoint()',
+                                     error_class, left(error, 200))
+        WHERE id = ep.id;
+        error := format('permanent (%s): %s', error_class, error);
         next_status := 'dead';
     ELSIF row.attempts > cardinality(ep.retry_schedule) THEN
         next_status := 'dead';

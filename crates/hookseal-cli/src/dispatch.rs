@@ -117,6 +117,11 @@ pub fn run(args: DispatchArgs) -> Result<u8, Fail> {
     let dispatcher = Dispatcher::new(config).map_err(|e| usage(e.to_string()))?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| failed(format!("runtime: {e}")))?;
     rt.block_on(async {
+        match dispatcher.check_database().await {
+            Ok(()) => {}
+            Err(e) if e.is_fatal() => return Err(failed(format!("cannot dispatch: {e}"))),
+            Err(e) => tracing::warn!(error = %e, "database not reachable yet; will keep trying"),
+        }
         if let Some(addr) = args.metrics_addr {
             let (bound, _task) = hookseal_dispatch::serve_metrics(addr, dispatcher.metrics())
                 .await

@@ -131,3 +131,42 @@ async fn status_and_attempts_read_the_history_as_admin() {
     assert!(err.contains("hookseal_admin"), "{err}");
     assert!(!err.contains("pw-not-printed"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn dispatch_refuses_a_database_without_the_extension() {
+    let pg = std::env::var("HOOKSEAL_TEST_PG").expect("HOOKSEAL_TEST_PG=host:port");
+    let db = format!("t_cli_noext_{}", std::process::id());
+    let (root, conn) =
+        tokio_postgres::connect(&format!("postgres://postgres@{pg}/postgres"), NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    root.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
+    root.batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    let url = format!("postgres://postgres@{pg}/{db}");
+    let out = hookseal(&["dispatch", "--drain"], &url);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("not installed") && err.contains("CREATE EXTENSION hookseal"), "{err}");
+    let (c, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    c.batch_execute("CREATE EXTENSION hookseal VERSION '0.1.0'")
+        .await
+        .unwrap();
+    let out = hookseal(&["dispatch", "--drain"], &url);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("version 0.1.0") && err.contains("ALTER EXTENSION hookseal UPDATE"), "{err}");
+    c.batch_execute("ALTER EXTENSION hookseal UPDATE").await.unwrap();
+    let out = hookseal(&["dispatch", "--drain"], &url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    drop(c);
+    root.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .await
+        .unwrap();
+}

@@ -47,9 +47,13 @@ pub enum FailureClass {
     Connect,
     /// The TLS handshake failed (unknown issuer, wrong name, ...).
     Tls,
-    /// The address policy refused the destination.
+    /// The address policy refused the destination. Permanent: `fail()`
+    /// dead-letters the row and disables the endpoint.
     Policy,
-    /// Anything else (an invalid URL, a broken answer).
+    /// The endpoint's URL cannot be used (does not parse, not http(s), no
+    /// host). Permanent, as `Policy`.
+    Invalid,
+    /// Anything else (a broken answer, a status outside 100–599).
     Other,
 }
 
@@ -62,6 +66,7 @@ impl FailureClass {
             FailureClass::Connect => "connect",
             FailureClass::Tls => "tls",
             FailureClass::Policy => "policy",
+            FailureClass::Invalid => "invalid",
             FailureClass::Other => "other",
         }
     }
@@ -181,17 +186,18 @@ impl Deliverer {
             // The extension always signs; never send an unsigned body.
             return retry("claim returned no signed headers; not sent".into());
         }
+        let invalid = |error: String| refuse(error, FailureClass::Invalid);
         let url = match Url::parse(&job.url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-            Ok(u) => return retry(format!("unsupported URL scheme `{}`", u.scheme())),
-            Err(e) => return retry(format!("invalid URL: {e}")),
+            Ok(u) => return invalid(format!("unsupported URL scheme `{}`", u.scheme())),
+            Err(e) => return invalid(format!("invalid URL: {e}")),
         };
         // IP-literal hosts never reach the resolver: check them here.
         let literal: Option<IpAddr> = match url.host() {
             Some(url::Host::Ipv4(v4)) => Some(v4.into()),
             Some(url::Host::Ipv6(v6)) => Some(v6.into()),
             Some(url::Host::Domain(_)) => None,
-            None => return retry("URL has no host".into()),
+            None => return invalid("URL has no host".into()),
         };
         if let Some(ip) = literal {
             if let Err(refused) = self.policy.check(ip) {
@@ -223,6 +229,10 @@ impl Deliverer {
             Err(e) => return refuse(describe(&e), classify(&e)),
         };
         let status = resp.status().as_u16();
+        if !(100..=599).contains(&status) {
+            // HTTP defines 1xx–5xx; `fail()` refuses anything else.
+            return retry(format!("invalid HTTP status {status} in the answer"));
+        }
         let retry_after = match status {
             429 | 503 => resp
                 .headers()

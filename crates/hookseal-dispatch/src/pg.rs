@@ -31,7 +31,7 @@ pub enum ConnectError {
         reason: String,
     },
     /// The server refused, or the network or TLS failed.
-    #[error(transparent)]
+    #[error("{}", Described(.0))]
     Db(#[from] tokio_postgres::Error),
 }
 
@@ -117,4 +117,109 @@ where
             }
         }
     });
+}
+
+/// The extension version this build speaks to (`hookseal.claim()`'s and
+/// `fail()`'s signatures, the outbox columns). Equal to the workspace
+/// version, which is also the extension's `default_version`.
+pub const EXTENSION_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A database error for logs: its SQLSTATE and message (and detail or hint)
+/// when the server sent one, else the error and its causes. tokio-postgres'
+/// own `Display` prints only `db error` for server errors.
+pub struct Described<'a>(pub &'a tokio_postgres::Error);
+
+impl std::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(db) = self.0.as_db_error() {
+            write!(f, "SQLSTATE {}: {}", db.code().code(), db.message())?;
+            if let Some(detail) = db.detail() {
+                write!(f, " (detail: {detail})")?;
+            }
+            if let Some(hint) = db.hint() {
+                write!(f, " (hint: {hint})")?;
+            }
+            return Ok(());
+        }
+        write!(f, "{}", self.0)?;
+        let mut source = std::error::Error::source(self.0);
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+/// Whether an error is about the connection (worth reconnecting and
+/// trying again) rather than about the statement: no SQLSTATE, or one of
+/// the classes 08 (connection), 57 (operator intervention: shutdown,
+/// cancel, statement timeout), 53 (insufficient resources) or 40
+/// (serialization failure, deadlock).
+pub fn is_transient(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        None => true,
+        Some(db) => matches!(&db.code().code()[..2], "08" | "57" | "53" | "40"),
+    }
+}
+
+/// Why a database cannot be used by this build.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtensionError {
+    /// `CREATE EXTENSION hookseal` was never run in this database.
+    #[error("the hookseal extension is not installed in this database; run CREATE EXTENSION hookseal (as a superuser)")]
+    Missing,
+    /// The installed version is not the one this build speaks to.
+    #[error("the hookseal extension is at version {installed}; this build needs {}; run ALTER EXTENSION hookseal UPDATE", EXTENSION_VERSION)]
+    Version {
+        /// `pg_extension.extversion`.
+        installed: String,
+    },
+    /// No connection could be made (the database may come up later).
+    #[error("cannot connect to check the extension: {0}")]
+    Connect(#[from] ConnectError),
+    /// The query failed.
+    #[error("cannot read the extension's version: {}", Described(.0))]
+    Db(#[from] tokio_postgres::Error),
+}
+
+impl ExtensionError {
+    /// True for a database that is reachable but unusable (no extension, a
+    /// version this build does not speak): a process should not start.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            ExtensionError::Missing | ExtensionError::Version { .. } => true,
+            ExtensionError::Connect(ConnectError::Db(e)) | ExtensionError::Db(e) => {
+                !is_transient(e)
+            }
+            ExtensionError::Connect(_) => true,
+        }
+    }
+}
+
+/// Connects to `url` and checks its extension (see [`check_extension`]).
+pub async fn check_url(url: &str, root_cert: Option<&Path>) -> Result<(), ExtensionError> {
+    let client = connect(url, root_cert, None).await?;
+    check_extension(&client).await
+}
+
+/// Checks that the database has the extension at [`EXTENSION_VERSION`].
+pub async fn check_extension(client: &Client) -> Result<(), ExtensionError> {
+    let row = client
+        .query_opt(
+            "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'hookseal'",
+            &[],
+        )
+        .await?;
+    match row {
+        None => Err(ExtensionError::Missing),
+        Some(r) => {
+            let installed: String = r.get(0);
+            if installed == EXTENSION_VERSION {
+                Ok(())
+            } else {
+                Err(ExtensionError::Version { installed })
+            }
+        }
+    }
 }

@@ -27,6 +27,7 @@ use tokio::task::AbortHandle;
 use crate::db::{Db, Delivery, Failure, Logged};
 use crate::deliver::{Deliverer, FailureClass, Job, Outcome};
 use crate::metrics::Metrics;
+use crate::pg::{is_transient, Described};
 use crate::{Config, DispatchError};
 
 /// Rows of one endpoint a worker may hold per slot of it (`per_endpoint`):
@@ -182,6 +183,16 @@ impl Dispatcher {
         })
     }
 
+    /// Connects once and checks that the database has the extension at the
+    /// version this build speaks ([`crate::pg::EXTENSION_VERSION`]). Call
+    /// it before [`run`](Self::run): a database without the extension, or
+    /// at another version, gives an error whose
+    /// [`is_fatal`](crate::pg::ExtensionError::is_fatal) says not to start;
+    /// an unreachable one a transient error (the loop keeps reconnecting).
+    pub async fn check_database(&self) -> Result<(), crate::pg::ExtensionError> {
+        crate::pg::check_url(&self.config.database_url, self.config.root_cert.as_deref()).await
+    }
+
     /// The counters this dispatcher updates.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
@@ -322,7 +333,7 @@ impl Dispatcher {
                 }
                 Err(e) => {
                     self.metrics.db_errors.fetch_add(1, Relaxed);
-                    tracing::warn!(error = %e, "claim failed; reconnecting");
+                    tracing::warn!(error = %Described(&e), "claim failed; reconnecting");
                     drop(permits);
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
@@ -616,7 +627,7 @@ async fn maintain(cfg: Arc<Config>, every: Duration) {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "maintain() failed");
+                    tracing::warn!(error = %Described(&e), "maintain() failed");
                     break;
                 }
             }
@@ -741,7 +752,7 @@ async fn record(
             }
             Err(e) => {
                 metrics.db_errors.fetch_add(1, Relaxed);
-                tracing::warn!(error = %e, "recording results failed; reconnecting");
+                tracing::warn!(error = %Described(&e), "recording results failed; reconnecting");
                 tokio::time::sleep(backoff).await;
             }
         }
@@ -758,15 +769,26 @@ async fn flush(
 ) -> Result<(), tokio_postgres::Error> {
     let worker = cfg.worker_id.as_str();
     if !acks.is_empty() {
-        let recorded = db.ack_many(worker, acks).await?;
-        metrics.delivered.fetch_add(recorded.len() as u64, Relaxed);
-        let lost = acks.len().saturating_sub(recorded.len());
-        if lost > 0 {
-            metrics.lease_lost.fetch_add(lost as u64, Relaxed);
-            tracing::warn!(
-                count = lost,
-                "delivered rows whose lease had passed to another worker"
-            );
+        match db.ack_many(worker, acks).await {
+            Ok(recorded) => {
+                metrics.delivered.fetch_add(recorded.len() as u64, Relaxed);
+                let lost = acks.len().saturating_sub(recorded.len());
+                if lost > 0 {
+                    metrics.lease_lost.fetch_add(lost as u64, Relaxed);
+                    tracing::warn!(
+                        count = lost,
+                        "delivered rows whose lease had passed to another worker"
+                    );
+                }
+            }
+            // Refused, not interrupted: retrying the same batch would stall
+            // the recorder. The rows are delivered again after their lease.
+            Err(e) if !is_transient(&e) => {
+                metrics.db_errors.fetch_add(1, Relaxed);
+                tracing::error!(count = acks.len(), error = %Described(&e),
+                    "ack_many() refused these results; the rows are delivered again after their lease");
+            }
+            Err(e) => return Err(e),
         }
         acks.clear();
     }
@@ -787,6 +809,14 @@ async fn flush(
                 }
                 Ok(None) => {
                     metrics.lease_lost.fetch_add(1, Relaxed);
+                }
+                // The statement itself was refused (a bug, or a schema this
+                // build does not speak): retrying cannot help. Drop the
+                // result, loudly; the row is delivered again after its lease.
+                Err(e) if !is_transient(&e) => {
+                    metrics.db_errors.fetch_add(1, Relaxed);
+                    tracing::error!(outbox_id = f.outbox_id, error = %Described(&e),
+                        "fail() refused this result; the row is retried after its lease");
                 }
                 Err(e) => {
                     keep.push(f);

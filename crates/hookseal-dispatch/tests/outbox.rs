@@ -101,6 +101,19 @@ impl Db {
         (app, row.get(0), row.get(1))
     }
 
+    /// The first endpoint's `enabled` and `disabled_reason` ('' when none).
+    async fn endpoint_state(&self) -> (bool, String) {
+        let row = self
+            .admin
+            .query_one(
+                "SELECT enabled, coalesce(disabled_reason, '') FROM hookseal.endpoints ORDER BY created_at LIMIT 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    }
+
     /// Sends `n` events to `app`; returns their ids in order.
     async fn send_to(&self, app: &str, n: usize) -> Vec<String> {
         let mut ids = Vec::new();
@@ -684,16 +697,61 @@ async fn private_destinations_are_refused_without_an_allow_list() {
         let mut c = config(&db);
         c.policy = AddressPolicy::default();
         let run = start(c);
+        // Permanent: dead after one attempt (not retried for days), and
+        // the endpoint stopped with the reason.
         let rows = db
             .wait_rows("a refused attempt", LONG, |r| {
-                r[0].0 == "pending" && r[0].1 == 1
+                r[0].0 == "dead" && r[0].1 == 1
             })
             .await;
         run.stop().await;
         let err = rows[0].3.clone().unwrap();
         assert!(err.contains("not on the allow-list"), "{url}: {err}");
+        assert!(err.starts_with("permanent (policy)"), "{url}: {err}");
+        let (enabled, reason) = db.endpoint_state().await;
+        assert!(!enabled, "{url}");
+        assert!(reason.contains("destination refused (policy)"), "{reason}");
     }
     assert_eq!(rx.got().len(), 0, "nothing reached the loopback receiver");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn an_invalid_url_is_permanent_and_recovers_once_fixed() {
+    let rx = Receiver::start(|_| ok()).await;
+    // Passes the table's CHECK (http(s)://, no spaces), not a URL parser.
+    let db = Db::new("invalid_url", "http://127.0.0.1:99999/hook", "native").await;
+    db.schedule("{1 hour}").await;
+    db.send(1).await;
+    let run = start(config(&db));
+    let rows = db
+        .wait_rows("dead letter", LONG, |r| r[0].0 == "dead" && r[0].1 == 1)
+        .await;
+    let err = rows[0].3.clone().unwrap();
+    assert!(err.starts_with("permanent (invalid): invalid URL"), "{err}");
+    let (enabled, reason) = db.endpoint_state().await;
+    assert!(!enabled);
+    assert!(reason.contains("destination refused (invalid)"), "{reason}");
+    let class: String = db
+        .admin
+        .query_one("SELECT error_class FROM hookseal.attempts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(class, "invalid");
+    // The operator fixes the URL, re-enables and redrives: delivered.
+    db.admin
+        .batch_execute(&format!(
+            "SELECT hookseal.alter_endpoint(id, jsonb_build_object('url', '{}')) FROM hookseal.endpoints;
+             SELECT hookseal.enable_endpoint(id) FROM hookseal.endpoints;
+             SELECT hookseal.redrive_endpoint(id) FROM hookseal.endpoints;",
+            rx.url()
+        ))
+        .await
+        .unwrap();
+    let got = rx.wait(1, LONG).await;
+    run.stop().await;
+    verify(&got[0], "native", &db.secret, TOL);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

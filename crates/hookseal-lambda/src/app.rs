@@ -122,6 +122,24 @@ impl App {
         router.fallback(not_found).with_state(self.clone())
     }
 
+    /// With a database: checks once that it has the extension at the
+    /// version this build speaks. Missing or another version: an error
+    /// (the process should not start); unreachable: a warning only, as a
+    /// database may come up after the function.
+    pub async fn check_database(&self) -> Result<(), hookseal_dispatch::pg::ExtensionError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let root_cert = hookseal_dispatch::pg::root_cert_from_env();
+        match hookseal_dispatch::pg::check_url(&store.url, root_cert.as_deref()).await {
+            Err(e) if !e.is_fatal() => {
+                tracing::warn!(error = %e, "database not reachable at start");
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
     /// Drains the outbox for at most `budget`; `None` without a database.
     pub async fn drain(&self, budget: Duration) -> Option<serde_json::Value> {
         let d = self.dispatcher.as_ref()?;
@@ -155,6 +173,10 @@ async fn receive(
                     StatusCode::OK,
                     json!({"ok": true, "id": id, "stored": true}),
                 )
+            }
+            Err(e) if e.needs_operator() => {
+                tracing::error!(path, id, error = %e, "verified but not stored");
+                error(503, "store_failed", "the event could not be stored; retry")
             }
             Err(e) => {
                 tracing::warn!(path, id, error = %e, "verified but not stored");
@@ -262,7 +284,7 @@ async fn store_event(store: &Store, id: &str, body: &[u8]) -> Result<(), StoreEr
     match insert(&client, &store.app, &kind, &data, id).await {
         // A connection that broke between invocations: once more, fresh.
         Err(e) if client.is_closed() => {
-            tracing::warn!(error = %e, "database connection lost; reconnecting");
+            tracing::warn!(error = %hookseal_dispatch::pg::Described(&e), "database connection lost; reconnecting");
             let fresh = connect(&store.url).await?;
             let r = insert(&fresh, &store.app, &kind, &data, id).await;
             *guard = Some(fresh);
@@ -300,8 +322,21 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client, StoreError> {
 enum StoreError {
     #[error(transparent)]
     Connect(#[from] hookseal_dispatch::pg::ConnectError),
-    #[error(transparent)]
+    #[error("{}", hookseal_dispatch::pg::Described(.0))]
     Db(#[from] tokio_postgres::Error),
+}
+
+impl StoreError {
+    /// A refusal that will repeat on every request (no such function, no
+    /// privilege, a bad app id): an operator must act.
+    fn needs_operator(&self) -> bool {
+        match self {
+            StoreError::Db(e) | StoreError::Connect(hookseal_dispatch::pg::ConnectError::Db(e)) => {
+                !hookseal_dispatch::pg::is_transient(e)
+            }
+            StoreError::Connect(_) => true,
+        }
+    }
 }
 
 async fn dispatch(State(app): State<Arc<App>>, req: Request<Body>) -> Response {

@@ -41,6 +41,7 @@ async fn run() -> Result<(), lambda_runtime::Error> {
     let env = |k: &str| std::env::var(k).ok();
     let settings = Loader::new(&env).load().await?;
     let app = App::new(settings)?;
+    app.check_database().await?;
     let router = app.router();
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         let app = Arc::clone(&app);

@@ -196,3 +196,63 @@ async fn a_database_outage_makes_the_provider_retry() {
     assert_eq!(answer["error"], "store_failed");
     assert!(!answer.to_string().contains("pw-not-logged"));
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn a_database_without_the_extension_is_refused_at_start() {
+    let name = format!("t_lambda_noext_{}", std::process::id());
+    let root = sql("postgres").await;
+    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    root.batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let vars = |db: &str| -> HashMap<&'static str, String> {
+        [
+            ("INBOUND_SCHEME", "github".to_owned()),
+            ("INBOUND_SECRET", GH_SECRET.to_owned()),
+            ("DATABASE_URL", format!("postgres://postgres@{}/{db}", pg())),
+            ("HOOKSEAL_APP", "app_x".to_owned()),
+        ]
+        .into_iter()
+        .collect()
+    };
+    let (app_, _) = app(vars(&name)).await;
+    let err = app_.check_database().await.unwrap_err();
+    assert!(err.is_fatal());
+    assert!(
+        err.to_string().contains("CREATE EXTENSION hookseal"),
+        "{err}"
+    );
+    // The released 0.1.0: another version, named, with the fix.
+    sql(&name)
+        .await
+        .batch_execute("CREATE EXTENSION hookseal VERSION '0.1.0'")
+        .await
+        .unwrap();
+    let err = app_.check_database().await.unwrap_err();
+    assert!(err.is_fatal());
+    let text = err.to_string();
+    assert!(text.contains("version 0.1.0") && text.contains("ALTER EXTENSION hookseal UPDATE"), "{text}");
+    // Updated: accepted.
+    sql(&name)
+        .await
+        .batch_execute("ALTER EXTENSION hookseal UPDATE")
+        .await
+        .unwrap();
+    app_.check_database().await.unwrap();
+    // An unreachable database is not a reason to refuse to start.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut v = vars("db");
+    v.insert("DATABASE_URL", format!("postgres://nobody@{closed}/db"));
+    let (unreachable, _) = app(v).await;
+    unreachable.check_database().await.unwrap();
+    drop(app_);
+    root.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+}

@@ -153,3 +153,37 @@ INSERT INTO hookseal.attempts (outbox_id, attempt, endpoint_id, worker, started_
 VALUES (1, 1, 'x', 'x', now(), now(), 'ok');
 RESET ROLE;
 DROP ROLE regress_h_writer, regress_h_dispatcher, regress_h_admin;
+
+-- fail() bounds its inputs: a status outside 100-599 is refused (and
+-- changes nothing); the error text is kept to 1,000 characters.
+TRUNCATE events, outbox, attempts;
+UPDATE endpoints SET enabled = false WHERE id = :'ep2';
+SELECT webhook_send(:'app', 't', '{}', 'evt_bounds') AS evt_b \gset
+SELECT count(*) FROM claim('w1');
+SELECT fail(o.id, 'w1', 999, 'HTTP 999') FROM outbox o WHERE o.event_id = :'evt_b';
+SELECT fail(o.id, 'w1', 99, 'HTTP 99') FROM outbox o WHERE o.event_id = :'evt_b';
+SELECT fail(o.id, 'w1', -1, 'HTTP -1') FROM outbox o WHERE o.event_id = :'evt_b';
+SELECT count(*) AS logged, (SELECT status FROM outbox WHERE event_id = :'evt_b') FROM attempts;
+SELECT fail(o.id, 'w1', 599, repeat('x', 10000000)) FROM outbox o WHERE o.event_id = :'evt_b';
+SELECT length(last_error) AS kept, last_status FROM outbox WHERE event_id = :'evt_b';
+
+-- A destination the dispatcher's policy refuses, or a URL it cannot use,
+-- is permanent: dead at once (not retried for days) with the reason, the
+-- endpoint stopped with the reason; enable_endpoint() resumes it.
+UPDATE outbox SET next_attempt_at = now() WHERE event_id = :'evt_b';
+SELECT count(*) FROM claim('w1');
+SELECT fail(o.id, 'w1', NULL, 'refused: 10.0.0.1 is not on the allow-list', NULL, 'policy', 2,
+            now(), now(), false, NULL, NULL)
+FROM outbox o WHERE o.event_id = :'evt_b';
+SELECT status, last_error FROM outbox WHERE event_id = :'evt_b';
+SELECT enabled, disabled_reason FROM endpoints WHERE id = :'ep';
+SELECT error_class FROM attempts ORDER BY finished_at DESC LIMIT 1;
+SELECT enable_endpoint(:'ep');
+SELECT redrive_endpoint(:'ep') AS redriven;
+SELECT count(*) FROM claim('w1');
+SELECT fail(o.id, 'w1', NULL, 'invalid URL: invalid port number', NULL, 'invalid', 1,
+            now(), now(), false, NULL, NULL)
+FROM outbox o WHERE o.event_id = :'evt_b';
+SELECT status, last_error FROM outbox WHERE event_id = :'evt_b';
+SELECT enabled, disabled_reason FROM endpoints WHERE id = :'ep';
+SELECT enable_endpoint(:'ep');
