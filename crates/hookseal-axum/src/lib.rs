@@ -50,9 +50,19 @@ mod rejection;
 mod replay;
 #[cfg(feature = "postgres")]
 mod replay_pg;
+#[cfg(feature = "serve")]
+mod serve;
+
+/// Most bytes of request headers a receiver reads (names, values, `: ` and
+/// CRLF, as on the wire); more is refused with a JSON 431.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Most header fields a receiver reads; more is refused with a JSON 431.
+pub const MAX_HEADERS: usize = 100;
 
 pub use receiver::{Receiver, VerifyLayer, VerifyService, Webhook};
 pub use rejection::{json_response, method_not_allowed, not_found, Rejection};
 pub use replay::{BoxFuture, MemoryReplayStore, ReplayError, ReplayStore, DEFAULT_MEMORY_CAPACITY};
 #[cfg(feature = "postgres")]
 pub use replay_pg::{Connector, PgReplayStore, PURGE_EVERY, REPLAY_TABLE_SQL};
+#[cfg(feature = "serve")]
+pub use serve::{serve, PARSER_MAX_BUF, PARSER_MAX_HEADERS};

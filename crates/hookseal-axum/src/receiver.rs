@@ -168,6 +168,7 @@ impl Receiver {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
+        check_header_size(&parts.headers)?;
         let body = read_body(parts, body, i.max_body).await?;
         let now = UnixTime::now();
         let verified = i
@@ -216,6 +217,21 @@ impl Receiver {
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// 431 beyond [`MAX_HEADER_BYTES`](crate::MAX_HEADER_BYTES) (names, values
+/// and `: ` plus CRLF per field, as on the wire) or
+/// [`MAX_HEADERS`](crate::MAX_HEADERS) fields.
+fn check_header_size(headers: &http::HeaderMap) -> Result<(), Rejection> {
+    let fields = headers.len();
+    let bytes: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if bytes > crate::MAX_HEADER_BYTES || fields > crate::MAX_HEADERS {
+        return Err(Rejection::headers_too_large(bytes, fields));
+    }
+    Ok(())
 }
 
 /// The body, at most `limit` bytes (413 beyond, before reading when

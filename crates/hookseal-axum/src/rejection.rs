@@ -46,6 +46,21 @@ impl Rejection {
         )
     }
 
+    /// 431: the request's headers exceed the receiver's limits
+    /// ([`MAX_HEADER_BYTES`](crate::MAX_HEADER_BYTES) in all,
+    /// [`MAX_HEADERS`](crate::MAX_HEADERS) fields).
+    pub fn headers_too_large(bytes: usize, fields: usize) -> Self {
+        Rejection::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request headers are {bytes} bytes in {fields} fields; at most {} bytes in {} fields are read",
+                crate::MAX_HEADER_BYTES,
+                crate::MAX_HEADERS
+            ),
+        )
+    }
+
     /// 409: the message id was already accepted within the replay window.
     pub fn replayed(id: &str) -> Self {
         Rejection::new(

@@ -439,3 +439,56 @@ async fn svix_spelled_requests_are_filed_under_the_verified_id() {
     let (status, a) = send(&url, &again, body).await;
     assert_eq!((status, a["error"].as_str()), (409, Some("replayed")));
 }
+
+/// Sends a request head with `extra` header lines over a plain socket;
+/// the raw answer.
+#[cfg(feature = "serve")]
+async fn raw_head(addr: SocketAddr, extra: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST /hook HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n{extra}\r\n{{}}"
+    );
+    let _ = s.write_all(req.as_bytes()).await;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(feature = "serve")]
+#[tokio::test]
+async fn oversized_headers_get_the_json_431_through_serve() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route("/hook", standard_receiver().post(ok));
+    tokio::spawn(hookseal_axum::serve(
+        listener,
+        app,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    // 96 KiB in one field, and 150 small fields: over the receiver's
+    // limits, within the parser's: the JSON answer.
+    for extra in [
+        format!("X-Big: {}\r\n", "a".repeat(96 * 1024)),
+        (0..150)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>(),
+    ] {
+        let answer = raw_head(addr, &extra).await;
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.200}");
+        assert!(answer.contains("application/json"), "{answer:.300}");
+        assert!(
+            answer.contains(r#""error":"headers_too_large""#),
+            "{answer:.400}"
+        );
+    }
+    // Within the limits: the request reaches verification (and is refused
+    // there for its missing signature).
+    let answer = raw_head(addr, &format!("X-Big: {}\r\n", "a".repeat(32 * 1024))).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:.200}");
+    assert!(
+        answer.contains(r#""error":"missing_header""#),
+        "{answer:.400}"
+    );
+}

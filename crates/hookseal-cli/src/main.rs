@@ -247,6 +247,19 @@ fn init_tracing(format: &str) {
     }
 }
 
+/// A time in Unix seconds from the command line. A value that reads as
+/// milliseconds (seconds past the year 5000) is a usage error that says
+/// so, not a clock 1000 times off and a confusing `stale` verdict.
+fn in_seconds(flag: &str, value: i64) -> Result<UnixTime, Fail> {
+    if value.abs() >= 100_000_000_000 {
+        return Err(usage(format!(
+            "{flag} {value} looks like Unix milliseconds; this takes seconds ({})",
+            value / 1000
+        )));
+    }
+    Ok(UnixTime::from_secs(value))
+}
+
 fn usage(msg: impl Into<String>) -> Fail {
     Fail(msg.into(), 2)
 }
@@ -468,10 +481,13 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             let unit = scheme.timestamp.as_ref().map(|t| t.unit);
             let signer = Signer::new(scheme, &secrets.load()?).map_err(|e| usage(e.to_string()))?;
             let body = body.read()?;
-            let timestamp = timestamp.map(|t| match unit {
-                Some(hookseal::TimeUnit::Milliseconds) => UnixTime::from_millis(t),
-                _ => UnixTime::from_secs(t),
-            });
+            let timestamp = match (timestamp, unit) {
+                (None, _) => None,
+                (Some(t), Some(hookseal::TimeUnit::Milliseconds)) => Some(UnixTime::from_millis(t)),
+                (Some(t), Some(hookseal::TimeUnit::Seconds)) => Some(in_seconds("--timestamp", t)?),
+                // A scheme without a timestamp ignores it.
+                (Some(t), None) => Some(UnixTime::from_secs(t)),
+            };
             let signed = signer
                 .sign(&Message {
                     body: &body,
@@ -534,6 +550,13 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             json,
         } => {
             let scheme = scheme.load()?;
+            if url.is_none() {
+                if let hookseal::Location::Query(param) = &scheme.signature {
+                    return Err(usage(format!(
+                        "--url is required: this scheme reads its signature from the URL's `{param}` query parameter"
+                    )));
+                }
+            }
             let headers = headers
                 .iter()
                 .map(|h| parse_header(h))
@@ -542,7 +565,10 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 .map_err(|e| usage(e.to_string()))?
                 .with_tolerance(Duration::from_secs(tolerance));
             let body = body.read()?;
-            let now = now.map_or_else(UnixTime::now, UnixTime::from_secs);
+            let now = match now {
+                Some(n) => in_seconds("--now", n)?,
+                None => UnixTime::now(),
+            };
             match verifier.verify_request(&body, &headers, url.as_deref(), now) {
                 Ok(v) => {
                     if json {

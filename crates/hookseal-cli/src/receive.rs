@@ -3,7 +3,6 @@
 //! request — for developing a sender, and for the dispatcher's tests and
 //! benchmarks.
 
-use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +12,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::extract::State as Shared;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::serve::ListenerExt;
 use axum::Router;
 use clap::Args;
 use hookseal::{Scheme, Secret, UnixTime, Verifier};
@@ -121,29 +119,12 @@ async fn serve(addr: SocketAddr, receiver: Receiver, state: Arc<State>) -> Resul
             _ = tokio::signal::ctrl_c() => {},
         }
     };
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     // On SIGTERM: stop accepting, and wait at most 1 s for open
     // connections (a sender's idle keep-alive must not hold the exit).
-    let stopped = Arc::new(tokio::sync::Notify::new());
-    let signalled = stopped.clone();
-    let mut server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                stop.await;
-                signalled.notify_one();
-            })
-            .into_future(),
-    );
-    tokio::select! {
-        _ = stopped.notified() => {
-            let _ = tokio::time::timeout(Duration::from_secs(1), &mut server).await;
-        }
-        _ = &mut server => {}
-    }
+    let served = hookseal_axum::serve(listener, app, stop, Duration::from_secs(1)).await;
     flusher.abort();
     let _ = state.out.lock().unwrap_or_else(|p| p.into_inner()).flush();
+    served.map_err(|e| failed(format!("server: {e}")))?;
     Ok(0)
 }
 

@@ -548,3 +548,89 @@ fn header_values_are_trimmed_like_http() {
     let out = verify("github", secret, body, &[inner], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
 }
+
+#[test]
+fn times_in_the_wrong_unit_and_a_missing_url_are_usage_errors() {
+    let env = [("S", "whsec_dGVzdF9zZWNyZXRfZm9yX2hvb2tzZWFs")];
+    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    // verify --now takes seconds: milliseconds are named as such.
+    let o = run(
+        &[
+            "verify",
+            "--scheme",
+            "github",
+            "--secret-env",
+            "S",
+            "--now",
+            "1735421346000",
+            "-H",
+            "X-Hub-Signature-256: sha256=00",
+        ],
+        &env,
+        b"{}",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("looks like Unix milliseconds") && stderr(&o).contains("1735421346"),
+        "{}",
+        stderr(&o)
+    );
+    // sign --timestamp is in the scheme's unit: milliseconds to a seconds
+    // scheme say so.
+    let o = run(
+        &[
+            "sign",
+            "--scheme",
+            "github",
+            "--secret-env",
+            "S",
+            "--timestamp",
+            "1735421346000",
+        ],
+        &env,
+        b"{}",
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "github signs no timestamp: {}",
+        stderr(&o)
+    );
+    let o = run(
+        &[
+            "sign",
+            "--scheme",
+            "standard",
+            "--secret-env",
+            "S",
+            "--timestamp",
+            "1735421346000",
+        ],
+        &env,
+        b"{}",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // The right units still work.
+    let o = run(
+        &[
+            "sign",
+            "--scheme",
+            "native",
+            "--secret-env",
+            "S",
+            "--timestamp",
+            "1735421346000",
+        ],
+        &env,
+        b"{}",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // signed-url without --url: a usage error naming the query parameter.
+    let o = run(
+        &["verify", "--scheme", "signed-url", "--secret-env", "S"],
+        &env,
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--url is required"), "{}", stderr(&o));
+}

@@ -152,7 +152,10 @@ async fn dispatch_refuses_a_database_without_the_extension() {
     let out = hookseal(&["dispatch", "--drain"], &url);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    assert!(err.contains("not installed") && err.contains("CREATE EXTENSION hookseal"), "{err}");
+    assert!(
+        err.contains("not installed") && err.contains("CREATE EXTENSION hookseal"),
+        "{err}"
+    );
     let (c, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     tokio::spawn(conn);
     c.batch_execute("CREATE EXTENSION hookseal VERSION '0.1.0'")
@@ -161,8 +164,13 @@ async fn dispatch_refuses_a_database_without_the_extension() {
     let out = hookseal(&["dispatch", "--drain"], &url);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    assert!(err.contains("version 0.1.0") && err.contains("ALTER EXTENSION hookseal UPDATE"), "{err}");
-    c.batch_execute("ALTER EXTENSION hookseal UPDATE").await.unwrap();
+    assert!(
+        err.contains("version 0.1.0") && err.contains("ALTER EXTENSION hookseal UPDATE"),
+        "{err}"
+    );
+    c.batch_execute("ALTER EXTENSION hookseal UPDATE")
+        .await
+        .unwrap();
     let out = hookseal(&["dispatch", "--drain"], &url);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     drop(c);

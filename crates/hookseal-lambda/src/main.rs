@@ -54,6 +54,14 @@ async fn run() -> Result<(), lambda_runtime::Error> {
     let addr = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving locally (not under Lambda)");
-    axum::serve(listener, router).await?;
+    hookseal_axum::serve(
+        listener,
+        router,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+        std::time::Duration::from_secs(1),
+    )
+    .await?;
     Ok(())
 }

@@ -234,7 +234,10 @@ async fn a_database_without_the_extension_is_refused_at_start() {
     let err = app_.check_database().await.unwrap_err();
     assert!(err.is_fatal());
     let text = err.to_string();
-    assert!(text.contains("version 0.1.0") && text.contains("ALTER EXTENSION hookseal UPDATE"), "{text}");
+    assert!(
+        text.contains("version 0.1.0") && text.contains("ALTER EXTENSION hookseal UPDATE"),
+        "{text}"
+    );
     // Updated: accepted.
     sql(&name)
         .await
