@@ -138,3 +138,12 @@ bench_cleanup() {
   stop_cluster "$work/pg"
   rm -rf "$work"
 }
+
+# need_fuzz: cargo-fuzz (libFuzzer) from crates.io. Fuzz builds use the
+# stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz passes -Z flags).
+need_fuzz() {
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "== installing cargo-fuzz" >&2
+    cargo install --quiet --locked cargo-fuzz --version 0.13.2 >&2
+  fi
+}

@@ -1,14 +1,13 @@
 //! One HTTP attempt: send a claimed row as the database signed it and
 //! classify the answer.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
-use reqwest::{redirect, Client, Url};
+use reqwest::{redirect, Client};
 
-use crate::ssrf::{AddressPolicy, PolicyResolver};
+use crate::ssrf::{AddressPolicy, PolicyResolver, UrlRefused};
 use crate::Config;
 
 /// A claimed outbox row: what to send and where.
@@ -186,24 +185,11 @@ impl Deliverer {
             // The extension always signs; never send an unsigned body.
             return retry("claim returned no signed headers; not sent".into());
         }
-        let invalid = |error: String| refuse(error, FailureClass::Invalid);
-        let url = match Url::parse(&job.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-            Ok(u) => return invalid(format!("unsupported URL scheme `{}`", u.scheme())),
-            Err(e) => return invalid(format!("invalid URL: {e}")),
+        let url = match self.policy.check_url(&job.url) {
+            Ok(u) => u,
+            Err(e @ UrlRefused::Invalid(_)) => return refuse(e.to_string(), FailureClass::Invalid),
+            Err(e @ UrlRefused::Policy(_)) => return refuse(e.to_string(), FailureClass::Policy),
         };
-        // IP-literal hosts never reach the resolver: check them here.
-        let literal: Option<IpAddr> = match url.host() {
-            Some(url::Host::Ipv4(v4)) => Some(v4.into()),
-            Some(url::Host::Ipv6(v6)) => Some(v6.into()),
-            Some(url::Host::Domain(_)) => None,
-            None => return invalid("URL has no host".into()),
-        };
-        if let Some(ip) = literal {
-            if let Err(refused) = self.policy.check(ip) {
-                return refuse(format!("refused: {refused}"), FailureClass::Policy);
-            }
-        }
         let mut headers = HeaderMap::with_capacity(job.headers.len() + 1);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in &job.headers {

@@ -38,7 +38,7 @@ mod worker;
 pub use deliver::{parse_retry_after, Attempt, Deliverer, Job, Outcome};
 pub use ipnet::IpNet;
 pub use metrics::{serve as serve_metrics, Metrics};
-pub use ssrf::{classify, AddressPolicy, Blocked, PolicyResolver, Refused};
+pub use ssrf::{classify, AddressPolicy, Blocked, PolicyResolver, Refused, UrlRefused};
 pub use worker::{Dispatcher, Summary};
 
 /// Why a dispatcher could not be built.

@@ -89,15 +89,18 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Blocked> {
         0xfc00..=0xfdff => Blocked::Private,
         0xfe80..=0xfebf => Blocked::LinkLocal,
         0xff00..=0xffff => Blocked::Multicast,
-        // 64:ff9b::/96 and 64:ff9b:1::/48 (NAT64 can reach private IPv4),
-        // ::/96 IPv4-compatible, 100::/64 discard, 2001::/23 IETF (Teredo,
-        // ORCHID, benchmarking), 2001:db8::/32 documentation, 2002::/16 6to4.
-        0x0064 if s[1] == 0xff9b => Blocked::Reserved,
-        0x0000 => Blocked::Reserved,
-        0x0100 if s[1..4] == [0, 0, 0] => Blocked::Reserved,
+        // Within global unicast (2000::/3): 2001::/23 IETF (Teredo, ORCHID,
+        // benchmarking), 2001:db8::/32 and 3fff::/20 documentation,
+        // 2002::/16 6to4 (can reach private IPv4).
         0x2001 if s[1] < 0x0200 || s[1] == 0x0db8 => Blocked::Reserved,
         0x2002 => Blocked::Reserved,
-        _ => return None,
+        0x3fff if s[1] < 0x1000 => Blocked::Reserved,
+        0x2000..=0x3fff => return None,
+        // Everything outside 2000::/3 that is not named above is not
+        // global unicast: ::/96 IPv4-compatible, 64:ff9b::/96 and
+        // 64:ff9b:1::/48 NAT64 (can reach private IPv4), 100::/64 discard,
+        // and unassigned space.
+        _ => Blocked::Reserved,
     })
 }
 
@@ -147,6 +150,44 @@ impl AddressPolicy {
         } else {
             Err(Refused { ip, class })
         }
+    }
+}
+
+/// Why a destination URL is refused before any connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefused {
+    /// The URL cannot be used: it does not parse, is not http(s), or has
+    /// no host. Permanent (the `invalid` failure class).
+    #[error("{0}")]
+    Invalid(String),
+    /// Its host is an IP literal the policy refuses (the `policy` class).
+    #[error("refused: {0}")]
+    Policy(#[from] Refused),
+}
+
+impl AddressPolicy {
+    /// Parses a destination URL and checks an IP-literal host (names are
+    /// checked by [`PolicyResolver`] when they resolve). The URL to send
+    /// to, or why not.
+    pub fn check_url(&self, url: &str) -> Result<url::Url, UrlRefused> {
+        let url = match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+            Ok(u) => {
+                return Err(UrlRefused::Invalid(format!(
+                    "unsupported URL scheme `{}`",
+                    u.scheme()
+                )))
+            }
+            Err(e) => return Err(UrlRefused::Invalid(format!("invalid URL: {e}"))),
+        };
+        let literal: IpAddr = match url.host() {
+            Some(url::Host::Ipv4(v4)) => v4.into(),
+            Some(url::Host::Ipv6(v6)) => v6.into(),
+            Some(url::Host::Domain(_)) => return Ok(url),
+            None => return Err(UrlRefused::Invalid("URL has no host".into())),
+        };
+        self.check(literal)?;
+        Ok(url)
     }
 }
 

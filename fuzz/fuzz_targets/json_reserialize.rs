@@ -1,0 +1,66 @@
+//! Differential: hookseal's `JSON.stringify(JSON.parse(text))` against
+//! serde_json. Where serde_json reads the text, hookseal must too, and its
+//! output must read (in serde_json) as the same value, numbers compared as
+//! the doubles JSON.parse makes. Where serde_json refuses, hookseal must
+//! refuse too, except for the two things JavaScript accepts and serde_json
+//! does not: numbers beyond the double range (JSON.parse: Infinity,
+//! written `null`) and lone surrogate escapes (kept, as JavaScript strings
+//! keep them). The output is always idempotent.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+/// Numbers as doubles, the rest as is.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let ours = hookseal::json::compact(data);
+    let theirs = serde_json::from_slice::<Value>(data);
+    match (&ours, &theirs) {
+        (Ok(out), Ok(value)) => {
+            let back: Value = serde_json::from_slice(out)
+                .unwrap_or_else(|e| panic!("our output does not parse: {e}: {:?}", String::from_utf8_lossy(out)));
+            assert!(same(&back, value), "value changed: {value} -> {back}");
+            // Idempotent: compacting the output gives the output.
+            assert_eq!(&hookseal::json::compact(out).unwrap(), out, "not idempotent");
+        }
+        (Err(e), Ok(value)) => {
+            // Only the depth guard may refuse what serde_json reads.
+            assert!(
+                matches!(e, hookseal::JsonError::TooDeep) && depth(value) > hookseal::json::MAX_DEPTH,
+                "refused what serde_json reads: {e} ({value})"
+            );
+        }
+        (Ok(out), Err(e)) => {
+            let why = e.to_string();
+            assert!(
+                why.contains("number out of range") || why.contains("surrogate"),
+                "accepted what serde_json refuses ({why}): {:?} -> {:?}",
+                String::from_utf8_lossy(data),
+                String::from_utf8_lossy(out)
+            );
+        }
+        (Err(_), Err(_)) => {}
+    }
+});
