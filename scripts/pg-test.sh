@@ -26,7 +26,7 @@ regress="$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress"
 out="$work/regress/out"
 mkdir -p "$out"
 if ! "$regress" --inputdir=tests/pg_regress --outputdir="$out" --host=127.0.0.1 --port="$PGPORT" \
-    --user=postgres --dbname=hookseal_regress sign_verify outbox flow history security v1a described upgrade; then
+    --user=postgres --dbname=hookseal_regress sign_verify outbox flow history security privileges v1a described upgrade; then
   cat "$out/regression.diffs" >&2 || true
   exit 1
 fi
