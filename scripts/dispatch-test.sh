@@ -60,6 +60,8 @@ HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a
 echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
 
+echo "== log scan: an end-to-end run at debug level logs none of its secrets"
+PGDATA_DIR="$work/pg" bash tests/security/logscan.sh
 echo "== short soak (bench/soak.sh: nothing lost, no lock wait, retention ran)"
 bash bench/soak.sh 200 60 '20 seconds' | tail -4
 echo "== crash test"
