@@ -41,5 +41,7 @@ echo "== dispatcher (real PostgreSQL, receivers on 127.0.0.1, crash test)"
 bash scripts/dispatch-test.sh
 echo "== lambda (cfn-lint, cargo lambda watch end to end, release zip)"
 bash scripts/lambda-test.sh
+echo "== fuzzing: every target 30 s (scripts/fuzz.sh; long runs are recorded in RELIABILITY.md)"
+bash scripts/fuzz.sh 30
 echo "== reference receivers (Express: Hedera, Fincra) from the CLI, the outbox and the Lambda relay"
 bash tests/receivers/run.sh 200

@@ -51,6 +51,10 @@ pub struct DispatchArgs {
     /// Seconds to finish in-flight attempts after SIGTERM before releasing them.
     #[arg(long, default_value_t = 20.0)]
     shutdown_grace: f64,
+    /// Longest wait for the database (connect, claim, recording), seconds;
+    /// beyond it the connection is replaced.
+    #[arg(long, default_value_t = 30.0)]
+    db_timeout: f64,
     /// Allow destinations in this network (CIDR, repeatable), e.g. 127.0.0.0/8.
     /// Loopback, private, link-local, CGNAT, multicast and reserved addresses
     /// are refused otherwise.
@@ -98,6 +102,7 @@ pub fn run(args: DispatchArgs) -> Result<u8, Fail> {
     config.poll_interval = Duration::from_millis(args.poll_ms);
     config.max_retry_after = Duration::from_secs(args.max_retry_after);
     config.shutdown_grace = secs("shutdown-grace", args.shutdown_grace)?;
+    config.db_timeout = secs("db-timeout", args.db_timeout)?;
     config.maintain_every = match args.maintain_every {
         Some(v) if v > 0.0 => Some(secs("maintain-every", v)?),
         Some(_) => return Err(usage("--maintain-every: must be positive")),

@@ -93,6 +93,12 @@ pub struct Config {
     /// Extra CA certificates (PEM) for `sslmode=require`; by default the
     /// file named by `PGSSLROOTCERT`.
     pub root_cert: Option<std::path::PathBuf>,
+    /// Longest wait for the database: a connection, a claim, a batch of
+    /// results. Beyond it the connection is dropped and a new one made, so
+    /// a network that stalls without closing (a partition, a hung proxy)
+    /// cannot stop the worker. A claim whose answer was lost is delivered
+    /// again after its lease.
+    pub db_timeout: Duration,
     /// Call `hookseal.maintain()` (retention) this often while running, and
     /// again at once while it reports more to do. `None` (the default):
     /// never; a scheduler such as pg_cron calls it instead.
@@ -102,7 +108,8 @@ pub struct Config {
 impl Config {
     /// Defaults: batch 100, lease 60 s, 256 in flight (32 per endpoint;
     /// attempts slower than 0.1 s move to a slow pool of up to 4,096),
-    /// timeouts 5 s connect / 30 s total, poll every second, `Retry-After`
+    /// timeouts 5 s connect / 30 s total / 30 s for the database, poll
+    /// every second, `Retry-After`
     /// capped at one hour, 20 s shutdown grace, public destinations only.
     pub fn new(database_url: impl Into<String>) -> Self {
         Config {
@@ -121,6 +128,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(20),
             policy: AddressPolicy::default(),
             root_cert: pg::root_cert_from_env(),
+            db_timeout: Duration::from_secs(30),
             maintain_every: None,
         }
     }
@@ -139,7 +147,7 @@ impl Config {
         if self.per_endpoint == 0 || self.per_endpoint > 10_000 {
             return bad("per-endpoint concurrency must be 1..=10000");
         }
-        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() || self.db_timeout.is_zero() {
             return bad("timeouts must be positive");
         }
         if self.lease <= self.timeout {

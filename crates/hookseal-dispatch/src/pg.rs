@@ -33,6 +33,9 @@ pub enum ConnectError {
     /// The server refused, or the network or TLS failed.
     #[error("{}", Described(.0))]
     Db(#[from] tokio_postgres::Error),
+    /// No answer within the caller's limit (a stalled network).
+    #[error("no answer from the database within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 /// The CA file from `PGSSLROOTCERT`, if set.

@@ -27,7 +27,7 @@ use tokio::task::AbortHandle;
 use crate::db::{Db, Delivery, Failure, Logged};
 use crate::deliver::{Deliverer, FailureClass, Job, Outcome};
 use crate::metrics::Metrics;
-use crate::pg::{is_transient, Described};
+use crate::pg::{is_transient, ConnectError, Described};
 use crate::{Config, DispatchError};
 
 /// Rows of one endpoint a worker may hold per slot of it (`per_endpoint`):
@@ -277,7 +277,9 @@ impl Dispatcher {
                 Some(d) if !d.is_closed() => d,
                 _ => {
                     let connected = tokio::select! {
-                        c = Db::connect(&cfg.database_url, cfg.root_cert.as_deref(), Some(wake.clone())) => c,
+                        c = tokio::time::timeout(cfg.db_timeout,
+                                Db::connect(&cfg.database_url, cfg.root_cert.as_deref(), Some(wake.clone())))
+                            => c.unwrap_or(Err(ConnectError::Timeout(cfg.db_timeout))),
                         _ = &mut shutdown => break,
                     };
                     match connected {
@@ -317,21 +319,32 @@ impl Dispatcher {
             let want = permits.num_permits();
             // Not cancelled by shutdown: a claim the database ran must reach
             // the delivery tasks (or the release below), not wait out its lease.
-            let claimed = conn
-                .claim(
+            let claimed = tokio::time::timeout(
+                cfg.db_timeout,
+                conn.claim(
                     &cfg.worker_id,
                     want as i32,
                     cfg.lease,
                     (cfg.per_endpoint * CLAIM_AHEAD) as i32,
                     &self.saturated(&endpoints),
-                )
-                .await;
+                ),
+            )
+            .await;
             let jobs = match claimed {
-                Ok(jobs) => {
+                Ok(Ok(jobs)) => {
                     db = Some(conn);
                     jobs
                 }
-                Err(e) => {
+                // A stalled connection: drop it (the rows a lost answer
+                // leased are delivered again after their lease).
+                Err(_) => {
+                    self.metrics.db_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(timeout_ms = cfg.db_timeout.as_millis() as u64,
+                        "claim got no answer; reconnecting");
+                    drop(permits);
+                    continue;
+                }
+                Ok(Err(e)) => {
                     self.metrics.db_errors.fetch_add(1, Relaxed);
                     tracing::warn!(error = %Described(&e), "claim failed; reconnecting");
                     drop(permits);
@@ -728,7 +741,13 @@ async fn record(
         }
         let conn = match db.take() {
             Some(d) if !d.is_closed() => d,
-            _ => match Db::connect(&cfg.database_url, cfg.root_cert.as_deref(), None).await {
+            _ => match tokio::time::timeout(
+                cfg.db_timeout,
+                Db::connect(&cfg.database_url, cfg.root_cert.as_deref(), None),
+            )
+            .await
+            .unwrap_or(Err(ConnectError::Timeout(cfg.db_timeout)))
+            {
                 Ok(d) => {
                     backoff = Duration::from_millis(100);
                     d
@@ -743,14 +762,26 @@ async fn record(
                 }
             },
         };
-        match flush(&cfg, &metrics, &conn, &mut acks, &mut fails, &mut release).await {
-            Ok(()) => {
+        let flushed = tokio::time::timeout(
+            cfg.db_timeout,
+            flush(&cfg, &metrics, &conn, &mut acks, &mut fails, &mut release),
+        )
+        .await;
+        match flushed {
+            // Cancelled between statements: what was recorded left the
+            // batches, the rest is kept for the next connection.
+            Err(_) => {
+                metrics.db_errors.fetch_add(1, Relaxed);
+                tracing::warn!(timeout_ms = cfg.db_timeout.as_millis() as u64,
+                    "recording results got no answer; reconnecting");
+            }
+            Ok(Ok(())) => {
                 db = Some(conn);
                 unrecorded.fetch_sub(taken, Relaxed);
                 taken = 0;
                 recorded.notify_one();
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 metrics.db_errors.fetch_add(1, Relaxed);
                 tracing::warn!(error = %Described(&e), "recording results failed; reconnecting");
                 tokio::time::sleep(backoff).await;
