@@ -26,6 +26,31 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// `data` with every `\uD800`-`\uDFFF` escape written `\u0000`
+/// (escaped backslashes skipped).
+fn without_surrogate_escapes(data: &[u8]) -> Vec<u8> {
+    let mut out = data.to_vec();
+    let mut i = 0;
+    while i < out.len() {
+        if out[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if out.get(i + 1) == Some(&b'u') && i + 6 <= out.len() {
+            let hex = std::str::from_utf8(&out[i + 2..i + 6]).ok();
+            if let Some(v) = hex.and_then(|h| u16::from_str_radix(h, 16).ok()) {
+                if (0xD800..=0xDFFF).contains(&v) {
+                    out[i + 2..i + 6].copy_from_slice(b"0000");
+                }
+            }
+            i += 6;
+        } else {
+            i += 2;
+        }
+    }
+    out
+}
+
 fn depth(v: &Value) -> usize {
     match v {
         Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
@@ -54,8 +79,18 @@ fuzz_target!(|data: &[u8]| {
         }
         (Ok(out), Err(e)) => {
             let why = e.to_string();
+            if why.contains("number out of range") {
+                return;
+            }
+            // serde_json refuses lone surrogate escapes (with "lone leading
+            // surrogate" or "unexpected end of hex escape"); JSON.parse keeps
+            // them. With every surrogate escape made `\u0000`, serde_json
+            // must read the text, and hookseal too.
+            let plain = without_surrogate_escapes(data);
             assert!(
-                why.contains("number out of range") || why.contains("surrogate"),
+                plain != data
+                    && serde_json::from_slice::<Value>(&plain).is_ok()
+                    && hookseal::json::compact(&plain).is_ok(),
                 "accepted what serde_json refuses ({why}): {:?} -> {:?}",
                 String::from_utf8_lossy(data),
                 String::from_utf8_lossy(out)

@@ -339,8 +339,10 @@ impl Dispatcher {
                 // leased are delivered again after their lease).
                 Err(_) => {
                     self.metrics.db_errors.fetch_add(1, Relaxed);
-                    tracing::warn!(timeout_ms = cfg.db_timeout.as_millis() as u64,
-                        "claim got no answer; reconnecting");
+                    tracing::warn!(
+                        timeout_ms = cfg.db_timeout.as_millis() as u64,
+                        "claim got no answer; reconnecting"
+                    );
                     drop(permits);
                     continue;
                 }
@@ -772,8 +774,10 @@ async fn record(
             // batches, the rest is kept for the next connection.
             Err(_) => {
                 metrics.db_errors.fetch_add(1, Relaxed);
-                tracing::warn!(timeout_ms = cfg.db_timeout.as_millis() as u64,
-                    "recording results got no answer; reconnecting");
+                tracing::warn!(
+                    timeout_ms = cfg.db_timeout.as_millis() as u64,
+                    "recording results got no answer; reconnecting"
+                );
             }
             Ok(Ok(())) => {
                 db = Some(conn);

@@ -1,9 +1,11 @@
 //! Lambda invocations: Function URL (API Gateway v2 format) events go
 //! through the router; scheduled invocations drain the outbox.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::Router;
+use futures_util::FutureExt;
 use lambda_http::request::LambdaRequest;
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
@@ -47,9 +49,30 @@ pub async fn handle(
     let request: LambdaRequest = serde_json::from_value(payload)
         .map_err(|e| format!("not a Function URL / API Gateway v2 event: {e}"))?;
     let adapter = lambda_http::Adapter::from(router.clone());
-    let response = match adapter.oneshot(LambdaEvent::new(request, context)).await {
-        Ok(r) => r,
-        Err(never) => match never {},
+    // lambda_http 1.3 panics (`expect("failed to build request")`) on an
+    // event whose path, query or host is not a valid URI (found by the
+    // `lambda_event` fuzz target): such an event gets a 400, not a panic.
+    let answered = AssertUnwindSafe(adapter.oneshot(LambdaEvent::new(request, context)))
+        .catch_unwind()
+        .await;
+    let response = match answered {
+        Ok(Ok(r)) => r,
+        Ok(Err(never)) => match never {},
+        Err(_) => {
+            tracing::warn!("malformed HTTP event (path, query or host is not a valid URI)");
+            return Ok(malformed_event());
+        }
     };
     Ok(serde_json::to_value(response)?)
+}
+
+/// The 400 answer to an HTTP event that cannot become a request.
+fn malformed_event() -> Value {
+    json!({
+        "statusCode": 400,
+        "headers": {"content-type": "application/json"},
+        "body": json!({"error": "malformed_event",
+                       "message": "the event's path, query or host is not a valid URI"}).to_string(),
+        "isBase64Encoded": false,
+    })
 }

@@ -187,6 +187,27 @@ async fn malformed_input_gets_4xx_never_5xx() {
     // An unknown path is 404, not a crash.
     let (status, _) = call(&app, &router, event("POST", "/nope", "", &[], b"{}")).await;
     assert_eq!(status, 404);
+    // A path, query or host that is not a valid URI (lambda_http panics on
+    // it; found by fuzzing): a 400, not a panic.
+    let (status, answer) = call(
+        &app,
+        &router,
+        event("POST", "/github", "head ers", &[], b"{}"),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("malformed_event"))
+    );
+    for (path, query) in [
+        ("/git hub", ""),
+        ("/github", "a\u{7f}b"),
+        ("/github\u{0}", ""),
+    ] {
+        let (status, answer) = call(&app, &router, event("POST", path, query, &[], b"{}")).await;
+        assert!((400..500).contains(&status), "{path:?}?{query:?}: {status}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
     // A payload that is not an HTTP event is an invocation error, not a panic.
     let err = handle(
         &app,
