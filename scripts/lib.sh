@@ -28,7 +28,7 @@ need_rust() {
 # need_base: C toolchain, pkg-config and OpenSSL headers (the svix baseline
 # in the benchmarks links OpenSSL), Python with venv (interop test).
 need_base() {
-  apt_need build-essential pkg-config libssl-dev ca-certificates openssl
+  apt_need build-essential pkg-config libssl-dev ca-certificates openssl curl
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     apt_need python3 python3-venv
   fi
