@@ -1563,3 +1563,30 @@ async fn the_maintain_flag_applies_retention() {
     assert_eq!(db.count("SELECT count(*) FROM hookseal.events").await, 1);
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn database_errors_are_described_with_their_sqlstate() {
+    use hookseal_dispatch::pg::{is_transient, Described};
+    let db = Db::new("described", "http://127.0.0.1:9/", "native").await;
+    let err = db
+        .admin
+        .query_one("SELECT hookseal.no_such_function()", &[])
+        .await
+        .unwrap_err();
+    let text = Described(&err).to_string();
+    assert!(text.starts_with("SQLSTATE 42883: "), "{text}");
+    assert!(text.contains("no_such_function"), "{text}");
+    assert!(
+        !is_transient(&err),
+        "a missing function is not worth retrying"
+    );
+    // A statement timeout is transient (class 57).
+    let err = db
+        .admin
+        .batch_execute("SET statement_timeout = '10ms'; SELECT pg_sleep(1)")
+        .await
+        .unwrap_err();
+    assert!(Described(&err).to_string().starts_with("SQLSTATE 57014: "));
+    assert!(is_transient(&err));
+}
