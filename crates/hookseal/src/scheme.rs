@@ -422,6 +422,46 @@ impl Scheme {
     }
 
     /// The rules for `stronger` versions and `signed_headers`.
+    /// Tags and separators the header parser can read back (found by the
+    /// `scheme_description` fuzz target: a tag holding a newline and `=`
+    /// was accepted, and the scheme could not verify its own signatures):
+    /// tags and separators are visible ASCII (a list separator may be a
+    /// space), and no tag holds the tag or the list separator.
+    fn validate_tokens(&self) -> Result<(), &'static str> {
+        let f = &self.format;
+        let visible = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic());
+        if let Some(list) = &f.list_separator {
+            if !list.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+                return Err("`list_separator` must be visible ASCII or a space");
+            }
+        }
+        if !f.tag_separator.is_empty() && !visible(&f.tag_separator) {
+            return Err("`tag_separator` must be visible ASCII");
+        }
+        let tags = f
+            .tag
+            .iter()
+            .chain(&f.timestamp_tag)
+            .chain(self.stronger.iter().map(|v| &v.tag))
+            .chain(self.signed_headers.iter().map(|h| &h.tag))
+            .chain(self.asymmetric.iter().map(|a| &a.tag));
+        for tag in tags {
+            let holds = |sep: &str| !sep.is_empty() && tag.contains(sep);
+            if !visible(tag)
+                || holds(&f.tag_separator)
+                || f.list_separator.as_deref().is_some_and(holds)
+            {
+                return Err("tags must be visible ASCII without the tag or list separator");
+            }
+        }
+        if let Some(h) = &self.signed_headers {
+            if !visible(&h.separator) {
+                return Err("`signed_headers.separator` must be visible ASCII");
+            }
+        }
+        Ok(())
+    }
+
     fn validate_versions(&self) -> Result<(), &'static str> {
         let templates =
             std::iter::once(&self.message).chain(self.stronger.iter().map(|v| &v.message));
@@ -753,7 +793,10 @@ impl Scheme {
         if matches!(self.format.list_separator.as_deref(), Some("")) {
             return bad("`list_separator` is empty");
         }
-        if let Err(why) = self.validate_versions() {
+        if let Err(why) = self
+            .validate_versions()
+            .and_then(|()| self.validate_tokens())
+        {
             return bad(why);
         }
         if self.format.tag.is_some() && self.format.tag_separator.is_empty() {
@@ -843,5 +886,29 @@ mod tests {
         let mut s = Scheme::preset("github").unwrap();
         s.message = Template::parse("{id}").unwrap();
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn tags_and_separators_must_read_back() {
+        for name in PRESETS {
+            assert!(Scheme::preset(name).unwrap().validate().is_ok(), "{name}");
+        }
+        let refused = |edit: &dyn Fn(&mut Scheme)| {
+            let mut s = Scheme::preset("stripe").unwrap();
+            edit(&mut s);
+            s.validate().is_err()
+        };
+        assert!(refused(&|s| s.format.tag = Some("v\n1".into())));
+        assert!(
+            refused(&|s| s.format.tag = Some("v1=x".into())),
+            "holds the tag separator"
+        );
+        assert!(
+            refused(&|s| s.format.tag = Some("v,1".into())),
+            "holds the list separator"
+        );
+        assert!(refused(&|s| s.format.timestamp_tag = Some("t ".into())));
+        assert!(refused(&|s| s.format.tag_separator = "\t".into()));
+        assert!(refused(&|s| s.format.list_separator = Some("\n".into())));
     }
 }
