@@ -44,14 +44,18 @@ for t in "${targets[@]}"; do
     [ -d "$d/$t" ] && cp -r "$d/$t/." "$work/$t/" 2>/dev/null || true
   done
   crashes=0
+  started=$SECONDS
   ASAN_OPTIONS=detect_odr_violation=0:detect_leaks=0 \
   "$bin/$t" "$work/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$work/$t.log" 2>&1 || crashes=1
+  took=$(( SECONDS - started ))
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/$t.log" | grep -o '[0-9]*$' || echo 0)
+  # A crash ends the run before stats are printed: the last status line's count.
+  [ "$runs" != 0 ] || runs=$(grep -o '^#[0-9]*' "$work/$t.log" | tail -1 | tr -d '#' || echo 0)
   cov=$(grep -o 'cov: [0-9]*' "$work/$t.log" | tail -1 | grep -o '[0-9]*' || echo 0)
   corp=$(ls "$work/$t" | wc -l)
-  rate=$(( runs / (secs > 0 ? secs : 1) ))
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$secs" "$runs" "$rate" "$cov" "$corp" "$crashes" | tee -a "$report"
+  rate=$(( runs / (took > 0 ? took : 1) ))
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$took" "$runs" "$rate" "$cov" "$corp" "$crashes" | tee -a "$report"
   if [ "$crashes" != 0 ]; then
     echo "$t crashed; input kept in fuzz/artifacts/$t/:" >&2
     grep -m1 -A25 -E 'panicked|ERROR: libFuzzer|ERROR: AddressSanitizer' "$work/$t.log" >&2 || tail -40 "$work/$t.log" >&2
