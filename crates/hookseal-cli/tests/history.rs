@@ -20,11 +20,12 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
-async fn status_and_attempts_read_the_history_as_admin() {
+/// A new database `{prefix}_{pid}` (`CREATE DATABASE … {options}`) on the
+/// cluster at HOOKSEAL_TEST_PG: (host:port, name, a superuser connection
+/// to `postgres`).
+async fn fresh_database(prefix: &str, options: &str) -> (String, String, tokio_postgres::Client) {
     let pg = std::env::var("HOOKSEAL_TEST_PG").expect("HOOKSEAL_TEST_PG=host:port");
-    let db = format!("t_cli_history_{}", std::process::id());
+    let db = format!("{prefix}_{}", std::process::id());
     let (root, conn) =
         tokio_postgres::connect(&format!("postgres://postgres@{pg}/postgres"), NoTls)
             .await
@@ -33,9 +34,16 @@ async fn status_and_attempts_read_the_history_as_admin() {
     root.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
         .await
         .unwrap();
-    root.batch_execute(&format!("CREATE DATABASE {db} TEMPLATE hookseal_template"))
+    root.batch_execute(&format!("CREATE DATABASE {db} {options}"))
         .await
         .unwrap();
+    (pg, db, root)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn status_and_attempts_read_the_history_as_admin() {
+    let (pg, db, _root) = fresh_database("t_cli_history", "TEMPLATE hookseal_template").await;
     let (admin, conn) = tokio_postgres::connect(&format!("postgres://postgres@{pg}/{db}"), NoTls)
         .await
         .unwrap();
@@ -135,19 +143,7 @@ async fn status_and_attempts_read_the_history_as_admin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
 async fn dispatch_refuses_a_database_without_the_extension() {
-    let pg = std::env::var("HOOKSEAL_TEST_PG").expect("HOOKSEAL_TEST_PG=host:port");
-    let db = format!("t_cli_noext_{}", std::process::id());
-    let (root, conn) =
-        tokio_postgres::connect(&format!("postgres://postgres@{pg}/postgres"), NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    root.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
-        .await
-        .unwrap();
-    root.batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .unwrap();
+    let (pg, db, root) = fresh_database("t_cli_noext", "").await;
     let url = format!("postgres://postgres@{pg}/{db}");
     let out = hookseal(&["dispatch", "--drain"], &url);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
