@@ -19,6 +19,11 @@ struct World {
 fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
+        // libfuzzer-sys's panic hook aborts on every panic, also one the
+        // handler catches at its boundary (lambda_http's URI panics, turned
+        // into a 400). The default hook is put back: a panic that escapes
+        // the handler still aborts (the fuzz_target wrapper catches it).
+        let _ = std::panic::take_hook();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let vars = |k: &str| -> Option<String> {
             match k {
