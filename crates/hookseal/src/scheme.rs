@@ -438,6 +438,13 @@ impl Scheme {
         if !f.tag_separator.is_empty() && !visible(&f.tag_separator) {
             return Err("`tag_separator` must be visible ASCII");
         }
+        if let Some(list) = f.list_separator.as_deref().filter(|l| !l.is_empty()) {
+            if !f.tag_separator.is_empty()
+                && (f.tag_separator.contains(list) || list.contains(f.tag_separator.as_str()))
+            {
+                return Err("`tag_separator` and `list_separator` must not overlap");
+            }
+        }
         let tags = f
             .tag
             .iter()
@@ -910,5 +917,9 @@ mod tests {
         assert!(refused(&|s| s.format.timestamp_tag = Some("t ".into())));
         assert!(refused(&|s| s.format.tag_separator = "\t".into()));
         assert!(refused(&|s| s.format.list_separator = Some("\n".into())));
+        assert!(
+            refused(&|s| s.format.tag_separator = "=,".into()),
+            "overlaps the list separator"
+        );
     }
 }
