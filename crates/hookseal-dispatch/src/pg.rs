@@ -195,6 +195,7 @@ impl ExtensionError {
             ExtensionError::Connect(ConnectError::Db(e)) | ExtensionError::Db(e) => {
                 !is_transient(e)
             }
+            ExtensionError::Connect(ConnectError::Timeout(_)) => false,
             ExtensionError::Connect(_) => true,
         }
     }

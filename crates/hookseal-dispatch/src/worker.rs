@@ -190,7 +190,13 @@ impl Dispatcher {
     /// [`is_fatal`](crate::pg::ExtensionError::is_fatal) says not to start;
     /// an unreachable one a transient error (the loop keeps reconnecting).
     pub async fn check_database(&self) -> Result<(), crate::pg::ExtensionError> {
-        crate::pg::check_url(&self.config.database_url, self.config.root_cert.as_deref()).await
+        let cfg = &self.config;
+        tokio::time::timeout(
+            cfg.db_timeout,
+            crate::pg::check_url(&cfg.database_url, cfg.root_cert.as_deref()),
+        )
+        .await
+        .unwrap_or(Err(ConnectError::Timeout(cfg.db_timeout).into()))
     }
 
     /// The counters this dispatcher updates.
