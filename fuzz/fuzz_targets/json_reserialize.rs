@@ -11,6 +11,8 @@
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
+const RAW_VALUE_TOKEN: &[u8] = b"$serde_json::private::RawValue";
+
 /// Numbers as doubles, the rest as is.
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
@@ -84,6 +86,14 @@ fuzz_target!(|data: &[u8]| {
             // every surrogate escape made `\u0000`, serde_json must read
             // the text, or refuse it only for a number's range; hookseal
             // must read it too.
+            // serde_json's own magic key (its RawValue token) is refused
+            // by serde_json only; any JSON parser reads it.
+            if data
+                .windows(RAW_VALUE_TOKEN.len())
+                .any(|w| w == RAW_VALUE_TOKEN)
+            {
+                return;
+            }
             let plain = without_surrogate_escapes(data);
             let again = serde_json::from_slice::<Value>(&plain);
             let explained = match &again {

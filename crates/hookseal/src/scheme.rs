@@ -430,9 +430,13 @@ impl Scheme {
     fn validate_tokens(&self) -> Result<(), &'static str> {
         let f = &self.format;
         let visible = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic());
+        // Separators inside a header value must not occur in what they
+        // separate: header names (RFC 9110 tokens), base64 and hex
+        // signatures, decimal timestamps.
+        let separates = |sep: &str| sep.bytes().all(|b| b" \"(),:;<>?@[\\]{}".contains(&b));
         if let Some(list) = &f.list_separator {
-            if !list.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-                return Err("`list_separator` must be visible ASCII or a space");
+            if !separates(list) {
+                return Err("`list_separator` must be made of space or \"(),:;<>?@[\\]{}");
             }
         }
         if !f.tag_separator.is_empty() && !visible(&f.tag_separator) {
@@ -462,8 +466,8 @@ impl Scheme {
             }
         }
         if let Some(h) = &self.signed_headers {
-            if !visible(&h.separator) {
-                return Err("`signed_headers.separator` must be visible ASCII");
+            if !visible(&h.separator) || !separates(&h.separator) {
+                return Err("`signed_headers.separator` must be made of \"(),:;<>?@[\\]{}");
             }
         }
         Ok(())
@@ -920,6 +924,10 @@ mod tests {
         assert!(
             refused(&|s| s.format.tag_separator = "=,".into()),
             "overlaps the list separator"
+        );
+        assert!(
+            refused(&|s| s.format.list_separator = Some("-".into())),
+            "occurs inside header names"
         );
     }
 }
