@@ -321,33 +321,30 @@ impl Verifier {
             named: None,
         };
         // One spelling for the whole request: the aliases' only when the
-        // scheme's own signature header is absent and theirs is present.
-        let (names, aliased) = match (&self.alias, &self.names.signature) {
-            (Some(alias), Some(own))
-                if matches!(one(headers, &own.key), One::Absent)
-                    && alias
-                        .signature
+        // scheme's own signature header is absent and theirs is present
+        // (the own header is read once; the alias only when it is absent).
+        let mut names = &self.names;
+        let mut aliased = false;
+        match (&s.signature, &self.names.signature) {
+            (Location::Header(_), Some(own)) => {
+                let (mut count, mut err) = self.parse_signature_header(headers, &own.key, &mut p);
+                let mut name = &own.name;
+                if count == 0 {
+                    if let Some((alias, a)) = self
+                        .alias
                         .as_ref()
-                        .is_some_and(|a| !matches!(one(headers, &a.key), One::Absent)) =>
-            {
-                (alias, true)
-            }
-            _ => (&self.names, false),
-        };
-        match (&s.signature, &names.signature) {
-            (Location::Header(_), Some(Named { name, key })) => {
-                let mut count = 0usize;
-                let mut err = None;
-                each_trimmed(headers, key, &mut |v| {
-                    count += 1;
-                    if err.is_none() {
-                        if let Err(reason) = self.parse_value(v, &mut p) {
-                            err = Some(reason);
+                        .and_then(|alias| Some((alias, alias.signature.as_ref()?)))
+                    {
+                        let (c, e) = self.parse_signature_header(headers, &a.key, &mut p);
+                        if c > 0 {
+                            (names, aliased, count, err, name) = (alias, true, c, e, &a.name);
                         }
                     }
-                });
+                }
                 if count == 0 {
-                    return Err(VerifyError::MissingHeader { name: name.clone() });
+                    return Err(VerifyError::MissingHeader {
+                        name: own.name.clone(),
+                    });
                 }
                 let reason = if count > 1 && s.format.list_separator.is_none() {
                     Some("header is repeated")
@@ -592,6 +589,27 @@ impl Verifier {
     }
 
     /// Splits one signature value into signatures and timestamp.
+    /// Parses every line of the signature header `key` into `p`: how many
+    /// lines there were, and the first line's refusal.
+    fn parse_signature_header<'a, H: HeaderSource + ?Sized>(
+        &self,
+        headers: &'a H,
+        key: &HeaderKey,
+        p: &mut Parsed<'a>,
+    ) -> (usize, Option<&'static str>) {
+        let mut count = 0usize;
+        let mut err = None;
+        each_trimmed(headers, key, &mut |v| {
+            count += 1;
+            if err.is_none() {
+                if let Err(reason) = self.parse_value(v, p) {
+                    err = Some(reason);
+                }
+            }
+        });
+        (count, err)
+    }
+
     fn parse_value<'a>(&self, v: &'a [u8], p: &mut Parsed<'a>) -> Result<(), &'static str> {
         if v.is_empty() {
             return Err("empty");
