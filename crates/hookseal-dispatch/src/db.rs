@@ -71,6 +71,18 @@ pub struct Failure {
 }
 
 impl Db {
+    /// [`Db::connect`] to the configured database within its `db_timeout`
+    /// (a stalled network gives [`ConnectError::Timeout`]).
+    pub async fn connect_within(
+        cfg: &crate::Config,
+        wake: Option<Arc<Notify>>,
+    ) -> Result<Db, ConnectError> {
+        let connect = Db::connect(&cfg.database_url, cfg.root_cert.as_deref(), wake);
+        tokio::time::timeout(cfg.db_timeout, connect)
+            .await
+            .unwrap_or(Err(ConnectError::Timeout(cfg.db_timeout)))
+    }
+
     /// Connects (see [`crate::pg::connect`] for TLS), prepares the
     /// statements and, when `wake` is given, listens on [`CHANNEL`] and
     /// signals `wake` on every notification. [`Db::is_closed`] tells when the

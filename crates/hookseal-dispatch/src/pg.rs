@@ -201,10 +201,20 @@ impl ExtensionError {
     }
 }
 
-/// Connects to `url` and checks its extension (see [`check_extension`]).
-pub async fn check_url(url: &str, root_cert: Option<&Path>) -> Result<(), ExtensionError> {
-    let client = connect(url, root_cert, None).await?;
-    check_extension(&client).await
+/// Connects to `url` and checks its extension (see [`check_extension`]),
+/// all within `limit` (beyond it: [`ConnectError::Timeout`], not fatal).
+pub async fn check_url(
+    url: &str,
+    root_cert: Option<&Path>,
+    limit: std::time::Duration,
+) -> Result<(), ExtensionError> {
+    let check = async {
+        let client = connect(url, root_cert, None).await?;
+        check_extension(&client).await
+    };
+    tokio::time::timeout(limit, check)
+        .await
+        .unwrap_or(Err(ConnectError::Timeout(limit).into()))
 }
 
 /// Checks that the database has the extension at [`EXTENSION_VERSION`].

@@ -27,7 +27,7 @@ use tokio::task::AbortHandle;
 use crate::db::{Db, Delivery, Failure, Logged};
 use crate::deliver::{Deliverer, FailureClass, Job, Outcome};
 use crate::metrics::Metrics;
-use crate::pg::{is_transient, ConnectError, Described};
+use crate::pg::{is_transient, Described};
 use crate::{Config, DispatchError};
 
 /// Rows of one endpoint a worker may hold per slot of it (`per_endpoint`):
@@ -191,12 +191,7 @@ impl Dispatcher {
     /// an unreachable one a transient error (the loop keeps reconnecting).
     pub async fn check_database(&self) -> Result<(), crate::pg::ExtensionError> {
         let cfg = &self.config;
-        tokio::time::timeout(
-            cfg.db_timeout,
-            crate::pg::check_url(&cfg.database_url, cfg.root_cert.as_deref()),
-        )
-        .await
-        .unwrap_or(Err(ConnectError::Timeout(cfg.db_timeout).into()))
+        crate::pg::check_url(&cfg.database_url, cfg.root_cert.as_deref(), cfg.db_timeout).await
     }
 
     /// The counters this dispatcher updates.
@@ -283,9 +278,7 @@ impl Dispatcher {
                 Some(d) if !d.is_closed() => d,
                 _ => {
                     let connected = tokio::select! {
-                        c = tokio::time::timeout(cfg.db_timeout,
-                                Db::connect(&cfg.database_url, cfg.root_cert.as_deref(), Some(wake.clone())))
-                            => c.unwrap_or(Err(ConnectError::Timeout(cfg.db_timeout))),
+                        c = Db::connect_within(&cfg, Some(wake.clone())) => c,
                         _ = &mut shutdown => break,
                     };
                     match connected {
@@ -749,13 +742,7 @@ async fn record(
         }
         let conn = match db.take() {
             Some(d) if !d.is_closed() => d,
-            _ => match tokio::time::timeout(
-                cfg.db_timeout,
-                Db::connect(&cfg.database_url, cfg.root_cert.as_deref(), None),
-            )
-            .await
-            .unwrap_or(Err(ConnectError::Timeout(cfg.db_timeout)))
-            {
+            _ => match Db::connect_within(&cfg, None).await {
                 Ok(d) => {
                     backoff = Duration::from_millis(100);
                     d

@@ -130,15 +130,11 @@ impl App {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        use hookseal_dispatch::pg::{check_url, ConnectError};
         let root_cert = hookseal_dispatch::pg::root_cert_from_env();
         // Within the init phase's 10 s: a database that does not answer is
         // a warning, not a failed start.
         let limit = Duration::from_secs(5);
-        let checked = tokio::time::timeout(limit, check_url(&store.url, root_cert.as_deref()))
-            .await
-            .unwrap_or(Err(ConnectError::Timeout(limit).into()));
-        match checked {
+        match hookseal_dispatch::pg::check_url(&store.url, root_cert.as_deref(), limit).await {
             Err(e) if !e.is_fatal() => {
                 tracing::warn!(error = %e, "database not reachable at start");
                 Ok(())
