@@ -38,6 +38,19 @@ pub enum ConnectError {
     Timeout(std::time::Duration),
 }
 
+impl ConnectError {
+    /// Worth trying again later: the network, the server's state or a
+    /// timeout ([`is_transient`]), not a bad URL, CA file, password or
+    /// database name.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ConnectError::Db(e) => is_transient(e),
+            ConnectError::Timeout(_) => true,
+            ConnectError::Url(_) | ConnectError::RootCert { .. } => false,
+        }
+    }
+}
+
 /// The CA file from `PGSSLROOTCERT`, if set.
 pub fn root_cert_from_env() -> Option<PathBuf> {
     std::env::var_os("PGSSLROOTCERT")
@@ -192,11 +205,8 @@ impl ExtensionError {
     pub fn is_fatal(&self) -> bool {
         match self {
             ExtensionError::Missing | ExtensionError::Version { .. } => true,
-            ExtensionError::Connect(ConnectError::Db(e)) | ExtensionError::Db(e) => {
-                !is_transient(e)
-            }
-            ExtensionError::Connect(ConnectError::Timeout(_)) => false,
-            ExtensionError::Connect(_) => true,
+            ExtensionError::Connect(e) => !e.is_transient(),
+            ExtensionError::Db(e) => !is_transient(e),
         }
     }
 }

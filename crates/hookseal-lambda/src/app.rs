@@ -334,10 +334,8 @@ impl StoreError {
     /// privilege, a bad app id): an operator must act.
     fn needs_operator(&self) -> bool {
         match self {
-            StoreError::Db(e) | StoreError::Connect(hookseal_dispatch::pg::ConnectError::Db(e)) => {
-                !hookseal_dispatch::pg::is_transient(e)
-            }
-            StoreError::Connect(_) => true,
+            StoreError::Db(e) => !hookseal_dispatch::pg::is_transient(e),
+            StoreError::Connect(e) => !e.is_transient(),
         }
     }
 }
