@@ -64,12 +64,17 @@ start_cluster() {
   install -d -o postgres -g postgres "$dir"
   runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
   PGPORT=$(free_port)
+  # The server key in a file only the server reads (an inline key in
+  # postgresql.conf is refused: PostgreSQL would log it at every reload).
+  openssl rand -hex 32 > "$dir/server.key"
+  chown postgres:postgres "$dir/server.key"
+  chmod 600 "$dir/server.key"
   {
     echo "listen_addresses = '127.0.0.1'"
     echo "port = $PGPORT"
     echo "unix_socket_directories = '$dir'"
     echo "shared_preload_libraries = 'hookseal'"
-    echo "hookseal.server_key = '$(openssl rand -hex 32)'"
+    echo "hookseal.server_key_file = '$dir/server.key'"
     echo "fsync = off"
     for line in "$@"; do echo "$line"; done
   } >> "$dir/data/postgresql.conf"

@@ -20,13 +20,16 @@ echo "== pg_regress"
 cargo pgrx install --pg-config /usr/bin/pg_config >/dev/null
 # The released 0.1.0 install script, the upgrade test's starting point
 # (pgrx installs only the current version's script and the upgrade scripts).
-install -m 644 "$root/sql/hookseal--0.1.0.sql" "$(pg_config --sharedir)/extension/"
+install -m 644 "$root/sql/hookseal--0.1.0.sql" "$root/sql/hookseal--0.2.0.sql" "$(pg_config --sharedir)/extension/"
 start_cluster "$work/regress"
 regress="$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress"
 out="$work/regress/out"
 mkdir -p "$out"
 if ! "$regress" --inputdir=tests/pg_regress --outputdir="$out" --host=127.0.0.1 --port="$PGPORT" \
-    --user=postgres --dbname=hookseal_regress sign_verify outbox flow history security privileges v1a described upgrade; then
+    --user=postgres --dbname=hookseal_regress sign_verify outbox flow history security privileges v1a described defects upgrade; then
   cat "$out/regression.diffs" >&2 || true
   exit 1
 fi
+
+echo "== no server key in the server log (inline settings refused, key file rotated)"
+bash "$root/tests/security/keylog.sh"

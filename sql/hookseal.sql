@@ -88,7 +88,12 @@ CREATE TABLE endpoint_state (
     next_probe_at         timestamptz,   -- open: when one row may be sent to test the endpoint
     probe_backoff         interval,      -- open: the wait after a failed probe (doubles)
     probe_outbox_id       bigint,        -- open: the row sent as the probe
-    rate_tat              timestamptz    -- rate limit: when the next send slot opens (GCRA)
+    rate_tat              timestamptz,   -- rate limit: when the next send slot opens (GCRA)
+    -- Failures are counted in the order attempts finish (0.3.0): a failure
+    -- that finished before the last success is not counted, and a success
+    -- recorded after failures that finished later leaves those counted.
+    last_success_at       timestamptz,   -- finish time of the newest delivery
+    last_failure_at       timestamptz    -- finish time of the newest counted failure
 );
 
 CREATE TABLE secrets (
@@ -102,12 +107,16 @@ CREATE TABLE secrets (
 );
 CREATE INDEX secrets_endpoint ON secrets (webhook_id, created_at DESC);
 
+-- An event's id is its message id, unique within its app (0.3.0; before, ids
+-- were unique across apps, and an id another app had used was silently
+-- dropped by webhook_send's idempotency).
 CREATE TABLE events (
-    id          text PRIMARY KEY DEFAULT new_id('evt'),
+    id          text NOT NULL DEFAULT new_id('evt'),
     type        text NOT NULL CHECK (type <> ''),
     app_id      text NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
     created_at  bigint NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
-    data        jsonb NOT NULL
+    data        jsonb NOT NULL,
+    CONSTRAINT events_pkey PRIMARY KEY (id, app_id)
 );
 -- Retention walks each app's events oldest first (maintain()); replay() finds
 -- an app's events since a time.
@@ -117,7 +126,7 @@ CREATE TYPE outbox_status AS ENUM ('pending', 'delivering', 'delivered', 'dead')
 
 CREATE TABLE outbox (
     id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    event_id          text NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    event_id          text NOT NULL,
     endpoint_id       text NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
     body              text NOT NULL,
     headers           jsonb NOT NULL,
@@ -132,7 +141,10 @@ CREATE TABLE outbox (
     signed_at         timestamptz NOT NULL DEFAULT clock_timestamp(), -- when `headers` were signed
     delivered_at      timestamptz,
     ordered           boolean NOT NULL DEFAULT false, -- the endpoint's FIFO option, copied (0.2.0)
-    UNIQUE (event_id, endpoint_id)
+    app_id            text NOT NULL,                  -- the event's app (0.3.0: ids are per app)
+    UNIQUE (event_id, endpoint_id),
+    CONSTRAINT outbox_event_fkey FOREIGN KEY (event_id, app_id)
+        REFERENCES events (id, app_id) ON DELETE CASCADE
 );
 -- Scheduling (0.2.0). A row is due when next_attempt_at has passed: pending
 -- rows at their retry time, delivering rows when their lease runs out (a
@@ -197,6 +209,12 @@ $$;
 -- _active_secrets' predicate on purpose: calling a SQL function per row here
 -- (SECURITY DEFINER or not) measured 0.80x of the unsigned-insert throughput
 -- in bench/pg.sh, against 1.0x with the subquery inlined.
+-- An endpoint with no active secret (0.3.0) gets its row unsigned
+-- (signed_at = -infinity, so a claim signs it) and claim() holds the row
+-- until the endpoint has a secret again: one endpoint's missing secret never
+-- fails the send, nor another endpoint's delivery.
+-- A delivery body larger than hookseal.max_body_bytes (what hookseal's
+-- receivers accept by default) is refused before anything is written.
 -- Ordered endpoints: writers to one take a transaction lock before their row
 -- gets its id, so ids (the FIFO order) follow commit order.
 CREATE FUNCTION _fan_out() RETURNS trigger
@@ -207,21 +225,31 @@ DECLARE
     payload text := event_body(NEW.id, NEW.type, NEW.created_at, NEW.data);
     signed_at timestamptz := clock_timestamp();
 BEGIN
+    IF octet_length(payload) > _max_body_bytes() THEN
+        RAISE EXCEPTION 'hookseal: event % of app % is % bytes as delivered, more than '
+                        'hookseal.max_body_bytes (%)',
+            NEW.id, NEW.app_id, octet_length(payload), _max_body_bytes()
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'receivers refuse larger bodies by default; send a reference to the '
+                         'data instead, or raise hookseal.max_body_bytes and the receivers'' limits';
+    END IF;
     PERFORM pg_advisory_xact_lock(hashtext('hookseal.fifo'), hashtext(e.id))
     FROM endpoints e
     WHERE e.app_id = NEW.app_id AND e.enabled AND e.ordered
       AND (e.event_types IS NULL OR NEW.type = ANY (e.event_types))
     ORDER BY e.id;
-    INSERT INTO outbox (event_id, endpoint_id, body, signed_at, ordered, headers)
-    SELECT NEW.id, e.id, m.body, signed_at, e.ordered,
-           _sign_stored(e.scheme,
-                        ARRAY(SELECT s.secret FROM secrets s
-                              WHERE s.webhook_id = e.id AND s.revoked_at IS NULL
-                                AND (s.expires_at IS NULL OR s.expires_at > signed_at)
-                              ORDER BY s.created_at DESC),
-                        m.body, NEW.id, signed_at)
+    INSERT INTO outbox (event_id, app_id, endpoint_id, body, signed_at, ordered, headers)
+    SELECT NEW.id, NEW.app_id, e.id, m.body,
+           CASE WHEN cardinality(k.secrets) = 0 THEN '-infinity' ELSE signed_at END,
+           e.ordered,
+           CASE WHEN cardinality(k.secrets) = 0 THEN '{}'::jsonb
+                ELSE _sign_stored(e.scheme, k.secrets, m.body, NEW.id, signed_at) END
     FROM endpoints e
     CROSS JOIN LATERAL (SELECT webhook_body(e.scheme, payload) AS body OFFSET 0) m
+    CROSS JOIN LATERAL (SELECT ARRAY(SELECT s.secret FROM secrets s
+                                     WHERE s.webhook_id = e.id AND s.revoked_at IS NULL
+                                       AND (s.expires_at IS NULL OR s.expires_at > signed_at)
+                                     ORDER BY s.created_at DESC) AS secrets) k
     WHERE e.app_id = NEW.app_id
       AND e.enabled
       AND (e.event_types IS NULL OR NEW.type = ANY (e.event_types));
@@ -256,16 +284,38 @@ CREATE TRIGGER endpoints_changed AFTER INSERT OR UPDATE OF ordered ON endpoints
 
 -- Writing events ------------------------------------------------------------
 
-CREATE FUNCTION webhook_send(app text, type text, data jsonb) RETURNS text
-LANGUAGE sql VOLATILE SECURITY DEFINER
+-- The app must exist, named in a hookseal error (not a foreign-key
+-- violation carrying the whole row).
+CREATE FUNCTION _check_app(app text) RETURNS void
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
-    INSERT INTO events (app_id, type, data) VALUES (app, type, data) RETURNING id
+BEGIN
+    IF app IS NULL OR NOT EXISTS (SELECT 1 FROM apps a WHERE a.id = app) THEN
+        RAISE EXCEPTION 'hookseal: no app %', coalesce(quote_literal(app), 'NULL')
+            USING ERRCODE = 'foreign_key_violation', HINT = 'create_app() returns an app id';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION webhook_send(app text, type text, data jsonb) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    id text;
+BEGIN
+    PERFORM _check_app(app);
+    INSERT INTO events (app_id, type, data) VALUES (app, type, data) RETURNING events.id INTO id;
+    RETURN id;
+END
 $$;
 
 -- The same with the caller's event id (a provider's message id, say), for
--- idempotent intake: when an event with that id is already stored, nothing
--- is inserted or fanned out again, and the id is returned all the same.
+-- idempotent intake within the app: when the app already has an event with
+-- that id, nothing is inserted or fanned out again, and the id is returned
+-- all the same. Another app's event with the same id is another event
+-- (0.3.0; before, it was silently not stored).
 CREATE FUNCTION webhook_send(app text, type text, data jsonb, event_id text) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
@@ -273,8 +323,9 @@ AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM _message_id(event_id);  -- the core's rule (0.2.0; 0.1.0 took 1-200 of any characters)
+    PERFORM _check_app(app);
     INSERT INTO events (id, app_id, type, data) VALUES (event_id, app, type, data)
-    ON CONFLICT (id) DO NOTHING;
+    ON CONFLICT (id, app_id) DO NOTHING;
     RETURN event_id;
 END
 $$;
@@ -322,8 +373,16 @@ DECLARE
     active text[];
     held text[];
 BEGIN
-    IF batch IS NULL OR batch < 1 OR per_endpoint IS NULL OR per_endpoint < 1
-       OR lease IS NULL OR lease < '0' THEN
+    IF worker IS NULL OR worker = '' THEN
+        RAISE EXCEPTION 'hookseal: claim() needs a worker name (the lease owner)'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF lease IS NULL OR lease <= '0' THEN
+        RAISE EXCEPTION 'hookseal: claim() needs a lease longer than 0 (got %)', coalesce(lease::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'the lease is how long a claimed row stays with this worker, e.g. ''60 seconds''';
+    END IF;
+    IF batch IS NULL OR batch < 1 OR per_endpoint IS NULL OR per_endpoint < 1 THEN
         RETURN;
     END IF;
     -- The endpoints with undelivered rows: a skip scan over outbox_endpoint_due,
@@ -380,6 +439,12 @@ BEGIN
         WHERE e.id = ANY (active) AND e.enabled
           AND ((e.rate_limit IS NULL AND e.max_in_flight IS NULL AND s.circuit = 'closed')
                OR e.id = ANY (held))
+          -- No active secret (0.3.0): its rows are held, unsigned and
+          -- unclaimed, until it has one (endpoint_status.held_reason says so).
+          AND (SELECT true FROM secrets k
+               WHERE k.webhook_id = e.id AND k.revoked_at IS NULL
+                 AND (k.expires_at IS NULL OR k.expires_at > now_)
+               LIMIT 1)
     ), picked AS (
         SELECT p.id, r.id AS ep, r.rate_limit, r.rate_wait
         FROM (SELECT *, count(*) OVER () AS ready_endpoints FROM ready
@@ -440,16 +505,48 @@ BEGIN
 END
 $$;
 
--- A delivery closes the endpoint's circuit and ends its run of failures.
-CREATE FUNCTION _endpoints_healthy(endpoint_ids text[]) RETURNS void
+-- A delivery ends the endpoint's run of failures and closes its circuit
+-- (enable_endpoint(): `finished` NULL, unconditionally). Counted in the
+-- order attempts finished (0.3.0): a delivery that finished before failures
+-- already counted leaves those counted (recounted from the attempt log,
+-- which their fail() calls wrote), so a recorder that sends its batched
+-- acks after single fails cannot open the circuit of an endpoint that
+-- never failed failure_threshold times in a row.
+CREATE FUNCTION _endpoints_healthy(endpoint_ids text[], finished timestamptz[]) RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
+    WITH d AS (
+        SELECT u.ep, max(u.t) AS t
+        FROM unnest(endpoint_ids, finished) AS u(ep, t)
+        GROUP BY u.ep
+    ), later AS (
+        -- Failures counted that finished after this delivery: rare (answers
+        -- recorded out of order), one BRIN-bounded look at the log then.
+        SELECT d.ep, d.t, coalesce(f.failures, 0) AS failures
+        FROM d JOIN endpoint_state s ON s.endpoint_id = d.ep
+        LEFT JOIN LATERAL (
+            SELECT count(*)::integer AS failures
+            FROM attempts a
+            WHERE a.endpoint_id = d.ep
+              AND a.finished_at > greatest(d.t, s.last_success_at)
+              AND a.error_class <> 'ok'
+        ) f ON d.t IS NOT NULL AND s.last_failure_at > d.t
+    )
     UPDATE endpoint_state s
-    SET circuit = 'closed', consecutive_failures = 0, failing_since = NULL,
-        next_probe_at = NULL, probe_backoff = NULL, probe_outbox_id = NULL
-    WHERE s.endpoint_id = ANY (endpoint_ids)
-      AND (s.consecutive_failures > 0 OR s.circuit <> 'closed')
+    SET last_success_at = CASE WHEN l.t IS NULL THEN s.last_success_at
+                               ELSE greatest(s.last_success_at, l.t) END,
+        consecutive_failures = l.failures,
+        failing_since = CASE WHEN l.failures = 0 THEN NULL ELSE s.failing_since END,
+        last_failure_at = CASE WHEN l.failures = 0 THEN NULL ELSE s.last_failure_at END,
+        circuit = CASE WHEN l.failures >= e.failure_threshold THEN s.circuit ELSE 'closed' END,
+        next_probe_at = CASE WHEN l.failures >= e.failure_threshold THEN s.next_probe_at END,
+        probe_backoff = CASE WHEN l.failures >= e.failure_threshold THEN s.probe_backoff END,
+        probe_outbox_id = CASE WHEN l.failures >= e.failure_threshold THEN s.probe_outbox_id END
+    FROM later l, endpoints e
+    WHERE s.endpoint_id = l.ep AND e.id = l.ep
+      AND (s.consecutive_failures > 0 OR s.circuit <> 'closed' OR l.failures > 0
+           OR s.last_success_at IS NULL OR s.last_success_at < l.t)
 $$;
 
 -- Record many deliveries in one statement (the dispatcher's batched ack),
@@ -480,7 +577,10 @@ AS $$
         WHERE o.id = a.id AND o.lease_owner = worker AND o.status = 'delivering'
         RETURNING o.id, o.endpoint_id
     ), healed AS (
-        SELECT _endpoints_healthy(array_agg(DISTINCT endpoint_id ORDER BY endpoint_id)) FROM done
+        SELECT _endpoints_healthy(array_agg(done.endpoint_id ORDER BY done.endpoint_id),
+                                  array_agg(coalesce(a.finished_at, a.started_at, clock_timestamp())
+                                            ORDER BY done.endpoint_id))
+        FROM done JOIN a ON a.id = done.id
     ), logged AS (
         INSERT INTO attempts (outbox_id, attempt, endpoint_id, worker, started_at, finished_at,
                               http_status, error_class, response_type, response_body, resigned)
@@ -605,7 +705,7 @@ BEGIN
         lease_owner = NULL,
         lease_expires_at = NULL
     WHERE o.id = outbox_id;
-    PERFORM _endpoint_failed(ep, outbox_id, now_);
+    PERFORM _endpoint_failed(ep, outbox_id, coalesce(finished_at, started_at, now_));
     RETURN next_status;
 END
 $$;
@@ -623,20 +723,28 @@ AS $$
                 NULL, NULL, NULL, NULL, NULL, NULL)
 $$;
 
--- The circuit breaker's side of a failed attempt (see fail()).
-CREATE FUNCTION _endpoint_failed(ep endpoints, outbox_id bigint, now_ timestamptz) RETURNS void
+-- The circuit breaker's side of a failed attempt (see fail()) that finished
+-- at `finished`. A failure that finished before the endpoint's last
+-- delivery is not counted (that delivery ended the run it belonged to).
+CREATE FUNCTION _endpoint_failed(ep endpoints, outbox_id bigint, finished timestamptz) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
 DECLARE
     st endpoint_state;
+    now_ timestamptz := clock_timestamp();
 BEGIN
     SELECT * INTO st FROM endpoint_state s WHERE s.endpoint_id = ep.id FOR UPDATE;
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    IF st.last_success_at IS NOT NULL AND finished <= st.last_success_at
+       AND NOT (st.circuit = 'open' AND st.probe_outbox_id = outbox_id) THEN
+        RETURN;
+    END IF;
     st.consecutive_failures := st.consecutive_failures + 1;
-    st.failing_since := coalesce(st.failing_since, now_);
+    st.failing_since := coalesce(st.failing_since, now_);  -- the database's clock, as disable_after
+    st.last_failure_at := greatest(st.last_failure_at, finished);
     IF st.circuit = 'closed' AND st.consecutive_failures >= ep.failure_threshold THEN
         st.circuit := 'open';
         st.opened_at := now_;
@@ -652,7 +760,7 @@ BEGIN
     SET circuit = st.circuit, consecutive_failures = st.consecutive_failures,
         failing_since = st.failing_since, opened_at = st.opened_at,
         next_probe_at = st.next_probe_at, probe_backoff = st.probe_backoff,
-        probe_outbox_id = st.probe_outbox_id
+        probe_outbox_id = st.probe_outbox_id, last_failure_at = st.last_failure_at
     WHERE s.endpoint_id = ep.id;
     IF ep.enabled AND ep.disable_after IS NOT NULL AND st.failing_since <= now_ - ep.disable_after THEN
         UPDATE endpoints e
@@ -690,8 +798,9 @@ DECLARE
     n integer;
 BEGIN
     WITH ev AS (
-        SELECT e.id FROM events e
-        WHERE e.id IN (SELECT o.event_id FROM outbox o WHERE o.id = ANY (outbox_ids))
+        SELECT e.id, e.app_id FROM events e
+        WHERE (e.id, e.app_id) IN (SELECT o.event_id, o.app_id FROM outbox o
+                                   WHERE o.id = ANY (outbox_ids))
         FOR KEY SHARE
     ), r AS (
         UPDATE outbox o
@@ -699,7 +808,7 @@ BEGIN
             last_error = NULL, delivered_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
             signed_at = '-infinity'
         WHERE o.id = ANY (outbox_ids) AND o.status = from_status
-          AND o.event_id IN (SELECT ev.id FROM ev)
+          AND (o.event_id, o.app_id) IN (SELECT ev.id, ev.app_id FROM ev)
         RETURNING 1
     )
     SELECT count(*)::integer INTO n FROM r;
@@ -735,21 +844,35 @@ $$;
 -- row of an enabled endpoint (or only `endpoint`'s) whose event was written
 -- in [since, until), re-signed at its claim, under the same message ids.
 -- Rows already gone by retention cannot be replayed. Returns how many.
+-- A range that ends before it starts, or starts in the future, is refused
+-- (0.3.0; it used to replay nothing and say 0).
 CREATE FUNCTION replay(app text, since timestamptz, until timestamptz DEFAULT 'infinity',
                        endpoint text DEFAULT NULL)
 RETURNS integer
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
-    SELECT _requeue(ARRAY(
+BEGIN
+    PERFORM _check_app(app);
+    IF since IS NULL OR until IS NULL OR since >= until THEN
+        RAISE EXCEPTION 'hookseal: replay() needs since < until (got % .. %)',
+            coalesce(since::text, 'NULL'), coalesce(until::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF since > clock_timestamp() THEN
+        RAISE EXCEPTION 'hookseal: replay() since % is in the future: no event was written then', since
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN _requeue(ARRAY(
         SELECT o.id
         FROM events e
-        JOIN outbox o ON o.event_id = e.id
+        JOIN outbox o ON o.event_id = e.id AND o.app_id = e.app_id
         JOIN endpoints ep ON ep.id = o.endpoint_id
         WHERE e.app_id = app
           AND e.created_at >= _epoch_ms(since) AND e.created_at < _epoch_ms(until)
           AND o.status = 'delivered' AND ep.enabled
-          AND (endpoint IS NULL OR o.endpoint_id = endpoint)), 'delivered')
+          AND (endpoint IS NULL OR o.endpoint_id = endpoint)), 'delivered');
+END
 $$;
 
 -- Retention ------------------------------------------------------------------
@@ -809,7 +932,7 @@ BEGIN
                 WHERE v.app_id = app.id AND v.created_at < cutoff
                   -- A row not finished keeps its event; one index probe per event.
                   AND (SELECT true FROM outbox x
-                       WHERE x.event_id = v.id
+                       WHERE x.event_id = v.id AND x.app_id = v.app_id
                          AND NOT (x.status = 'delivered'
                                   OR (x.status = 'dead' AND x.created_at < dead_cutoff))
                        LIMIT 1) IS NULL
@@ -818,12 +941,13 @@ BEGIN
                 FOR UPDATE SKIP LOCKED);
             EXIT WHEN cardinality(doomed) = 0;
             WITH gone AS (
-                DELETE FROM outbox x WHERE x.event_id = ANY (doomed) RETURNING x.id
+                DELETE FROM outbox x WHERE x.event_id = ANY (doomed) AND x.app_id = app.id
+                RETURNING x.id
             )
             SELECT coalesce(array_agg(gone.id), '{}') INTO rows_gone FROM gone;
             DELETE FROM attempts y WHERE y.outbox_id = ANY (rows_gone);
             GET DIAGNOSTICS t = ROW_COUNT;
-            DELETE FROM events v WHERE v.id = ANY (doomed);
+            DELETE FROM events v WHERE v.id = ANY (doomed) AND v.app_id = app.id;
             GET DIAGNOSTICS e = ROW_COUNT;
             o := cardinality(rows_gone);
             n_events := n_events + e;
@@ -844,27 +968,44 @@ $$;
 -- One event's whole delivery story, for "why didn't event X arrive?": one
 -- line per attempt of each of its outbox rows (a row not attempted yet has
 -- one line with no attempt), with the row's status and next attempt. An
--- event that matched no endpoint has one line with no endpoint.
-CREATE FUNCTION event_attempts(event text)
+-- event that matched no endpoint has one line with no endpoint. Event ids
+-- are per app (0.3.0): name
+-- the app when two apps used the same id.
+CREATE FUNCTION event_attempts(event text, app text DEFAULT NULL)
 RETURNS TABLE (event_id text, type text, endpoint_id text, url text, status outbox_status,
                next_attempt_at timestamptz, attempt integer, worker text,
                started_at timestamptz, duration_ms double precision, http_status integer,
                error_class text, error text, response_type text, response_body text,
                resigned boolean)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
+#variable_conflict use_column
+DECLARE
+    apps_ text;
+BEGIN
+    IF app IS NULL THEN
+        SELECT string_agg(v.app_id, ', ' ORDER BY v.app_id) INTO apps_
+        FROM events v WHERE v.id = event HAVING count(*) > 1;
+        IF apps_ IS NOT NULL THEN
+            RAISE EXCEPTION 'hookseal: event % exists in apps %', event, apps_
+                USING ERRCODE = 'ambiguous_parameter',
+                      HINT = 'name the app: event_attempts(event, app)';
+        END IF;
+    END IF;
+    RETURN QUERY
     SELECT v.id, v.type, o.endpoint_id, ep.url, o.status,
            CASE WHEN o.status = 'pending' THEN o.next_attempt_at END,
            t.attempt, t.worker, t.started_at,
            round(extract(epoch FROM t.finished_at - t.started_at) * 1000, 3)::double precision,
            t.http_status, t.error_class, t.error, t.response_type, t.response_body, t.resigned
     FROM events v
-    LEFT JOIN outbox o ON o.event_id = v.id
+    LEFT JOIN outbox o ON o.event_id = v.id AND o.app_id = v.app_id
     LEFT JOIN endpoints ep ON ep.id = o.endpoint_id
     LEFT JOIN attempts t ON t.outbox_id = o.id
-    WHERE v.id = event
-    ORDER BY o.endpoint_id, t.started_at, t.attempt
+    WHERE v.id = event AND (app IS NULL OR v.app_id = app)
+    ORDER BY o.endpoint_id, t.started_at, t.attempt;
+END
 $$;
 
 -- Each endpoint's health over the last `since`: attempts, deliveries,
@@ -919,6 +1060,18 @@ $$;
 
 -- A new secret for an endpoint. The plaintext is returned here, once; only
 -- its ciphertext and hash are stored.
+-- An endpoint that signs with v1a key pairs (0.3.0): its newest key is an
+-- ed25519 signing key. Its rotations make key pairs, never HMAC secrets.
+CREATE FUNCTION _endpoint_is_asymmetric(endpoint text) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT coalesce((SELECT _is_signing_key(e.scheme, s.secret)
+                     FROM secrets s JOIN endpoints e ON e.id = s.webhook_id
+                     WHERE s.webhook_id = endpoint
+                     ORDER BY s.created_at DESC LIMIT 1), false)
+$$;
+
 CREATE FUNCTION create_secret(endpoint text, OUT secret_id text, OUT secret text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
@@ -928,7 +1081,14 @@ DECLARE
 BEGIN
     SELECT e.scheme INTO ep_scheme FROM endpoints e WHERE e.id = endpoint;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'hookseal: no endpoint %', endpoint USING ERRCODE = 'no_data_found';
+        RAISE EXCEPTION 'hookseal: no endpoint %', coalesce(quote_literal(endpoint), 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF _endpoint_is_asymmetric(endpoint) THEN
+        RAISE EXCEPTION 'hookseal: endpoint % signs with v1a key pairs; an HMAC secret would '
+                        'make it sign v1, which its receivers'' public keys cannot verify', endpoint
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'create_keypair() adds a key pair; rotate_secret() rotates them';
     END IF;
     secret := _new_secret(ep_scheme);
     INSERT INTO secrets (webhook_id, secret, hash)
@@ -952,7 +1112,8 @@ DECLARE
 BEGIN
     SELECT e.scheme INTO ep_scheme FROM endpoints e WHERE e.id = endpoint;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'hookseal: no endpoint %', endpoint USING ERRCODE = 'no_data_found';
+        RAISE EXCEPTION 'hookseal: no endpoint %', coalesce(quote_literal(endpoint), 'NULL')
+            USING ERRCODE = 'no_data_found';
     END IF;
     SELECT k.signing, k.public INTO signing, public_key FROM _new_keypair(ep_scheme) k;
     INSERT INTO secrets (webhook_id, secret, hash)
@@ -970,25 +1131,139 @@ SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
 DECLARE
     schedule interval[] := retry_schedule(retry);
+    why text;
 BEGIN
+    PERFORM _check_app(app);
     IF schedule IS NULL THEN
         RAISE EXCEPTION 'hookseal: unknown retry preset % (default, flinks)', retry
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    why := _endpoint_scheme_error(scheme);
+    IF why IS NOT NULL THEN
+        RAISE EXCEPTION 'hookseal: endpoint scheme: %', why USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM _check_endpoint_options(coalesce(options, '{}'), true);
+    PERFORM _check_endpoint_options(jsonb_build_object('url', url, 'event_types', to_jsonb(event_types)),
+                                    false);
     INSERT INTO endpoints (app_id, url, scheme, event_types, retry_schedule)
-    VALUES (app, url, scheme, event_types, schedule)
+    VALUES (app, _normal_url(url), scheme, event_types, schedule)
     RETURNING id INTO endpoint_id;
     IF options - 'asymmetric' <> '{}' THEN
         PERFORM alter_endpoint(endpoint_id, options - 'asymmetric');
     END IF;
     -- {"asymmetric": true}: a v1a key pair instead of an HMAC secret, and
     -- `secret` is its public key (whpk_), for the receiver (0.2.0).
-    IF jsonb_typeof(options -> 'asymmetric') = 'boolean' AND (options ->> 'asymmetric')::boolean THEN
+    IF (options -> 'asymmetric') = 'true'::jsonb THEN
         SELECT k.secret_id, k.public_key INTO secret_id, secret FROM create_keypair(endpoint_id) k;
     ELSE
         SELECT c.secret_id, c.secret INTO secret_id, secret FROM create_secret(endpoint_id) c;
     END IF;
 END
+$$;
+
+-- Endpoint options, typed strictly (0.3.0): a boolean is JSON true/false
+-- (not "true", "yes" or 1), a count is a JSON integer, a rate a JSON
+-- number, an interval a string PostgreSQL reads as one, event_types an array
+-- of non-empty strings. Each refusal names the option and what it takes.
+-- Ranges are the table's CHECK constraints (see alter_endpoint()).
+CREATE FUNCTION _check_endpoint_options(options jsonb, creating boolean) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    known text[] := ARRAY['url', 'event_types', 'retry', 'retry_jitter', 'ordered', 'max_in_flight',
+                          'rate_limit', 'failure_threshold', 'probe_interval', 'disable_after'];
+    unknown text;
+    k text;
+    v jsonb;
+    t text;
+    want text;
+    url text;
+BEGIN
+    IF creating THEN
+        known := array_append(known, 'asymmetric');
+    END IF;
+    IF jsonb_typeof(options) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'hookseal: endpoint options must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(o, ', ' ORDER BY o) INTO unknown FROM jsonb_object_keys(options) o
+    WHERE NOT o = ANY (known);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'hookseal: unknown endpoint option(s): %', unknown
+            USING ERRCODE = 'invalid_parameter_value', HINT = array_to_string(known, ', ');
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(options) LOOP
+        t := jsonb_typeof(v);
+        want := NULL;
+        CASE
+        WHEN k = 'url' THEN
+            url := v #>> '{}';
+            IF t <> 'string' THEN
+                want := 'a string http://... or https://...';
+            ELSIF url !~* '^https?://' THEN
+                want := format('an http:// or https:// URL (got scheme %s)',
+                               coalesce(quote_literal(substring(url FROM '^([A-Za-z][A-Za-z0-9+.-]*):')),
+                                        'none'));
+            ELSIF url ~ '[\s[:cntrl:]]' THEN
+                want := 'a URL without spaces or control characters (percent-encode them)';
+            ELSIF url ~* '^https?://[/?#]*$' THEN
+                want := 'a URL with a host';
+            END IF;
+        WHEN k = 'event_types' THEN
+            IF t = 'array' AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v) x
+                                           WHERE jsonb_typeof(x) <> 'string' OR x = '""') THEN
+                NULL;
+            ELSIF t <> 'null' THEN
+                want := 'an array of non-empty strings, or null for every type';
+            END IF;
+        WHEN k = 'retry' THEN
+            IF t <> 'string' THEN want := 'a retry preset name (default, flinks)'; END IF;
+        WHEN k IN ('ordered', 'asymmetric') THEN
+            IF t <> 'boolean' THEN want := 'true or false (a JSON boolean)'; END IF;
+        WHEN k IN ('max_in_flight', 'failure_threshold') THEN
+            IF NOT (t = 'number' AND v::numeric = trunc(v::numeric) AND abs(v::numeric) < 2147483648)
+               AND NOT (t = 'null' AND k = 'max_in_flight') THEN
+                want := CASE WHEN k = 'max_in_flight' THEN 'an integer 1..10000, or null for no limit'
+                             ELSE 'an integer 1..1000000' END;
+            END IF;
+        WHEN k IN ('rate_limit', 'retry_jitter') THEN
+            IF t <> 'number' AND NOT (t = 'null' AND k = 'rate_limit') THEN
+                want := CASE WHEN k = 'rate_limit' THEN 'a number of deliveries per second > 0 and '
+                                                        '<= 100000, or null for no limit'
+                             ELSE 'a number >= 0 and < 1' END;
+            END IF;
+        WHEN k IN ('probe_interval', 'disable_after') THEN
+            IF t = 'string' THEN
+                BEGIN
+                    PERFORM (v #>> '{}')::interval;
+                EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow
+                               OR interval_field_overflow THEN
+                    want := 'an interval such as ''30 seconds''';
+                END;
+            ELSIF NOT (t = 'null' AND k = 'disable_after') THEN
+                want := CASE WHEN k = 'disable_after' THEN 'an interval such as ''5 days'', or null: never'
+                             ELSE 'an interval such as ''5 seconds''' END;
+            END IF;
+        ELSE
+            NULL;
+        END CASE;
+        IF want IS NOT NULL THEN
+            RAISE EXCEPTION 'hookseal: endpoint option % must be %', k, want
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- A URL as stored: its scheme in lower case (HTTPS://x is https://x).
+CREATE FUNCTION _normal_url(url text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog
+AS $$
+    SELECT CASE WHEN url ~* '^https?://' THEN lower(substring(url FROM '^[A-Za-z]+'))
+                                              || substring(url FROM '^[A-Za-z]+(.*)$')
+                ELSE url END
 $$;
 
 -- Change an endpoint's settings. `options` is a JSON object; a key present
@@ -1008,19 +1283,7 @@ DECLARE
     schedule interval[];
     column_ text;
 BEGIN
-    IF jsonb_typeof(options) IS DISTINCT FROM 'object' THEN
-        RAISE EXCEPTION 'hookseal: endpoint options must be a JSON object'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT string_agg(k, ', ' ORDER BY k) INTO unknown FROM jsonb_object_keys(options) k
-    WHERE k NOT IN ('url', 'event_types', 'retry', 'retry_jitter', 'ordered', 'max_in_flight',
-                    'rate_limit', 'failure_threshold', 'probe_interval', 'disable_after');
-    IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'hookseal: unknown endpoint option(s): %', unknown
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'url, event_types, retry, retry_jitter, ordered, max_in_flight, rate_limit, '
-                         'failure_threshold, probe_interval, disable_after';
-    END IF;
+    PERFORM _check_endpoint_options(options, false);
     IF options ? 'retry' THEN
         schedule := retry_schedule(options->>'retry');
         IF schedule IS NULL THEN
@@ -1029,7 +1292,7 @@ BEGIN
         END IF;
     END IF;
     UPDATE endpoints e SET
-        url = CASE WHEN options ? 'url' THEN options->>'url' ELSE e.url END,
+        url = CASE WHEN options ? 'url' THEN _normal_url(options->>'url') ELSE e.url END,
         event_types = CASE WHEN NOT options ? 'event_types' THEN e.event_types
                            WHEN jsonb_typeof(options->'event_types') = 'null' THEN NULL
                            ELSE ARRAY(SELECT jsonb_array_elements_text(options->'event_types')) END,
@@ -1037,12 +1300,13 @@ BEGIN
         retry_jitter = CASE WHEN options ? 'retry_jitter' THEN (options->>'retry_jitter')::real
                             ELSE e.retry_jitter END,
         ordered = CASE WHEN options ? 'ordered' THEN (options->>'ordered')::boolean ELSE e.ordered END,
-        max_in_flight = CASE WHEN options ? 'max_in_flight' THEN (options->>'max_in_flight')::integer
+        max_in_flight = CASE WHEN options ? 'max_in_flight'
+                             THEN (options->'max_in_flight')::numeric::integer
                              ELSE e.max_in_flight END,
         rate_limit = CASE WHEN options ? 'rate_limit' THEN (options->>'rate_limit')::real
                           ELSE e.rate_limit END,
         failure_threshold = CASE WHEN options ? 'failure_threshold'
-                                 THEN (options->>'failure_threshold')::integer
+                                 THEN (options->'failure_threshold')::numeric::integer
                                  ELSE e.failure_threshold END,
         probe_interval = CASE WHEN options ? 'probe_interval' THEN (options->>'probe_interval')::interval
                               ELSE e.probe_interval END,
@@ -1050,11 +1314,12 @@ BEGIN
                              ELSE e.disable_after END
     WHERE e.id = endpoint;
     RETURN FOUND;
-EXCEPTION WHEN check_violation OR not_null_violation THEN
+EXCEPTION WHEN check_violation OR not_null_violation OR numeric_value_out_of_range THEN
     -- The constraint's own error carries the whole row (the URL among it).
     GET STACKED DIAGNOSTICS unknown = CONSTRAINT_NAME, column_ = COLUMN_NAME;
     RAISE EXCEPTION 'hookseal: endpoint option % has an invalid value',
-        coalesce(nullif(column_, ''), regexp_replace(unknown, '^endpoints_(.*)_check$', '\1'))
+        coalesce(nullif(column_, ''), nullif(regexp_replace(unknown, '^endpoints_(.*)_check$', '\1'), ''),
+                 '(a number out of range)')
         USING ERRCODE = 'invalid_parameter_value',
               HINT = 'url http(s)://... without spaces, max_in_flight 1..10000, '
                      'rate_limit > 0 and <= 100000, failure_threshold 1..1000000, '
@@ -1070,11 +1335,18 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
 BEGIN
-    UPDATE endpoints e SET enabled = true, disabled_reason = NULL WHERE e.id = endpoint;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = endpoint) THEN
         RETURN false;
     END IF;
-    PERFORM _endpoints_healthy(ARRAY[endpoint]);
+    IF NOT EXISTS (SELECT 1 FROM secrets s
+                   WHERE s.webhook_id = endpoint AND s.revoked_at IS NULL
+                     AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp())) THEN
+        RAISE EXCEPTION 'hookseal: endpoint % has no active secret to sign with', endpoint
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'create_secret() (or create_keypair() for v1a) first';
+    END IF;
+    UPDATE endpoints e SET enabled = true, disabled_reason = NULL WHERE e.id = endpoint;
+    PERFORM _endpoints_healthy(ARRAY[endpoint], ARRAY[NULL]::timestamptz[]);
     RETURN true;
 END
 $$;
@@ -1084,9 +1356,19 @@ CREATE VIEW endpoint_status AS
 SELECT e.id AS endpoint_id, e.app_id, e.url, e.enabled, e.disabled_reason, e.ordered,
        e.max_in_flight, e.rate_limit, e.failure_threshold, e.probe_interval, e.disable_after,
        s.circuit, s.consecutive_failures, s.failing_since, s.opened_at, s.next_probe_at,
-       q.in_flight, q.due, q.pending
+       q.in_flight, q.due, q.pending,
+       -- 0.3.0: why its rows wait, when they wait for the operator.
+       k.active_secrets,
+       CASE WHEN k.active_secrets = 0 THEN 'no active secret: its rows are held; '
+                                           'create_secret() or create_keypair() releases them' END
+           AS held_reason
 FROM endpoints e
 JOIN endpoint_state s ON s.endpoint_id = e.id
+CROSS JOIN LATERAL (
+    SELECT count(*) AS active_secrets FROM secrets x
+    WHERE x.webhook_id = e.id AND x.revoked_at IS NULL
+      AND (x.expires_at IS NULL OR x.expires_at > clock_timestamp())
+) k
 CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE o.status = 'delivering' AND o.next_attempt_at > clock_timestamp()) AS in_flight,
            count(*) FILTER (WHERE o.next_attempt_at <= clock_timestamp()) AS due,
@@ -1094,38 +1376,67 @@ CROSS JOIN LATERAL (
     FROM outbox o WHERE o.endpoint_id = e.id AND o.status IN ('pending', 'delivering')
 ) q;
 
--- Rotate: a new secret now; the current ones stay valid (and are still
--- signed with) for `grace`, then expire.
+-- Rotate: a new secret now (a new key pair for a v1a endpoint, 0.3.0: then
+-- `secret` is its public key); the current ones stay valid (and are still
+-- signed with) for `grace`, then expire. `grace` is 0 (expire now) or more.
 CREATE FUNCTION rotate_secret(endpoint text, grace interval DEFAULT '24 hours',
                               OUT secret_id text, OUT secret text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
 BEGIN
+    IF grace IS NULL OR grace < '0' THEN
+        RAISE EXCEPTION 'hookseal: rotate_secret() needs a grace period of 0 or more (got %)',
+            coalesce(grace::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'the current secrets keep signing for the grace period, then expire; '
+                         '''0'' expires them now';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = endpoint) THEN
+        RAISE EXCEPTION 'hookseal: no endpoint %', coalesce(quote_literal(endpoint), 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF _endpoint_is_asymmetric(endpoint) THEN
+        SELECT k.secret_id, k.public_key INTO secret_id, secret FROM create_keypair(endpoint) k;
+    ELSE
+        SELECT c.secret_id, c.secret INTO secret_id, secret FROM create_secret(endpoint) c;
+    END IF;
     UPDATE secrets s SET expires_at = clock_timestamp() + grace
-    WHERE s.webhook_id = endpoint AND s.revoked_at IS NULL
+    WHERE s.webhook_id = endpoint AND s.revoked_at IS NULL AND s.id <> rotate_secret.secret_id
       AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp() + grace);
-    SELECT c.secret_id, c.secret INTO secret_id, secret FROM create_secret(endpoint) c;
 END
 $$;
 
--- Revoke a secret at once. The last active secret of an enabled endpoint
--- cannot be revoked (its deliveries could not be signed).
+-- Revoke a secret at once. Refused when it would leave an enabled endpoint
+-- with nothing to sign with, now or once the other secrets' grace periods
+-- end (0.3.0: before, revoking the new secret during a rotation left the
+-- endpoint with none when the old ones expired). A disabled endpoint may
+-- lose its last secret; enable_endpoint() then asks for a new one.
 CREATE FUNCTION revoke_secret(secret_id text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
 DECLARE
     ep text;
+    lasting integer;
+    until timestamptz;
 BEGIN
     SELECT s.webhook_id INTO ep FROM secrets s WHERE s.id = secret_id AND s.revoked_at IS NULL FOR UPDATE;
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    IF cardinality(_active_secrets(ep)) <= 1
-       AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = ep AND e.enabled) THEN
-        RAISE EXCEPTION 'hookseal: % is the last active secret of enabled endpoint %', secret_id, ep
-            USING ERRCODE = 'object_in_use', HINT = 'rotate_secret() first, or disable the endpoint';
+    -- The endpoint's other active secrets, locked so two revocations
+    -- cannot each leave the other one's.
+    PERFORM 1 FROM secrets s WHERE s.webhook_id = ep AND s.revoked_at IS NULL FOR UPDATE;
+    SELECT count(*) FILTER (WHERE s.expires_at IS NULL), max(s.expires_at) INTO lasting, until
+    FROM secrets s
+    WHERE s.webhook_id = ep AND s.id <> secret_id AND s.revoked_at IS NULL
+      AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp());
+    IF lasting = 0 AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = ep AND e.enabled) THEN
+        RAISE EXCEPTION 'hookseal: revoking % would leave enabled endpoint % with no secret %', secret_id, ep,
+            CASE WHEN until IS NULL THEN 'at all' ELSE format('once the others expire at %s', until) END
+            USING ERRCODE = 'object_in_use',
+                  HINT = 'rotate_secret() first (its new secret stays), or disable the endpoint';
     END IF;
     UPDATE secrets s SET revoked_at = clock_timestamp() WHERE s.id = secret_id;
     RETURN true;
@@ -1178,6 +1489,7 @@ GRANT EXECUTE ON FUNCTION
     webhook_verify(text, text[], text, jsonb, integer, timestamptz, text),
     webhook_verify(text, text[], bytea, jsonb, integer, timestamptz, text),
     webhook_verify_reason(text, text[], text, jsonb, integer, timestamptz, text),
+    webhook_verify_reason(text, text[], bytea, jsonb, integer, timestamptz, text),
     secret_hash(text), new_id(text), event_body(text, text, bigint, jsonb),
     scheme_exists(text), retry_schedule(text), webhook_public_key(text, text)
 TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
@@ -1196,7 +1508,7 @@ GRANT EXECUTE ON FUNCTION create_app(text), create_secret(text), create_keypair(
     enable_endpoint(text), rotate_secret(text, interval),
     revoke_secret(text), find_secret(text), rewrap_secrets(integer), redrive(bigint),
     redrive_endpoint(text, timestamptz), replay(text, timestamptz, timestamptz, text),
-    event_attempts(text), endpoint_health(interval)
+    event_attempts(text, text), endpoint_health(interval)
 TO hookseal_admin;
 GRANT SELECT ON apps, endpoints, endpoint_state, endpoint_status, events, outbox, attempts
     TO hookseal_admin;

@@ -37,7 +37,7 @@ dburl="postgres://hookseal_test_lambda:$password@127.0.0.1:$PGPORT/$db"
 disp_url="postgres://hookseal_test_dispatcher:$password@127.0.0.1:$PGPORT/$db"
 token=tok-logscan-$(openssl rand -hex 12)
 inbound=$("$hs" keygen --scheme standard)          # printed: its job
-server_key=$(sed -n "s/^hookseal.server_key = '\(.*\)'$/\1/p" "$PGDATA_DIR/data/postgresql.conf" | tail -1)
+server_key=$(head -1 "$PGDATA_DIR/server.key")
 
 echo "== CLI"
 {

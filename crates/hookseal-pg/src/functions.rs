@@ -33,6 +33,17 @@ fn unix(ts: TimestampWithTimeZone) -> UnixTime {
     UnixTime::from_millis(us.saturating_add(PG_EPOCH_OFFSET_US).div_euclid(1000))
 }
 
+/// `ts` as a signing time: `infinity` and `-infinity` are refused (they
+/// used to sign the clamped timestamp 9223372036854775).
+fn signing_time(ts: Option<TimestampWithTimeZone>) -> Option<UnixTime> {
+    ts.map(|t| {
+        if t.is_infinity() || t.is_neg_infinity() {
+            invalid("the signing timestamp must be finite (got infinity)")
+        }
+        unix(t)
+    })
+}
+
 /// A preset name or a scheme description (JSON or TOML), validated: what
 /// every `scheme` argument and `endpoints.scheme` hold.
 fn scheme(text: &str) -> Scheme {
@@ -203,8 +214,9 @@ fn webhook_sign_text(
     ts: default!(Option<TimestampWithTimeZone>, "now()"),
 ) -> Option<HeadersJson> {
     let body = body?.as_bytes();
+    let ts = signing_time(ts);
     Some(with_signer(scheme?, &[secret?], |s| {
-        sign_to_json(s, body, id, ts.map(unix))
+        sign_to_json(s, body, id, ts)
     }))
 }
 
@@ -218,8 +230,9 @@ fn webhook_sign_bytea(
     ts: default!(Option<TimestampWithTimeZone>, "now()"),
 ) -> Option<HeadersJson> {
     let body = body?;
+    let ts = signing_time(ts);
     Some(with_signer(scheme?, &[secret?], |s| {
-        sign_to_json(s, body, id, ts.map(unix))
+        sign_to_json(s, body, id, ts)
     }))
 }
 
@@ -236,8 +249,9 @@ fn webhook_sign_multi(
     let secrets: Vec<String> = secrets?.into_iter().flatten().collect();
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let body = body?.as_bytes();
+    let ts = signing_time(ts);
     Some(with_signer(scheme?, &refs, |s| {
-        sign_to_json(s, body, id, ts.map(unix))
+        sign_to_json(s, body, id, ts)
     }))
 }
 
@@ -258,8 +272,9 @@ fn webhook_sign_message(
     let (Some(scheme), Some(secret), Some(body)) = (scheme, secret, body) else {
         return TableIterator::empty();
     };
+    let ts = signing_time(ts);
     let (sent, headers) = with_signer(scheme, &[secret], |s| {
-        let signed = sign(s, body.as_bytes(), id, ts.map(unix));
+        let signed = sign(s, body.as_bytes(), id, ts);
         // A text body, or its compact JSON: UTF-8 either way.
         let sent = String::from_utf8_lossy(signed.body_to_send(body.as_bytes())).into_owned();
         (sent, headers_json(&signed))
@@ -298,7 +313,20 @@ fn verify(
     if secrets.is_empty() {
         return Err("no_secret: no non-NULL secret given".into());
     }
-    let tolerance = Duration::from_secs(u64::try_from(tolerance_s.unwrap_or(300)).unwrap_or(0));
+    if now.is_infinity() || now.is_neg_infinity() {
+        return Err("bad_now: now must be a finite timestamp".into());
+    }
+    let tolerance = match tolerance_s {
+        None => hookseal_core::DEFAULT_TOLERANCE,
+        Some(s) => match u64::try_from(s) {
+            Ok(s) => Duration::from_secs(s),
+            Err(_) => {
+                return Err(format!(
+                    "bad_tolerance: tolerance_s must be 0 or more (got {s})"
+                ))
+            }
+        },
+    };
     let tag = format!("{scheme_name}\0{}", tolerance.as_secs());
     let make = || {
         let s: Vec<Secret> = secrets.iter().map(|s| secret(s)).collect();
@@ -306,28 +334,8 @@ fn verify(
             .unwrap_or_else(|e| invalid(e))
             .with_tolerance(tolerance)
     };
-    // Headers: a JSON object of strings (an array of strings repeats a header).
-    let mut pairs: Vec<(String, String)> = Vec::new();
     let headers_given = !matches!(headers, None | Some(JsonB(Value::Null)));
-    match headers.map(|h| h.0) {
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                match v {
-                    Value::String(s) => pairs.push((k, s)),
-                    Value::Array(items) => {
-                        for i in items {
-                            if let Value::String(s) = i {
-                                pairs.push((k.clone(), s));
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        None | Some(Value::Null) => {}
-        _ => return Err("bad_headers: headers must be a JSON object of strings".into()),
-    }
+    let pairs = header_pairs(headers.map(|h| h.0))?;
     with_cached(&VERIFIERS, &tag, &secrets, make, |v| {
         // Only a scheme signed in the URL may go without headers.
         if !headers_given && !matches!(v.scheme().signature, Location::Query(_)) {
@@ -337,6 +345,47 @@ fn verify(
             .map(|_| ())
             .map_err(|e: VerifyError| format!("{}: {e}", e.code()))
     })
+}
+
+/// Headers from a JSON object of names to strings (an array of strings
+/// repeats a header). Any other value is refused, naming the header (0.3.0:
+/// `{"Stripe-Signature": 5}` used to be read as a missing header).
+fn header_pairs(headers: Option<Value>) -> Result<Vec<(String, String)>, String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let not_text = |k: &str, v: &Value| {
+        let kind = match v {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::Object(_) => "an object",
+            Value::Array(_) => "an array holding a non-string",
+            Value::String(_) => "a string",
+        };
+        format!(
+            "bad_headers: header `{k}` is {kind}; header values are strings (or arrays of strings)"
+        )
+    };
+    match headers {
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                match v {
+                    Value::String(s) => pairs.push((k, s)),
+                    Value::Array(items) => {
+                        for i in items {
+                            match i {
+                                Value::String(s) => pairs.push((k.clone(), s)),
+                                other => return Err(not_text(&k, &Value::Array(vec![other]))),
+                            }
+                        }
+                    }
+                    other => return Err(not_text(&k, &other)),
+                }
+            }
+        }
+        None | Some(Value::Null) => {}
+        _ => return Err("bad_headers: headers must be a JSON object of strings".into()),
+    }
+    Ok(pairs)
 }
 
 /// True when the request verifies. Any NULL argument, or any failed rule,
@@ -376,6 +425,23 @@ fn webhook_verify_bytea(
     url: default!(Option<&str>, "NULL"),
 ) -> bool {
     verify(scheme, secrets, body, headers, tolerance_s, now, url).is_ok()
+}
+
+/// `webhook_verify_reason` for a `bytea` body (0.3.0).
+#[pg_extern(stable, parallel_safe, name = "webhook_verify_reason")]
+fn webhook_verify_reason_bytea(
+    scheme: Option<&str>,
+    secrets: Option<Vec<Option<String>>>,
+    body: Option<&[u8]>,
+    headers: Option<JsonB>,
+    tolerance_s: default!(Option<i32>, "300"),
+    now: default!(Option<TimestampWithTimeZone>, "now()"),
+    url: default!(Option<&str>, "NULL"),
+) -> String {
+    match verify(scheme, secrets, body, headers, tolerance_s, now, url) {
+        Ok(()) => "ok".into(),
+        Err(e) => e,
+    }
 }
 
 /// `'ok'`, or `'<code>: <reason>'` naming the rule that failed.
@@ -418,17 +484,66 @@ fn _message_id(id: Option<&str>) -> String {
     }
 }
 
-/// True when `name` is a known scheme preset, or a valid scheme
-/// description (JSON or TOML) an endpoint can deliver with: its signature
-/// travels in a header and it signs no named headers (the outbox has no
-/// request headers of its own to sign). `endpoints.scheme` is checked with
-/// it (and refuses the `signed-url` preset separately).
+/// Why an endpoint cannot deliver with `name` (a preset name or a scheme
+/// description, JSON or TOML), or nothing when it can: its signature must
+/// travel in a header and sign no named headers (the outbox has no request
+/// headers of its own to sign). The one rule behind `scheme_exists()`,
+/// `create_endpoint()`'s refusals and the `endpoints.scheme` check.
+fn endpoint_scheme_error(name: &str) -> Option<String> {
+    let s = match Scheme::from_text(name) {
+        Ok(s) => s,
+        Err(e) => return Some(e.to_string()),
+    };
+    if !matches!(s.signature, Location::Header(_)) {
+        return Some(format!(
+            "`{}` signs a URL (a query parameter), not a delivered request: endpoints need a \
+             scheme whose signature is a header",
+            s.name
+        ));
+    }
+    if s.signed_headers.is_some() {
+        return Some(format!(
+            "`{}` signs named request headers, and an outbox delivery has none of its own to sign",
+            s.name
+        ));
+    }
+    None
+}
+
+/// True when an endpoint can deliver with `name`: a preset or a valid scheme
+/// description whose signature travels in a header and signs no named
+/// headers (0.3.0: false for `signed-url`, which endpoints refuse).
+/// `endpoints.scheme` is checked with it.
 #[pg_extern(immutable, strict, parallel_safe)]
 fn scheme_exists(name: &str) -> bool {
-    Scheme::preset(name).is_ok()
-        || Scheme::from_text(name).is_ok_and(|s| {
-            matches!(s.signature, hookseal_core::Location::Header(_)) && s.signed_headers.is_none()
-        })
+    endpoint_scheme_error(name).is_none()
+}
+
+/// Why an endpoint cannot use `scheme`, or NULL (internal: the reason
+/// `create_endpoint()` gives).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn _endpoint_scheme_error(scheme: &str) -> Option<String> {
+    endpoint_scheme_error(scheme)
+}
+
+/// True when the stored (encrypted) `stored` is an ed25519 signing key of
+/// `scheme`'s asymmetric signatures (internal: a v1a endpoint's rotations
+/// make key pairs).
+#[pg_extern(stable, strict, parallel_safe)]
+fn _is_signing_key(scheme: &str, stored: &str) -> bool {
+    let Some(a) = self::scheme(scheme).asymmetric else {
+        return false;
+    };
+    let key = with_keyring(|k| k.decrypt(stored)).unwrap_or_else(|e| storage(e));
+    key.expose().starts_with(a.secret_prefix.as_str())
+        && hookseal_core::public_key(&a, &key).is_ok()
+}
+
+/// The largest delivery body `webhook_send` stores, from
+/// `hookseal.max_body_bytes` (internal).
+#[pg_extern(stable, parallel_safe)]
+fn _max_body_bytes() -> i32 {
+    crate::gucs::MAX_BODY_BYTES.get()
 }
 
 /// `hex(SHA-256(secret))`, the lookup hash stored beside a secret.

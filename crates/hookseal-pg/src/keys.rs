@@ -14,27 +14,35 @@ thread_local! {
 }
 
 /// Key material: primary key first, then older keys, newline-separated.
+/// The primary comes from a session's `hookseal.server_key`, else from the
+/// key file; a session's `hookseal.old_server_keys` are added after either.
 fn material() -> Zeroizing<String> {
-    if let Some(primary) = text(&SERVER_KEY).map(Zeroizing::new) {
-        let old = text(&OLD_SERVER_KEYS).map(Zeroizing::new);
-        let mut m = Zeroizing::new(primary.trim().to_owned());
-        if let Some(old) = old {
-            for k in old.split(',') {
-                m.push('\n');
-                m.push_str(k.trim());
-            }
+    let mut m = match text(&SERVER_KEY) {
+        Some(primary) => Zeroizing::new(primary.trim().to_owned()),
+        None => from_file(),
+    };
+    if let Some(old) = text(&OLD_SERVER_KEYS).map(Zeroizing::new) {
+        for k in old.split(',') {
+            m.push('\n');
+            m.push_str(k.trim());
         }
-        return m;
     }
-    if let Some(path) = text(&SERVER_KEY_FILE) {
-        return match std::fs::read_to_string(&path) {
-            Ok(s) => Zeroizing::new(s),
-            Err(e) => not_configured(format!(
-                "cannot read hookseal.server_key_file {path:?}: {e}"
-            )),
-        };
+    m
+}
+
+/// The key file's text (`hookseal.server_key_file`).
+fn from_file() -> Zeroizing<String> {
+    let Some(path) = text(&SERVER_KEY_FILE) else {
+        not_configured(
+            "no server key: set hookseal.server_key_file to a file holding it (hookseal keygen --server-key)",
+        )
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Zeroizing::new(s),
+        Err(e) => not_configured(format!(
+            "cannot read hookseal.server_key_file {path:?}: {e}"
+        )),
     }
-    not_configured("no server key: set hookseal.server_key or hookseal.server_key_file")
 }
 
 fn build(m: &str) -> Keyring {

@@ -327,14 +327,21 @@ pub mod pg_test {
     /// One-off initialization when the test framework starts.
     pub fn setup(_options: Vec<&str>) {}
 
+    /// The test cluster's throwaway server key.
+    pub const TEST_KEY: &str = "1d28023fc6320b42781a4d811465e3a23b2a4f21340e27c06e683c1e987ed5f9";
+
     /// Settings for the test cluster: the library preloaded (so the
-    /// superuser-only key setting is defined before any session reads it)
-    /// and a throwaway server key.
+    /// superuser-only key settings are defined before any session reads
+    /// them) and the throwaway key in a key file, the one way a key is
+    /// configured (an inline key in postgresql.conf is refused).
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
+        let path = std::env::temp_dir().join("hookseal-pgrx-test.key");
+        std::fs::write(&path, format!("{TEST_KEY}\n")).expect("write the test key file");
+        let line = format!("hookseal.server_key_file = '{}'", path.display());
         vec![
             "shared_preload_libraries = 'hookseal'",
-            "hookseal.server_key = '1d28023fc6320b42781a4d811465e3a23b2a4f21340e27c06e683c1e987ed5f9'",
+            Box::leak(line.into_boxed_str()),
         ]
     }
 }

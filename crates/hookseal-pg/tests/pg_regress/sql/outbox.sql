@@ -59,7 +59,8 @@ SELECT next_attempt_at - clock_timestamp() > '9 minutes' AS honours_retry_after 
 
 -- A dead worker's lease expires and another worker takes the row.
 UPDATE outbox SET next_attempt_at = now() - interval '1 second' WHERE id = :row2;
-SELECT count(*) AS claimed_short_lease FROM claim('dies', 10, '0 seconds');
+SELECT count(*) AS claimed_short_lease FROM claim('dies', 10, '1 millisecond');
+SELECT pg_sleep(0.01);
 SELECT count(*) AS taken_over FROM claim('w2', 10, '1 hour');
 SELECT lease_owner, attempts FROM outbox WHERE id = :row2;
 -- The dead worker's late ack is refused.
@@ -105,7 +106,8 @@ WHERE s.webhook_id = :'ep_inv';
 
 -- Server-key rotation without downtime: the new key encrypts, the old one
 -- still decrypts, rewrap_secrets() moves every row, deliveries keep signing.
-SELECT current_setting('hookseal.server_key') AS old_key \gset
+-- (The cluster's key is in its key file: only a session may SET a key.)
+SELECT split_part(pg_read_file(current_setting('hookseal.server_key_file')), E'\n', 1) AS old_key \gset
 SET hookseal.old_server_keys = :'old_key';
 SET hookseal.server_key = '84c78f346df30e7bde5d918d33f081697cd05b6a5800898a9fc99c54759907cd';
 SELECT count(*) AS rows_to_rewrap FROM secrets WHERE _needs_rewrap(secret);

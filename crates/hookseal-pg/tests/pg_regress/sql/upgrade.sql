@@ -139,6 +139,35 @@ SELECT substring(o.body FROM '"data":.*$') AS hedera_new_body,
        webhook_verify('x-signature', ARRAY[:'hedera_secret'], o.body, o.headers) AS verifies
 FROM outbox o WHERE o.event_id = :'evt_new' AND o.endpoint_id = :'ep_hedera';
 
+-- Event ids became per app in 0.3.0: the old events keep theirs, and
+-- another app may now use one of them.
+SELECT create_app('second tenant') AS app2 \gset
+SELECT count(*) AS second_endpoint FROM create_endpoint(:'app2', 'http://127.0.0.1:9/second', 'native');
+SELECT webhook_send(:'app2', 'payment.created', '{"amount": 9}', :'evt_old') = :'evt_old' AS same_id_other_app;
+SELECT app_id = :'app' AS first_app, count(*) FROM outbox WHERE event_id = :'evt_old' GROUP BY 1 ORDER BY 1;
+
+-- 0.2.0 as users have it, with data, updated: the same catalog again.
+CREATE DATABASE hookseal_from020;
+\c hookseal_from020
+CREATE EXTENSION hookseal VERSION '0.2.0';
+SET search_path = hookseal, public;
+SELECT create_app('upgrade 0.2.0') AS app \gset
+SELECT endpoint_id AS ep, secret AS ep_secret
+  FROM create_endpoint(:'app', 'http://127.0.0.1:9/v020', 'github', options => '{"max_in_flight": 4}') \gset
+SELECT webhook_send(:'app', 'push', '{"n": 1}', 'provider_id_1') AS evt020 \gset
+ALTER EXTENSION hookseal UPDATE;
+SELECT extversion AS updated_from_020 FROM pg_extension WHERE extname = 'hookseal';
+SELECT (:catalog_sql) = :'fresh_catalog' AS catalog_matches_fresh_install_from_020;
+SELECT line AS only_after_upgrade_from_020 FROM unnest(string_to_array((:catalog_sql), E'\n')) line
+EXCEPT SELECT unnest(string_to_array(:'fresh_catalog', E'\n'));
+-- The 0.2.0 row is claimed, verifies, is acked, and its history reads.
+UPDATE outbox SET signed_at = '-infinity';
+SELECT webhook_verify('github', ARRAY[:'ep_secret'], c.body, c.headers) AS verifies_020,
+       ack(c.outbox_id, 'w020', 200) AS acked_020
+FROM claim('w020', 10) c;
+SELECT count(*) AS history_020 FROM event_attempts(:'evt020', :'app');
+
 \c hookseal_regress
 DROP DATABASE hookseal_fresh;
 DROP DATABASE hookseal_upgraded;
+DROP DATABASE hookseal_from020;

@@ -1,0 +1,1171 @@
+-- hookseal 0.2.0 -> 0.3.0
+--
+-- Defects a new user hit (issue 20):
+-- - Event ids are per app: events' key is (id, app_id) and outbox rows carry
+--   their event's app_id. webhook_send(app, type, data, id) is idempotent
+--   within the app; another app's event with the same id is stored (it was
+--   silently dropped). event_attempts(event, app) names the app when two apps
+--   used one id. Every outbox row is rewritten once here (app_id filled).
+-- - An endpoint with no active secret no longer fails webhook_send or every
+--   claim(): its rows are stored unsigned and held until it has a secret
+--   (endpoint_status.held_reason); revoke_secret() refuses to leave an
+--   enabled endpoint without a lasting secret; enable_endpoint() asks for one.
+-- - v1a endpoints rotate key pairs (rotate_secret); create_secret() refuses
+--   to add an HMAC secret to one. rotate_secret() refuses a NULL or negative
+--   grace.
+-- - Endpoint options are typed strictly and every refusal names the option;
+--   unknown apps, schemes and URLs get hookseal: messages; scheme_exists()
+--   is false for signed-url, as endpoints refuse it.
+-- - Failures count against the circuit in the order attempts finished
+--   (endpoint_state.last_success_at, last_failure_at).
+-- - webhook_send refuses a delivery body over hookseal.max_body_bytes;
+--   webhook_verify_reason() takes a bytea body; replay() refuses an inverted
+--   or future range; claim() refuses a NULL worker and a lease of 0.
+
+\echo Use "ALTER EXTENSION hookseal UPDATE TO '0.3.0'" to load this file. \quit
+
+-- Tables ----------------------------------------------------------------------
+
+ALTER TABLE outbox ADD COLUMN app_id text;
+UPDATE outbox o SET app_id = e.app_id FROM events e WHERE e.id = o.event_id;
+ALTER TABLE outbox ALTER COLUMN app_id SET NOT NULL;
+ALTER TABLE outbox DROP CONSTRAINT outbox_event_id_fkey;
+ALTER TABLE events DROP CONSTRAINT events_pkey;
+ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (id, app_id);
+ALTER TABLE outbox ADD CONSTRAINT outbox_event_fkey FOREIGN KEY (event_id, app_id)
+    REFERENCES events (id, app_id) ON DELETE CASCADE;
+
+ALTER TABLE endpoint_state ADD COLUMN last_success_at timestamptz,
+                           ADD COLUMN last_failure_at timestamptz;
+
+DROP FUNCTION _endpoints_healthy(text[]);
+DROP FUNCTION _endpoint_failed(endpoints, bigint, timestamptz);
+DROP FUNCTION event_attempts(text);
+
+-- Rust functions (new in 0.3.0) -------------------------------------------------
+
+CREATE  FUNCTION "_endpoint_scheme_error"(
+	"scheme" TEXT /* & str */
+) RETURNS TEXT /* Option < String > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_endpoint_scheme_error_wrapper';
+
+CREATE  FUNCTION "_is_signing_key"(
+	"scheme" TEXT, /* & str */
+	"stored" TEXT /* & str */
+) RETURNS bool /* bool */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_is_signing_key_wrapper';
+
+CREATE  FUNCTION "_max_body_bytes"() RETURNS INT /* i32 */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_max_body_bytes_wrapper';
+
+CREATE  FUNCTION "webhook_verify_reason"(
+	"scheme" TEXT, /* Option < & str > */
+	"secrets" TEXT[], /* :: std :: option :: Option < Vec < Option < String > > > */
+	"body" bytea, /* Option < & [u8] > */
+	"headers" jsonb, /* Option < JsonB > */
+	"tolerance_s" INT DEFAULT 300, /* Option < i32 > */
+	"now" timestamp with time zone DEFAULT now(), /* Option < TimestampWithTimeZone > */
+	"url" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TEXT /* String */
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'webhook_verify_reason_bytea_wrapper';
+
+-- SQL functions and views (as in sql/hookseal.sql) -------------------------------
+
+-- The app must exist, named in a hookseal error (not a foreign-key
+-- violation carrying the whole row).
+CREATE FUNCTION _check_app(app text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    IF app IS NULL OR NOT EXISTS (SELECT 1 FROM apps a WHERE a.id = app) THEN
+        RAISE EXCEPTION 'hookseal: no app %', coalesce(quote_literal(app), 'NULL')
+            USING ERRCODE = 'foreign_key_violation', HINT = 'create_app() returns an app id';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook_send(app text, type text, data jsonb) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    id text;
+BEGIN
+    PERFORM _check_app(app);
+    INSERT INTO events (app_id, type, data) VALUES (app, type, data) RETURNING events.id INTO id;
+    RETURN id;
+END
+$$;
+
+-- The same with the caller's event id (a provider's message id, say), for
+-- idempotent intake within the app: when the app already has an event with
+-- that id, nothing is inserted or fanned out again, and the id is returned
+-- all the same. Another app's event with the same id is another event
+-- (0.3.0; before, it was silently not stored).
+CREATE OR REPLACE FUNCTION webhook_send(app text, type text, data jsonb, event_id text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM _message_id(event_id);  -- the core's rule (0.2.0; 0.1.0 took 1-200 of any characters)
+    PERFORM _check_app(app);
+    INSERT INTO events (id, app_id, type, data) VALUES (event_id, app, type, data)
+    ON CONFLICT (id, app_id) DO NOTHING;
+    RETURN event_id;
+END
+$$;
+
+-- Fan an event out to every matching enabled endpoint, signed in the same
+-- transaction, and wake the dispatchers. Each row stores the body its
+-- endpoint's scheme sends (webhook_body: the compact JSON form for
+-- x-signature and fincra, the event body as it is otherwise), and that body
+-- is what is signed. The secrets lookup repeats
+-- _active_secrets' predicate on purpose: calling a SQL function per row here
+-- (SECURITY DEFINER or not) measured 0.80x of the unsigned-insert throughput
+-- in bench/pg.sh, against 1.0x with the subquery inlined.
+-- An endpoint with no active secret (0.3.0) gets its row unsigned
+-- (signed_at = -infinity, so a claim signs it) and claim() holds the row
+-- until the endpoint has a secret again: one endpoint's missing secret never
+-- fails the send, nor another endpoint's delivery.
+-- A delivery body larger than hookseal.max_body_bytes (what hookseal's
+-- receivers accept by default) is refused before anything is written.
+-- Ordered endpoints: writers to one take a transaction lock before their row
+-- gets its id, so ids (the FIFO order) follow commit order.
+CREATE OR REPLACE FUNCTION _fan_out() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    payload text := event_body(NEW.id, NEW.type, NEW.created_at, NEW.data);
+    signed_at timestamptz := clock_timestamp();
+BEGIN
+    IF octet_length(payload) > _max_body_bytes() THEN
+        RAISE EXCEPTION 'hookseal: event % of app % is % bytes as delivered, more than '
+                        'hookseal.max_body_bytes (%)',
+            NEW.id, NEW.app_id, octet_length(payload), _max_body_bytes()
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'receivers refuse larger bodies by default; send a reference to the '
+                         'data instead, or raise hookseal.max_body_bytes and the receivers'' limits';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('hookseal.fifo'), hashtext(e.id))
+    FROM endpoints e
+    WHERE e.app_id = NEW.app_id AND e.enabled AND e.ordered
+      AND (e.event_types IS NULL OR NEW.type = ANY (e.event_types))
+    ORDER BY e.id;
+    INSERT INTO outbox (event_id, app_id, endpoint_id, body, signed_at, ordered, headers)
+    SELECT NEW.id, NEW.app_id, e.id, m.body,
+           CASE WHEN cardinality(k.secrets) = 0 THEN '-infinity' ELSE signed_at END,
+           e.ordered,
+           CASE WHEN cardinality(k.secrets) = 0 THEN '{}'::jsonb
+                ELSE _sign_stored(e.scheme, k.secrets, m.body, NEW.id, signed_at) END
+    FROM endpoints e
+    CROSS JOIN LATERAL (SELECT webhook_body(e.scheme, payload) AS body OFFSET 0) m
+    CROSS JOIN LATERAL (SELECT ARRAY(SELECT s.secret FROM secrets s
+                                     WHERE s.webhook_id = e.id AND s.revoked_at IS NULL
+                                       AND (s.expires_at IS NULL OR s.expires_at > signed_at)
+                                     ORDER BY s.created_at DESC) AS secrets) k
+    WHERE e.app_id = NEW.app_id
+      AND e.enabled
+      AND (e.event_types IS NULL OR NEW.type = ANY (e.event_types));
+    IF FOUND THEN
+        PERFORM pg_notify('hookseal_outbox', NEW.app_id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Claim up to `batch` due rows for `worker` for `lease`, fairly across
+-- endpoints, leaving out the endpoints in `skip` (those the worker already
+-- holds enough rows of, so their rows in flight are not counted again at
+-- every claim: 10 hanging endpoints' 256 rows each cost ~1.3 ms a claim).
+-- Each endpoint with a due row gets at most the rows it can take
+-- now ("room"), the endpoints this worker holds fewest rows of first, then the
+-- most overdue:
+--   - per_endpoint (the most rows of one endpoint this worker holds at once,
+--     sending or ready to send) minus this worker's rows in flight to it, and
+--     max_in_flight minus every worker's rows in flight;
+--   - ordered (FIFO) endpoints: only the oldest undelivered row, and only
+--     when nothing of the endpoint is in flight;
+--   - open circuit: one probe row when next_probe_at has passed;
+--   - rate_limit: the send slots of the next second; each row comes with
+--     send_delay (seconds) that spaces the slots 1/rate apart;
+--   - and no more than an equal share of the batch (batch / endpoints with
+--     room, at least 32), so a few backlogged endpoints cannot fill claim
+--     after claim while other endpoints' new rows wait (a lone endpoint gets
+--     it all). The floor keeps a claim to batch/32 index scans: a share of 2
+--     (100 backlogged endpoints, batch 200) drained at 0.71x.
+-- "In flight" is a delivering row whose lease has not run out. Endpoint
+-- state that a claim changes (rate slots, probes, max_in_flight) is locked
+-- first, SKIP LOCKED, so workers never wait for each other and never both
+-- spend the same room. A first attempt signed by the fan-out trigger in the
+-- last minute is sent as signed; anything else is re-signed now (`resigned`,
+-- which the attempt log records). Generic
+-- plans: planning the statement anew per call measured about 0.25 ms, a
+-- quarter of a small claim (bench/dispatch.sh --compare).
+CREATE OR REPLACE FUNCTION claim(worker text, batch integer DEFAULT 100, lease interval DEFAULT '60 seconds',
+                      per_endpoint integer DEFAULT 32, skip text[] DEFAULT NULL)
+RETURNS TABLE (outbox_id bigint, event_id text, endpoint_id text, url text, body text,
+               headers jsonb, attempt integer, send_delay double precision, resigned boolean)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    now_ timestamptz := clock_timestamp();
+    active text[];
+    held text[];
+BEGIN
+    IF worker IS NULL OR worker = '' THEN
+        RAISE EXCEPTION 'hookseal: claim() needs a worker name (the lease owner)'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF lease IS NULL OR lease <= '0' THEN
+        RAISE EXCEPTION 'hookseal: claim() needs a lease longer than 0 (got %)', coalesce(lease::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'the lease is how long a claimed row stays with this worker, e.g. ''60 seconds''';
+    END IF;
+    IF batch IS NULL OR batch < 1 OR per_endpoint IS NULL OR per_endpoint < 1 THEN
+        RETURN;
+    END IF;
+    -- The endpoints with undelivered rows: a skip scan over outbox_endpoint_due,
+    -- one index descent per such endpoint, so idle endpoints cost nothing
+    -- (probing every endpoint measured 3.5 ms a claim with 1,000 of them).
+    active := ARRAY(
+        WITH RECURSIVE a AS (
+            (SELECT o.endpoint_id FROM outbox o
+             WHERE o.status IN ('pending', 'delivering')
+             ORDER BY o.endpoint_id LIMIT 1)
+            UNION ALL
+            SELECT (SELECT o.endpoint_id FROM outbox o
+                    WHERE o.status IN ('pending', 'delivering') AND o.endpoint_id > a.endpoint_id
+                    ORDER BY o.endpoint_id LIMIT 1)
+            FROM a WHERE a.endpoint_id IS NOT NULL)
+        SELECT a.endpoint_id FROM a
+        WHERE a.endpoint_id IS NOT NULL AND NOT a.endpoint_id = ANY (coalesce(skip, '{}')));
+    held := ARRAY(
+        SELECT s.endpoint_id
+        FROM endpoint_state s JOIN endpoints e ON e.id = s.endpoint_id
+        WHERE e.id = ANY (active) AND e.enabled
+          AND (e.rate_limit IS NOT NULL OR e.max_in_flight IS NOT NULL OR s.circuit = 'open')
+          AND (s.circuit = 'closed' OR s.next_probe_at <= now_)
+          -- A lateral LIMIT 1, not EXISTS: EXISTS was planned as a hashed
+          -- semi-join over every due row (1.35 ms a claim beside a 5,000-row
+          -- backlog, bench/fairness.sh); this is one index probe per endpoint.
+          AND (SELECT true FROM outbox o
+               WHERE o.endpoint_id = e.id AND o.status IN ('pending', 'delivering')
+                 AND o.next_attempt_at <= now_
+               LIMIT 1)
+        FOR UPDATE OF s SKIP LOCKED);
+    RETURN QUERY
+    WITH ready AS MATERIALIZED (
+        SELECT e.id, e.ordered, e.rate_limit, d.due_at, f.mine,
+               extract(epoch FROM greatest(now_, coalesce(s.rate_tat, now_)) - now_) AS rate_wait,
+               least(coalesce(e.max_in_flight, 1000000) - f.total,
+                     per_endpoint - f.mine,
+                     CASE WHEN e.ordered OR s.circuit = 'open' THEN 1 - f.total ELSE 1000000 END,
+                     CASE WHEN e.rate_limit IS NULL THEN 1000000
+                          ELSE ceil((1 - extract(epoch FROM greatest(now_, coalesce(s.rate_tat, now_)) - now_))
+                                    * e.rate_limit)::integer END) AS room
+        FROM endpoints e
+        JOIN endpoint_state s ON s.endpoint_id = e.id
+        CROSS JOIN LATERAL (
+            SELECT o.next_attempt_at AS due_at FROM outbox o
+            WHERE o.endpoint_id = e.id AND o.status IN ('pending', 'delivering')
+              AND o.next_attempt_at <= now_
+            ORDER BY o.next_attempt_at LIMIT 1) d
+        CROSS JOIN LATERAL (
+            SELECT count(*)::integer AS total,
+                   count(*) FILTER (WHERE o.lease_owner = worker)::integer AS mine
+            FROM outbox o
+            WHERE o.endpoint_id = e.id AND o.status = 'delivering' AND o.next_attempt_at > now_) f
+        WHERE e.id = ANY (active) AND e.enabled
+          AND ((e.rate_limit IS NULL AND e.max_in_flight IS NULL AND s.circuit = 'closed')
+               OR e.id = ANY (held))
+          -- No active secret (0.3.0): its rows are held, unsigned and
+          -- unclaimed, until it has one (endpoint_status.held_reason says so).
+          AND (SELECT true FROM secrets k
+               WHERE k.webhook_id = e.id AND k.revoked_at IS NULL
+                 AND (k.expires_at IS NULL OR k.expires_at > now_)
+               LIMIT 1)
+    ), picked AS (
+        SELECT p.id, r.id AS ep, r.rate_limit, r.rate_wait
+        FROM (SELECT *, count(*) OVER () AS ready_endpoints FROM ready
+              WHERE ready.room > 0 ORDER BY ready.mine, ready.due_at) r
+        CROSS JOIN LATERAL (
+            SELECT u.id FROM (
+                SELECT o.id FROM outbox o
+                WHERE NOT r.ordered AND o.endpoint_id = r.id
+                  AND o.status IN ('pending', 'delivering') AND o.next_attempt_at <= now_
+                ORDER BY o.next_attempt_at
+                LIMIT least(r.room, greatest(32, ceil(batch::numeric / r.ready_endpoints)::integer))
+                FOR UPDATE SKIP LOCKED) u
+            UNION ALL
+            SELECT h.id FROM (
+                SELECT o.id FROM outbox o
+                WHERE r.ordered
+                  AND o.id = (SELECT f.id FROM outbox f
+                              WHERE f.endpoint_id = r.id AND f.ordered
+                                AND f.status IN ('pending', 'delivering')
+                              ORDER BY f.id LIMIT 1)
+                  AND o.status IN ('pending', 'delivering') AND o.next_attempt_at <= now_
+                FOR UPDATE SKIP LOCKED) h
+        ) p
+        LIMIT batch
+    ), numbered AS (
+        SELECT p.id, p.ep,
+               CASE WHEN p.rate_limit IS NULL THEN 0
+                    ELSE p.rate_wait + (row_number() OVER (PARTITION BY p.ep ORDER BY p.id) - 1)
+                                       / p.rate_limit END AS delay
+        FROM picked p
+    ), state AS (
+        UPDATE endpoint_state s
+        SET rate_tat = CASE WHEN e.rate_limit IS NULL THEN s.rate_tat
+                            ELSE greatest(now_, coalesce(s.rate_tat, now_))
+                                 + make_interval(secs => c.cnt / e.rate_limit) END,
+            next_probe_at = CASE WHEN s.circuit = 'open' THEN now_ + lease ELSE s.next_probe_at END,
+            probe_outbox_id = CASE WHEN s.circuit = 'open' THEN c.first ELSE s.probe_outbox_id END
+        FROM (SELECT n.ep, count(*) AS cnt, min(n.id) AS first FROM numbered n GROUP BY n.ep) c,
+             endpoints e
+        WHERE s.endpoint_id = c.ep AND e.id = c.ep
+          AND (e.rate_limit IS NOT NULL OR s.circuit = 'open')
+    )
+    UPDATE outbox o
+    SET status = 'delivering',
+        lease_owner = worker,
+        lease_expires_at = now_ + lease,
+        next_attempt_at = now_ + lease,
+        attempts = o.attempts + 1,
+        signed_at = CASE WHEN o.attempts = 0 AND o.signed_at > now_ - interval '60 seconds'
+                         THEN o.signed_at ELSE now_ END,
+        headers = CASE WHEN o.attempts = 0 AND o.signed_at > now_ - interval '60 seconds' THEN o.headers
+                       ELSE _sign_stored(e.scheme, _active_secrets(o.endpoint_id), o.body,
+                                         o.event_id, now_) END
+    FROM numbered n, endpoints e
+    WHERE o.id = n.id AND e.id = o.endpoint_id
+    RETURNING o.id, o.event_id, o.endpoint_id, e.url, o.body, o.headers, o.attempts,
+              n.delay::double precision, o.signed_at = now_;
+END
+$$;
+
+-- A delivery ends the endpoint's run of failures and closes its circuit
+-- (enable_endpoint(): `finished` NULL, unconditionally). Counted in the
+-- order attempts finished (0.3.0): a delivery that finished before failures
+-- already counted leaves those counted (recounted from the attempt log,
+-- which their fail() calls wrote), so a recorder that sends its batched
+-- acks after single fails cannot open the circuit of an endpoint that
+-- never failed failure_threshold times in a row.
+CREATE FUNCTION _endpoints_healthy(endpoint_ids text[], finished timestamptz[]) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    WITH d AS (
+        SELECT u.ep, max(u.t) AS t
+        FROM unnest(endpoint_ids, finished) AS u(ep, t)
+        GROUP BY u.ep
+    ), later AS (
+        -- Failures counted that finished after this delivery: rare (answers
+        -- recorded out of order), one BRIN-bounded look at the log then.
+        SELECT d.ep, d.t, coalesce(f.failures, 0) AS failures
+        FROM d JOIN endpoint_state s ON s.endpoint_id = d.ep
+        LEFT JOIN LATERAL (
+            SELECT count(*)::integer AS failures
+            FROM attempts a
+            WHERE a.endpoint_id = d.ep
+              AND a.finished_at > greatest(d.t, s.last_success_at)
+              AND a.error_class <> 'ok'
+        ) f ON d.t IS NOT NULL AND s.last_failure_at > d.t
+    )
+    UPDATE endpoint_state s
+    SET last_success_at = CASE WHEN l.t IS NULL THEN s.last_success_at
+                               ELSE greatest(s.last_success_at, l.t) END,
+        consecutive_failures = l.failures,
+        failing_since = CASE WHEN l.failures = 0 THEN NULL ELSE s.failing_since END,
+        last_failure_at = CASE WHEN l.failures = 0 THEN NULL ELSE s.last_failure_at END,
+        circuit = CASE WHEN l.failures >= e.failure_threshold THEN s.circuit ELSE 'closed' END,
+        next_probe_at = CASE WHEN l.failures >= e.failure_threshold THEN s.next_probe_at END,
+        probe_backoff = CASE WHEN l.failures >= e.failure_threshold THEN s.probe_backoff END,
+        probe_outbox_id = CASE WHEN l.failures >= e.failure_threshold THEN s.probe_outbox_id END
+    FROM later l, endpoints e
+    WHERE s.endpoint_id = l.ep AND e.id = l.ep
+      AND (s.consecutive_failures > 0 OR s.circuit <> 'closed' OR l.failures > 0
+           OR s.last_success_at IS NULL OR s.last_success_at < l.t)
+$$;
+
+-- Record many deliveries in one statement (the dispatcher's batched ack),
+-- each with its attempt log entry (attempts): its number, when it was sent
+-- and answered by the worker's clock, whether it was re-signed, and the
+-- answer's content type and first 1 KiB. Returns the ids that were recorded;
+-- an id missing from the answer had lost its lease (another worker took it
+-- over). Its attempt is logged all the same: it was sent.
+CREATE OR REPLACE FUNCTION ack_many(worker text, outbox_ids bigint[], http_statuses integer[],
+                         attempt_numbers integer[], started timestamptz[], finished timestamptz[],
+                         resigned boolean[], response_types text[], response_bodies text[])
+RETURNS SETOF bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    WITH a AS MATERIALIZED (
+        SELECT * FROM unnest(outbox_ids, http_statuses, attempt_numbers, started, finished, resigned,
+                             response_types, response_bodies)
+            AS a(id, http_status, attempt, started_at, finished_at, resigned, response_type,
+                 response_body)
+    ), held AS MATERIALIZED (
+        SELECT o.id, o.endpoint_id, o.attempts FROM outbox o JOIN a ON a.id = o.id
+    ), done AS (
+        UPDATE outbox o
+        SET status = 'delivered', delivered_at = clock_timestamp(), last_status = a.http_status,
+            last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
+        FROM a
+        WHERE o.id = a.id AND o.lease_owner = worker AND o.status = 'delivering'
+        RETURNING o.id, o.endpoint_id
+    ), healed AS (
+        SELECT _endpoints_healthy(array_agg(done.endpoint_id ORDER BY done.endpoint_id),
+                                  array_agg(coalesce(a.finished_at, a.started_at, clock_timestamp())
+                                            ORDER BY done.endpoint_id))
+        FROM done JOIN a ON a.id = done.id
+    ), logged AS (
+        INSERT INTO attempts (outbox_id, attempt, endpoint_id, worker, started_at, finished_at,
+                              http_status, error_class, response_type, response_body, resigned)
+        SELECT a.id, coalesce(a.attempt, r.attempts), r.endpoint_id, worker,
+               coalesce(a.started_at, clock_timestamp()),
+               coalesce(a.finished_at, a.started_at, clock_timestamp()), a.http_status, 'ok',
+               left(a.response_type, 200), left(a.response_body, 1024), a.resigned
+        FROM a JOIN held r ON r.id = a.id
+    )
+    SELECT id FROM done WHERE EXISTS (SELECT 1 FROM healed)
+$$;
+
+-- Record a failed attempt with its log entry (see ack_many; error_class is
+-- one of http, timeout, connect, tls, policy, other, and anything else is
+-- logged as other), and schedule the next one on the endpoint's
+-- policy (+-jitter; never sooner than retry_after), dead-letter after the
+-- last, disable the endpoint on 410 Gone. Every failure also counts against
+-- the endpoint: failure_threshold failures in a row open its circuit (its
+-- rows wait, unattempted, while one probe at a time tests it, first after
+-- probe_interval, then twice as long after each failed probe, up to 10
+-- minutes or probe_interval if longer); failing for disable_after disables it.
+-- Returns the row's new status, or NULL when `worker` no longer holds the
+-- lease (the attempt is logged all the same).
+CREATE OR REPLACE FUNCTION fail(outbox_id bigint, worker text, http_status integer, error text,
+                     retry_after interval, error_class text, attempt integer,
+                     started_at timestamptz, finished_at timestamptz, resigned boolean,
+                     response_type text, response_body text)
+RETURNS outbox_status
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    now_ timestamptz := clock_timestamp();
+    row outbox;
+    ep endpoints;
+    delay interval;
+    next_status outbox_status;
+BEGIN
+    IF http_status NOT BETWEEN 100 AND 599 THEN
+        RAISE EXCEPTION 'hookseal: http_status % is not an HTTP status (100-599, or NULL for no answer)',
+            http_status USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO row FROM outbox o WHERE o.id = outbox_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO attempts (outbox_id, attempt, endpoint_id, worker, started_at, finished_at,
+                          http_status, error_class, error, response_type, response_body, resigned)
+    VALUES (outbox_id, coalesce(attempt, row.attempts), row.endpoint_id, worker,
+            coalesce(started_at, now_), coalesce(finished_at, started_at, now_), http_status,
+            CASE WHEN error_class IN ('http', 'timeout', 'connect', 'tls', 'policy', 'invalid')
+                 THEN error_class ELSE 'other' END,
+            left(error, 1000), left(response_type, 200), left(response_body, 1024), resigned);
+    IF row.lease_owner IS DISTINCT FROM worker OR row.status <> 'delivering' THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO ep FROM endpoints WHERE id = row.endpoint_id;
+    IF http_status = 410 THEN
+        UPDATE endpoints SET enabled = false, disabled_reason = '410 Gone from the receiver'
+        WHERE id = ep.id;
+        next_status := 'dead';
+    ELSIF error_class IN ('policy', 'invalid') THEN
+        -- Permanent: the same URL will be refused again. Dead-letter the
+        -- row and stop the endpoint (its other rows wait, not lost) until
+        -- someone fixes the URL or the allow-list and re-enables it.
+        UPDATE endpoints
+        SET enabled = false,
+            disabled_reason = format('destination refused (%s): %s; fix the URL with '
+                                     'hookseal.alter_endpoint(), then hookseal.enable_endpoint()',
+                                     error_class, left(error, 200))
+        WHERE id = ep.id;
+        error := format('permanent (%s): %s', error_class, error);
+        next_status := 'dead';
+    ELSIF row.attempts > cardinality(ep.retry_schedule) THEN
+        next_status := 'dead';
+    ELSE
+        delay := ep.retry_schedule[row.attempts] * (1 + ep.retry_jitter * (2 * random() - 1));
+        delay := greatest(delay, coalesce(retry_after, '0'::interval));
+        next_status := 'pending';
+    END IF;
+    UPDATE outbox o
+    SET status = next_status,
+        next_attempt_at = CASE WHEN next_status = 'pending' THEN now_ + delay
+                               ELSE o.next_attempt_at END,
+        last_status = http_status,
+        last_error = left(error, 1000),
+        lease_owner = NULL,
+        lease_expires_at = NULL
+    WHERE o.id = outbox_id;
+    PERFORM _endpoint_failed(ep, outbox_id, coalesce(finished_at, started_at, now_));
+    RETURN next_status;
+END
+$$;
+
+-- The circuit breaker's side of a failed attempt (see fail()) that finished
+-- at `finished`. A failure that finished before the endpoint's last
+-- delivery is not counted (that delivery ended the run it belonged to).
+CREATE FUNCTION _endpoint_failed(ep endpoints, outbox_id bigint, finished timestamptz) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    st endpoint_state;
+    now_ timestamptz := clock_timestamp();
+BEGIN
+    SELECT * INTO st FROM endpoint_state s WHERE s.endpoint_id = ep.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF st.last_success_at IS NOT NULL AND finished <= st.last_success_at
+       AND NOT (st.circuit = 'open' AND st.probe_outbox_id = outbox_id) THEN
+        RETURN;
+    END IF;
+    st.consecutive_failures := st.consecutive_failures + 1;
+    st.failing_since := coalesce(st.failing_since, now_);  -- the database's clock, as disable_after
+    st.last_failure_at := greatest(st.last_failure_at, finished);
+    IF st.circuit = 'closed' AND st.consecutive_failures >= ep.failure_threshold THEN
+        st.circuit := 'open';
+        st.opened_at := now_;
+        st.probe_backoff := ep.probe_interval;
+        st.next_probe_at := now_ + ep.probe_interval;
+        st.probe_outbox_id := NULL;
+    ELSIF st.circuit = 'open' AND st.probe_outbox_id = outbox_id THEN
+        st.probe_backoff := least(st.probe_backoff * 2, greatest(ep.probe_interval, '10 minutes'));
+        st.next_probe_at := now_ + st.probe_backoff;
+        st.probe_outbox_id := NULL;
+    END IF;
+    UPDATE endpoint_state s
+    SET circuit = st.circuit, consecutive_failures = st.consecutive_failures,
+        failing_since = st.failing_since, opened_at = st.opened_at,
+        next_probe_at = st.next_probe_at, probe_backoff = st.probe_backoff,
+        probe_outbox_id = st.probe_outbox_id, last_failure_at = st.last_failure_at
+    WHERE s.endpoint_id = ep.id;
+    IF ep.enabled AND ep.disable_after IS NOT NULL AND st.failing_since <= now_ - ep.disable_after THEN
+        UPDATE endpoints e
+        SET enabled = false,
+            disabled_reason = format('failing since %s (%s failed attempts in a row); '
+                                     're-enable with hookseal.enable_endpoint()',
+                                     st.failing_since, st.consecutive_failures)
+        WHERE e.id = ep.id;
+    END IF;
+END
+$$;
+
+-- Put rows back in the queue as new: attempts counted from 1 again, due
+-- now, re-signed at their claim (signed_at = -infinity: no kept signature;
+-- same message ids), dispatchers woken.
+-- Only rows in `from_status` move. Each row's event is locked first (FOR KEY
+-- SHARE): maintain() deletes an event only when it could lock it (FOR UPDATE
+-- SKIP LOCKED), so it can never delete a row being put back. Returns how many
+-- rows were requeued.
+CREATE OR REPLACE FUNCTION _requeue(outbox_ids bigint[], from_status outbox_status) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    WITH ev AS (
+        SELECT e.id, e.app_id FROM events e
+        WHERE (e.id, e.app_id) IN (SELECT o.event_id, o.app_id FROM outbox o
+                                   WHERE o.id = ANY (outbox_ids))
+        FOR KEY SHARE
+    ), r AS (
+        UPDATE outbox o
+        SET status = 'pending', attempts = 0, next_attempt_at = clock_timestamp(),
+            last_error = NULL, delivered_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+            signed_at = '-infinity'
+        WHERE o.id = ANY (outbox_ids) AND o.status = from_status
+          AND (o.event_id, o.app_id) IN (SELECT ev.id, ev.app_id FROM ev)
+        RETURNING 1
+    )
+    SELECT count(*)::integer INTO n FROM r;
+    IF n > 0 THEN
+        PERFORM pg_notify('hookseal_outbox', 'requeue');
+    END IF;
+    RETURN n;
+END
+$$;
+
+-- Send an app's delivered events again (Svix's "recover"): every delivered
+-- row of an enabled endpoint (or only `endpoint`'s) whose event was written
+-- in [since, until), re-signed at its claim, under the same message ids.
+-- Rows already gone by retention cannot be replayed. Returns how many.
+-- A range that ends before it starts, or starts in the future, is refused
+-- (0.3.0; it used to replay nothing and say 0).
+CREATE OR REPLACE FUNCTION replay(app text, since timestamptz, until timestamptz DEFAULT 'infinity',
+                       endpoint text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    PERFORM _check_app(app);
+    IF since IS NULL OR until IS NULL OR since >= until THEN
+        RAISE EXCEPTION 'hookseal: replay() needs since < until (got % .. %)',
+            coalesce(since::text, 'NULL'), coalesce(until::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF since > clock_timestamp() THEN
+        RAISE EXCEPTION 'hookseal: replay() since % is in the future: no event was written then', since
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN _requeue(ARRAY(
+        SELECT o.id
+        FROM events e
+        JOIN outbox o ON o.event_id = e.id AND o.app_id = e.app_id
+        JOIN endpoints ep ON ep.id = o.endpoint_id
+        WHERE e.app_id = app
+          AND e.created_at >= _epoch_ms(since) AND e.created_at < _epoch_ms(until)
+          AND o.status = 'delivered' AND ep.enabled
+          AND (endpoint IS NULL OR o.endpoint_id = endpoint)), 'delivered');
+END
+$$;
+
+-- Delete what each app no longer keeps: events older than the app's
+-- `retention` whose outbox rows are all delivered (or dead and older than
+-- `dead_retention` too), with those rows and their attempts. Oldest first,
+-- `batch` events per batch (three index-driven deletes), at most `max_events` per call, locking only
+-- the rows it deletes (SKIP LOCKED: rows being replayed or redriven are
+-- left for the next call); no table rewrite, the freed space is reused after
+-- autovacuum. One call at a time (an advisory lock; a second caller returns
+-- at once). Returns {"events","outbox","attempts","more","ms"}: call again
+-- while "more" is true. A scheduler (pg_cron, or `hookseal dispatch
+-- --maintain-every`) calls it every minute or so.
+CREATE OR REPLACE FUNCTION maintain(max_events integer DEFAULT 100000, batch integer DEFAULT 5000)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    app apps;
+    cutoff bigint;
+    dead_cutoff timestamptz;
+    want integer;
+    n_events bigint := 0;
+    n_outbox bigint := 0;
+    n_attempts bigint := 0;
+    e integer;
+    o integer;
+    t integer;
+    more boolean := false;
+    doomed text[];
+    rows_gone bigint[];
+BEGIN
+    IF max_events IS NULL OR max_events < 1 OR batch IS NULL OR batch < 1 THEN
+        RAISE EXCEPTION 'hookseal: maintain() needs max_events >= 1 and batch >= 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('hookseal.maintain')) THEN
+        RETURN jsonb_build_object('skipped', 'another maintain() is running');
+    END IF;
+    FOR app IN SELECT * FROM apps ORDER BY id LOOP
+        cutoff := _epoch_ms(started - app.retention);
+        dead_cutoff := started - app.dead_retention;
+        LOOP
+            want := least(batch, max_events - n_events);
+            IF want <= 0 THEN
+                more := true;
+                EXIT;
+            END IF;
+            -- Arrays and = ANY, not joins: each step is an index scan over
+            -- exactly the doomed rows (joins were planned as hash joins over
+            -- whole tables: 0.4 s a batch beside 300,000 kept events).
+            doomed := ARRAY(
+                SELECT v.id FROM events v
+                WHERE v.app_id = app.id AND v.created_at < cutoff
+                  -- A row not finished keeps its event; one index probe per event.
+                  AND (SELECT true FROM outbox x
+                       WHERE x.event_id = v.id AND x.app_id = v.app_id
+                         AND NOT (x.status = 'delivered'
+                                  OR (x.status = 'dead' AND x.created_at < dead_cutoff))
+                       LIMIT 1) IS NULL
+                ORDER BY v.created_at
+                LIMIT want
+                FOR UPDATE SKIP LOCKED);
+            EXIT WHEN cardinality(doomed) = 0;
+            WITH gone AS (
+                DELETE FROM outbox x WHERE x.event_id = ANY (doomed) AND x.app_id = app.id
+                RETURNING x.id
+            )
+            SELECT coalesce(array_agg(gone.id), '{}') INTO rows_gone FROM gone;
+            DELETE FROM attempts y WHERE y.outbox_id = ANY (rows_gone);
+            GET DIAGNOSTICS t = ROW_COUNT;
+            DELETE FROM events v WHERE v.id = ANY (doomed) AND v.app_id = app.id;
+            GET DIAGNOSTICS e = ROW_COUNT;
+            o := cardinality(rows_gone);
+            n_events := n_events + e;
+            n_outbox := n_outbox + o;
+            n_attempts := n_attempts + t;
+            EXIT WHEN e < want;
+        END LOOP;
+        EXIT WHEN more;
+    END LOOP;
+    RETURN jsonb_build_object('events', n_events, 'outbox', n_outbox, 'attempts', n_attempts,
+                              'more', more,
+                              'ms', round(extract(epoch FROM clock_timestamp() - started) * 1000));
+END
+$$;
+
+-- One event's whole delivery story, for "why didn't event X arrive?": one
+-- line per attempt of each of its outbox rows (a row not attempted yet has
+-- one line with no attempt), with the row's status and next attempt. An
+-- event that matched no endpoint has one line with no endpoint. Event ids
+-- are per app (0.3.0): name
+-- the app when two apps used the same id.
+CREATE FUNCTION event_attempts(event text, app text DEFAULT NULL)
+RETURNS TABLE (event_id text, type text, endpoint_id text, url text, status outbox_status,
+               next_attempt_at timestamptz, attempt integer, worker text,
+               started_at timestamptz, duration_ms double precision, http_status integer,
+               error_class text, error text, response_type text, response_body text,
+               resigned boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    apps_ text;
+BEGIN
+    IF app IS NULL THEN
+        SELECT string_agg(v.app_id, ', ' ORDER BY v.app_id) INTO apps_
+        FROM events v WHERE v.id = event HAVING count(*) > 1;
+        IF apps_ IS NOT NULL THEN
+            RAISE EXCEPTION 'hookseal: event % exists in apps %', event, apps_
+                USING ERRCODE = 'ambiguous_parameter',
+                      HINT = 'name the app: event_attempts(event, app)';
+        END IF;
+    END IF;
+    RETURN QUERY
+    SELECT v.id, v.type, o.endpoint_id, ep.url, o.status,
+           CASE WHEN o.status = 'pending' THEN o.next_attempt_at END,
+           t.attempt, t.worker, t.started_at,
+           round(extract(epoch FROM t.finished_at - t.started_at) * 1000, 3)::double precision,
+           t.http_status, t.error_class, t.error, t.response_type, t.response_body, t.resigned
+    FROM events v
+    LEFT JOIN outbox o ON o.event_id = v.id AND o.app_id = v.app_id
+    LEFT JOIN endpoints ep ON ep.id = o.endpoint_id
+    LEFT JOIN attempts t ON t.outbox_id = o.id
+    WHERE v.id = event AND (app IS NULL OR v.app_id = app)
+    ORDER BY o.endpoint_id, t.started_at, t.attempt;
+END
+$$;
+
+-- A new secret for an endpoint. The plaintext is returned here, once; only
+-- its ciphertext and hash are stored.
+-- An endpoint that signs with v1a key pairs (0.3.0): its newest key is an
+-- ed25519 signing key. Its rotations make key pairs, never HMAC secrets.
+CREATE FUNCTION _endpoint_is_asymmetric(endpoint text) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT coalesce((SELECT _is_signing_key(e.scheme, s.secret)
+                     FROM secrets s JOIN endpoints e ON e.id = s.webhook_id
+                     WHERE s.webhook_id = endpoint
+                     ORDER BY s.created_at DESC LIMIT 1), false)
+$$;
+
+CREATE OR REPLACE FUNCTION create_secret(endpoint text, OUT secret_id text, OUT secret text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    ep_scheme text;
+BEGIN
+    SELECT e.scheme INTO ep_scheme FROM endpoints e WHERE e.id = endpoint;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'hookseal: no endpoint %', coalesce(quote_literal(endpoint), 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF _endpoint_is_asymmetric(endpoint) THEN
+        RAISE EXCEPTION 'hookseal: endpoint % signs with v1a key pairs; an HMAC secret would '
+                        'make it sign v1, which its receivers'' public keys cannot verify', endpoint
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'create_keypair() adds a key pair; rotate_secret() rotates them';
+    END IF;
+    secret := _new_secret(ep_scheme);
+    INSERT INTO secrets (webhook_id, secret, hash)
+    VALUES (endpoint, _encrypt_secret(secret), secret_hash(secret))
+    RETURNING id INTO secret_id;
+END
+$$;
+
+-- A v1a signing key for an endpoint whose scheme has asymmetric signatures
+-- (`standard`): the private key (whsk_) is stored encrypted like a secret,
+-- signs every delivery beside (or instead of) the HMAC secrets, and is never
+-- returned; the receiver gets `public_key` (whpk_). Rotation as for
+-- secrets: create the new key, then revoke_secret() the old one.
+CREATE OR REPLACE FUNCTION create_keypair(endpoint text, OUT secret_id text, OUT public_key text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    ep_scheme text;
+    signing text;
+BEGIN
+    SELECT e.scheme INTO ep_scheme FROM endpoints e WHERE e.id = endpoint;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'hookseal: no endpoint %', coalesce(quote_literal(endpoint), 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT k.signing, k.public INTO signing, public_key FROM _new_keypair(ep_scheme) k;
+    INSERT INTO secrets (webhook_id, secret, hash)
+    VALUES (endpoint, _encrypt_secret(signing), secret_hash(signing))
+    RETURNING id INTO secret_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION create_endpoint(app text, url text, scheme text DEFAULT 'native',
+                                event_types text[] DEFAULT NULL, retry text DEFAULT 'default',
+                                options jsonb DEFAULT NULL,
+                                OUT endpoint_id text, OUT secret_id text, OUT secret text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    schedule interval[] := retry_schedule(retry);
+    why text;
+BEGIN
+    PERFORM _check_app(app);
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'hookseal: unknown retry preset % (default, flinks)', retry
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    why := _endpoint_scheme_error(scheme);
+    IF why IS NOT NULL THEN
+        RAISE EXCEPTION 'hookseal: endpoint scheme: %', why USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM _check_endpoint_options(coalesce(options, '{}'), true);
+    PERFORM _check_endpoint_options(jsonb_build_object('url', url, 'event_types', to_jsonb(event_types)),
+                                    false);
+    INSERT INTO endpoints (app_id, url, scheme, event_types, retry_schedule)
+    VALUES (app, _normal_url(url), scheme, event_types, schedule)
+    RETURNING id INTO endpoint_id;
+    IF options - 'asymmetric' <> '{}' THEN
+        PERFORM alter_endpoint(endpoint_id, options - 'asymmetric');
+    END IF;
+    -- {"asymmetric": true}: a v1a key pair instead of an HMAC secret, and
+    -- `secret` is its public key (whpk_), for the receiver (0.2.0).
+    IF (options -> 'asymmetric') = 'true'::jsonb THEN
+        SELECT k.secret_id, k.public_key INTO secret_id, secret FROM create_keypair(endpoint_id) k;
+    ELSE
+        SELECT c.secret_id, c.secret INTO secret_id, secret FROM create_secret(endpoint_id) c;
+    END IF;
+END
+$$;
+
+-- Endpoint options, typed strictly (0.3.0): a boolean is JSON true/false
+-- (not "true", "yes" or 1), a count is a JSON integer, a rate a JSON
+-- number, an interval a string PostgreSQL reads as one, event_types an array
+-- of non-empty strings. Each refusal names the option and what it takes.
+-- Ranges are the table's CHECK constraints (see alter_endpoint()).
+CREATE FUNCTION _check_endpoint_options(options jsonb, creating boolean) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    known text[] := ARRAY['url', 'event_types', 'retry', 'retry_jitter', 'ordered', 'max_in_flight',
+                          'rate_limit', 'failure_threshold', 'probe_interval', 'disable_after'];
+    unknown text;
+    k text;
+    v jsonb;
+    t text;
+    want text;
+    url text;
+BEGIN
+    IF creating THEN
+        known := array_append(known, 'asymmetric');
+    END IF;
+    IF jsonb_typeof(options) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'hookseal: endpoint options must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(o, ', ' ORDER BY o) INTO unknown FROM jsonb_object_keys(options) o
+    WHERE NOT o = ANY (known);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'hookseal: unknown endpoint option(s): %', unknown
+            USING ERRCODE = 'invalid_parameter_value', HINT = array_to_string(known, ', ');
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(options) LOOP
+        t := jsonb_typeof(v);
+        want := NULL;
+        CASE
+        WHEN k = 'url' THEN
+            url := v #>> '{}';
+            IF t <> 'string' THEN
+                want := 'a string http://... or https://...';
+            ELSIF url !~* '^https?://' THEN
+                want := format('an http:// or https:// URL (got scheme %s)',
+                               coalesce(quote_literal(substring(url FROM '^([A-Za-z][A-Za-z0-9+.-]*):')),
+                                        'none'));
+            ELSIF url ~ '[\s[:cntrl:]]' THEN
+                want := 'a URL without spaces or control characters (percent-encode them)';
+            ELSIF url ~* '^https?://[/?#]*$' THEN
+                want := 'a URL with a host';
+            END IF;
+        WHEN k = 'event_types' THEN
+            IF t = 'array' AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v) x
+                                           WHERE jsonb_typeof(x) <> 'string' OR x = '""') THEN
+                NULL;
+            ELSIF t <> 'null' THEN
+                want := 'an array of non-empty strings, or null for every type';
+            END IF;
+        WHEN k = 'retry' THEN
+            IF t <> 'string' THEN want := 'a retry preset name (default, flinks)'; END IF;
+        WHEN k IN ('ordered', 'asymmetric') THEN
+            IF t <> 'boolean' THEN want := 'true or false (a JSON boolean)'; END IF;
+        WHEN k IN ('max_in_flight', 'failure_threshold') THEN
+            IF NOT (t = 'number' AND v::numeric = trunc(v::numeric) AND abs(v::numeric) < 2147483648)
+               AND NOT (t = 'null' AND k = 'max_in_flight') THEN
+                want := CASE WHEN k = 'max_in_flight' THEN 'an integer 1..10000, or null for no limit'
+                             ELSE 'an integer 1..1000000' END;
+            END IF;
+        WHEN k IN ('rate_limit', 'retry_jitter') THEN
+            IF t <> 'number' AND NOT (t = 'null' AND k = 'rate_limit') THEN
+                want := CASE WHEN k = 'rate_limit' THEN 'a number of deliveries per second > 0 and '
+                                                        '<= 100000, or null for no limit'
+                             ELSE 'a number >= 0 and < 1' END;
+            END IF;
+        WHEN k IN ('probe_interval', 'disable_after') THEN
+            IF t = 'string' THEN
+                BEGIN
+                    PERFORM (v #>> '{}')::interval;
+                EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow
+                               OR interval_field_overflow THEN
+                    want := 'an interval such as ''30 seconds''';
+                END;
+            ELSIF NOT (t = 'null' AND k = 'disable_after') THEN
+                want := CASE WHEN k = 'disable_after' THEN 'an interval such as ''5 days'', or null: never'
+                             ELSE 'an interval such as ''5 seconds''' END;
+            END IF;
+        ELSE
+            NULL;
+        END CASE;
+        IF want IS NOT NULL THEN
+            RAISE EXCEPTION 'hookseal: endpoint option % must be %', k, want
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- A URL as stored: its scheme in lower case (HTTPS://x is https://x).
+CREATE FUNCTION _normal_url(url text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog
+AS $$
+    SELECT CASE WHEN url ~* '^https?://' THEN lower(substring(url FROM '^[A-Za-z]+'))
+                                              || substring(url FROM '^[A-Za-z]+(.*)$')
+                ELSE url END
+$$;
+
+-- Change an endpoint's settings. `options` is a JSON object; a key present
+-- sets that setting (null clears the nullable ones), a key absent keeps it:
+--   url, event_types (array or null), retry (a preset name), retry_jitter,
+--   ordered (FIFO delivery), max_in_flight (all workers together),
+--   rate_limit (deliveries per second, all workers together),
+--   failure_threshold (failures in a row that open the circuit),
+--   probe_interval, disable_after (an interval, or null: never disable).
+-- False when there is no such endpoint.
+CREATE OR REPLACE FUNCTION alter_endpoint(endpoint text, options jsonb) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    unknown text;
+    schedule interval[];
+    column_ text;
+BEGIN
+    PERFORM _check_endpoint_options(options, false);
+    IF options ? 'retry' THEN
+        schedule := retry_schedule(options->>'retry');
+        IF schedule IS NULL THEN
+            RAISE EXCEPTION 'hookseal: unknown retry preset % (default, flinks)', options->>'retry'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    UPDATE endpoints e SET
+        url = CASE WHEN options ? 'url' THEN _normal_url(options->>'url') ELSE e.url END,
+        event_types = CASE WHEN NOT options ? 'event_types' THEN e.event_types
+                           WHEN jsonb_typeof(options->'event_types') = 'null' THEN NULL
+                           ELSE ARRAY(SELECT jsonb_array_elements_text(options->'event_types')) END,
+        retry_schedule = coalesce(schedule, e.retry_schedule),
+        retry_jitter = CASE WHEN options ? 'retry_jitter' THEN (options->>'retry_jitter')::real
+                            ELSE e.retry_jitter END,
+        ordered = CASE WHEN options ? 'ordered' THEN (options->>'ordered')::boolean ELSE e.ordered END,
+        max_in_flight = CASE WHEN options ? 'max_in_flight'
+                             THEN (options->'max_in_flight')::numeric::integer
+                             ELSE e.max_in_flight END,
+        rate_limit = CASE WHEN options ? 'rate_limit' THEN (options->>'rate_limit')::real
+                          ELSE e.rate_limit END,
+        failure_threshold = CASE WHEN options ? 'failure_threshold'
+                                 THEN (options->'failure_threshold')::numeric::integer
+                                 ELSE e.failure_threshold END,
+        probe_interval = CASE WHEN options ? 'probe_interval' THEN (options->>'probe_interval')::interval
+                              ELSE e.probe_interval END,
+        disable_after = CASE WHEN options ? 'disable_after' THEN (options->>'disable_after')::interval
+                             ELSE e.disable_after END
+    WHERE e.id = endpoint;
+    RETURN FOUND;
+EXCEPTION WHEN check_violation OR not_null_violation OR numeric_value_out_of_range THEN
+    -- The constraint's own error carries the whole row (the URL among it).
+    GET STACKED DIAGNOSTICS unknown = CONSTRAINT_NAME, column_ = COLUMN_NAME;
+    RAISE EXCEPTION 'hookseal: endpoint option % has an invalid value',
+        coalesce(nullif(column_, ''), nullif(regexp_replace(unknown, '^endpoints_(.*)_check$', '\1'), ''),
+                 '(a number out of range)')
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'url http(s)://... without spaces, max_in_flight 1..10000, '
+                     'rate_limit > 0 and <= 100000, failure_threshold 1..1000000, '
+                     'probe_interval and disable_after > 0, retry_jitter >= 0 and < 1';
+END
+$$;
+
+-- Turn an endpoint back on (after 410 Gone or the circuit breaker disabled
+-- it) with a closed circuit. Its undelivered rows are sent again; events
+-- written while it was disabled were not queued for it.
+CREATE OR REPLACE FUNCTION enable_endpoint(endpoint text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = endpoint) THEN
+        RETURN false;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM secrets s
+                   WHERE s.webhook_id = endpoint AND s.revoked_at IS NULL
+                     AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp())) THEN
+        RAISE EXCEPTION 'hookseal: endpoint % has no active secret to sign with', endpoint
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'create_secret() (or create_keypair() for v1a) first';
+    END IF;
+    UPDATE endpoints e SET enabled = true, disabled_reason = NULL WHERE e.id = endpoint;
+    PERFORM _endpoints_healthy(ARRAY[endpoint], ARRAY[NULL]::timestamptz[]);
+    RETURN true;
+END
+$$;
+
+-- Each endpoint's settings, circuit and queue, for operators.
+CREATE OR REPLACE VIEW endpoint_status AS
+SELECT e.id AS endpoint_id, e.app_id, e.url, e.enabled, e.disabled_reason, e.ordered,
+       e.max_in_flight, e.rate_limit, e.failure_threshold, e.probe_interval, e.disable_after,
+       s.circuit, s.consecutive_failures, s.failing_since, s.opened_at, s.next_probe_at,
+       q.in_flight, q.due, q.pending,
+       -- 0.3.0: why its rows wait, when they wait for the operator.
+       k.active_secrets,
+       CASE WHEN k.active_secrets = 0 THEN 'no active secret: its rows are held; '
+                                           'create_secret() or create_keypair() releases them' END
+           AS held_reason
+FROM endpoints e
+JOIN endpoint_state s ON s.endpoint_id = e.id
+CROSS JOIN LATERAL (
+    SELECT count(*) AS active_secrets FROM secrets x
+    WHERE x.webhook_id = e.id AND x.revoked_at IS NULL
+      AND (x.expires_at IS NULL OR x.expires_at > clock_timestamp())
+) k
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE o.status = 'delivering' AND o.next_attempt_at > clock_timestamp()) AS in_flight,
+           count(*) FILTER (WHERE o.next_attempt_at <= clock_timestamp()) AS due,
+           count(*) FILTER (WHERE o.status = 'pending') AS pending
+    FROM outbox o WHERE o.endpoint_id = e.id AND o.status IN ('pending', 'delivering')
+) q;
+
+
+-- Rotate: a new secret now (a new key pair for a v1a endpoint, 0.3.0: then
+-- `secret` is its public key); the current ones stay valid (and are still
+-- signed with) for `grace`, then expire. `grace` is 0 (expire now) or more.
+CREATE OR REPLACE FUNCTION rotate_secret(endpoint text, grace interval DEFAULT '24 hours',
+                              OUT secret_id text, OUT secret text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    IF grace IS NULL OR grace < '0' THEN
+        RAISE EXCEPTION 'hookseal: rotate_secret() needs a grace period of 0 or more (got %)',
+            coalesce(grace::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'the current secrets keep signing for the grace period, then expire; '
+                         '''0'' expires them now';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = endpoint) THEN
+        RAISE EXCEPTION 'hookseal: no endpoint %', coalesce(quote_literal(endpoint), 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF _endpoint_is_asymmetric(endpoint) THEN
+        SELECT k.secret_id, k.public_key INTO secret_id, secret FROM create_keypair(endpoint) k;
+    ELSE
+        SELECT c.secret_id, c.secret INTO secret_id, secret FROM create_secret(endpoint) c;
+    END IF;
+    UPDATE secrets s SET expires_at = clock_timestamp() + grace
+    WHERE s.webhook_id = endpoint AND s.revoked_at IS NULL AND s.id <> rotate_secret.secret_id
+      AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp() + grace);
+END
+$$;
+
+-- Revoke a secret at once. Refused when it would leave an enabled endpoint
+-- with nothing to sign with, now or once the other secrets' grace periods
+-- end (0.3.0: before, revoking the new secret during a rotation left the
+-- endpoint with none when the old ones expired). A disabled endpoint may
+-- lose its last secret; enable_endpoint() then asks for a new one.
+CREATE OR REPLACE FUNCTION revoke_secret(secret_id text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    ep text;
+    lasting integer;
+    until timestamptz;
+BEGIN
+    SELECT s.webhook_id INTO ep FROM secrets s WHERE s.id = secret_id AND s.revoked_at IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    -- The endpoint's other active secrets, locked so two revocations
+    -- cannot each leave the other one's.
+    PERFORM 1 FROM secrets s WHERE s.webhook_id = ep AND s.revoked_at IS NULL FOR UPDATE;
+    SELECT count(*) FILTER (WHERE s.expires_at IS NULL), max(s.expires_at) INTO lasting, until
+    FROM secrets s
+    WHERE s.webhook_id = ep AND s.id <> secret_id AND s.revoked_at IS NULL
+      AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp());
+    IF lasting = 0 AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = ep AND e.enabled) THEN
+        RAISE EXCEPTION 'hookseal: revoking % would leave enabled endpoint % with no secret %', secret_id, ep,
+            CASE WHEN until IS NULL THEN 'at all' ELSE format('once the others expire at %s', until) END
+            USING ERRCODE = 'object_in_use',
+                  HINT = 'rotate_secret() first (its new secret stays), or disable the endpoint';
+    END IF;
+    UPDATE secrets s SET revoked_at = clock_timestamp() WHERE s.id = secret_id;
+    RETURN true;
+END
+$$;
+
+-- Privileges ------------------------------------------------------------------
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA hookseal FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webhook_verify_reason(text, text[], bytea, jsonb, integer, timestamptz, text)
+    TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
+GRANT EXECUTE ON FUNCTION event_attempts(text, text) TO hookseal_admin;
