@@ -2,7 +2,8 @@
 //! under the Lambda runtime (Function URL events) and as a local server.
 //!
 //! - `POST <route path>`: verify by the route's scheme; then store (with a
-//!   database), relay to `WEBHOOK_URL`, or just answer.
+//!   database, under the route's app), relay to `WEBHOOK_URL`, or just
+//!   answer (`HOOKSEAL_MODE=verify-only`).
 //! - `POST /dispatch` with `Authorization: Bearer <DISPATCH_TOKEN>`: drain
 //!   the outbox within the invocation's time budget.
 //! - Anything else: 405 on a route path, 404 elsewhere; small JSON bodies.
@@ -35,14 +36,20 @@ struct Relay {
 
 struct Store {
     url: Zeroizing<String>,
-    app: String,
     client: Mutex<Option<tokio_postgres::Client>>,
+}
+
+/// One receiving route: its wing, and the app it stores under.
+struct Route {
+    receiver: Receiver,
+    app: Option<Arc<str>>,
 }
 
 /// Everything a request needs, built once per cold start.
 pub struct App {
-    /// Path -> the shared receive wing (verification, body limit, answers).
-    routes: HashMap<String, Receiver>,
+    /// Path -> the shared receive wing (verification, body limit, answers)
+    /// and the route's app.
+    routes: HashMap<String, Route>,
     relay: Option<Relay>,
     store: Option<Store>,
     dispatcher: Option<Dispatcher>,
@@ -58,6 +65,9 @@ pub enum AppError {
     /// The HTTP client or dispatcher could not be built.
     #[error("{0}")]
     Client(String),
+    /// With a database, a route has no app to store under.
+    #[error("route `{0}` has no app to store under")]
+    NoApp(String),
 }
 
 impl App {
@@ -65,10 +75,17 @@ impl App {
     pub fn new(settings: Settings) -> Result<Arc<App>, AppError> {
         let mut routes = HashMap::new();
         for r in settings.routes {
+            if settings.database.is_some() && r.app.is_none() {
+                return Err(AppError::NoApp(r.path));
+            }
             let verifier = Verifier::new(r.scheme, &r.secrets)?
                 .with_tolerance(settings.tolerance)
                 .with_max_body(Some(settings.max_body));
-            routes.insert(r.path, Receiver::new(verifier));
+            let route = Route {
+                receiver: Receiver::new(verifier),
+                app: r.app.map(Arc::from),
+            };
+            routes.insert(r.path, route);
         }
         let relay = match settings.relay {
             None => None,
@@ -95,7 +112,6 @@ impl App {
                 (
                     Some(Store {
                         url: db.url,
-                        app: db.app,
                         client: Mutex::new(None),
                     }),
                     Some(d),
@@ -116,8 +132,13 @@ impl App {
         let mut router = Router::new().route("/dispatch", any(dispatch));
         // Paths were checked by config (a leading `/`, URL-safe characters,
         // no duplicates, not /dispatch), so `route` cannot panic on them.
-        for (path, receiver) in &self.routes {
-            router = router.route(path, receiver.post(receive));
+        for (path, route) in &self.routes {
+            let app = route.app.clone();
+            let handler =
+                move |state: State<Arc<App>>, uri: Uri, headers: HeaderMap, hook: Webhook| {
+                    receive(state, app, uri, headers, hook)
+                };
+            router = router.route(path, route.receiver.post(handler));
         }
         router.fallback(not_found).with_state(self.clone())
     }
@@ -159,19 +180,21 @@ fn error(status: u16, code: &'static str, message: impl Into<String>) -> Respons
     Rejection::new(status, code, message).into_response()
 }
 
-/// A verified request (the layer has checked it): store, relay or answer.
+/// A verified request (the layer has checked it): store under the route's
+/// `store_app`, relay or answer.
 async fn receive(
     State(app): State<Arc<App>>,
+    store_app: Option<Arc<str>>,
     uri: Uri,
     headers: HeaderMap,
     hook: Webhook,
 ) -> Response {
     let path = uri.path();
     let Webhook { id, body, .. } = hook;
-    if let Some(store) = &app.store {
-        return match store_event(store, &id, &body).await {
+    if let (Some(store), Some(store_app)) = (&app.store, &store_app) {
+        return match store_event(store, store_app, &id, &body).await {
             Ok(()) => {
-                tracing::info!(path, id, "verified and stored");
+                tracing::info!(path, id, app = %store_app, "verified and stored");
                 answer(
                     StatusCode::OK,
                     json!({"ok": true, "id": id, "stored": true}),
@@ -263,7 +286,7 @@ async fn relay_message(
     }
 }
 
-async fn store_event(store: &Store, id: &str, body: &[u8]) -> Result<(), StoreError> {
+async fn store_event(store: &Store, app: &str, id: &str, body: &[u8]) -> Result<(), StoreError> {
     let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
     let kind = parsed
         .as_ref()
@@ -284,12 +307,12 @@ async fn store_event(store: &Store, id: &str, body: &[u8]) -> Result<(), StoreEr
         Some(c) if !c.is_closed() => c,
         _ => connect(&store.url).await?,
     };
-    match insert(&client, &store.app, &kind, &data, id).await {
+    match insert(&client, app, &kind, &data, id).await {
         // A connection that broke between invocations: once more, fresh.
         Err(e) if client.is_closed() => {
             tracing::warn!(error = %hookseal_dispatch::pg::Described(&e), "database connection lost; reconnecting");
             let fresh = connect(&store.url).await?;
-            let r = insert(&fresh, &store.app, &kind, &data, id).await;
+            let r = insert(&fresh, app, &kind, &data, id).await;
             *guard = Some(fresh);
             r.map(drop).map_err(StoreError::from)
         }

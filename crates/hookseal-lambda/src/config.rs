@@ -7,26 +7,45 @@
 //! |---|---|
 //! | `INBOUND_SCHEME` | preset name, or a scheme description as JSON (one route) |
 //! | `INBOUND_PATH` | that route's path (default `/webhook`) |
-//! | `INBOUND_SECRET` / `_ID` / `_PARAMETER` | its secret(s): value, Secrets Manager id, SSM name |
-//! | `HOOKSEAL_ROUTES` | several routes as JSON: `[{"path","scheme","secret_env"/"secret_id"/"secret_parameter"}]` |
+//! | `INBOUND_SECRET` / `_ID` / `_PARAMETER` | its secret: value, Secrets Manager id, SSM name |
+//! | `INBOUND_SECRET_2` … `_16` (each with `_ID` / `_PARAMETER`) | more secrets during a rotation, numbered without gaps |
+//! | `HOOKSEAL_ROUTES` | several routes as JSON: `[{"path", "scheme", "secret_env" / "secret_id" / "secret_parameter", "app"}]` |
 //! | `WEBHOOK_URL` | relay every verified message here (POST) |
 //! | `OUTBOUND_SCHEME` | relay signature scheme: `x-signature` (default), `native`, `standard`, … |
-//! | `WEBHOOK_SECRET` / `_ID` / `_PARAMETER` | the relay's signing secret |
+//! | `WEBHOOK_SECRET` / `_ID` / `_PARAMETER` | the relay's signing secret (one) |
 //! | `DATABASE_URL` / `_ID` / `_PARAMETER` | store verified messages in the outbox instead of relaying; enables dispatch |
-//! | `HOOKSEAL_APP` | the app id events are stored under (with `DATABASE_URL`) |
+//! | `HOOKSEAL_APP` | the app id routes store under unless a route names its own `app` (with `DATABASE_URL`) |
+//! | `HOOKSEAL_MODE` | `verify-only`: answer verified messages 200 and send them nowhere (neither `WEBHOOK_URL` nor `DATABASE_URL` set) |
 //! | `DISPATCH_TOKEN` / `_ID` / `_PARAMETER` | bearer token for `POST /dispatch` |
 //! | `HOOKSEAL_ALLOW` | CIDRs the dispatcher may deliver to besides public addresses |
 //! | `PGSSLROOTCERT` | extra CA certificates (PEM) for a `?sslmode=require` database URL |
 //! | `MAX_BODY_BYTES` | body limit (default 262144) |
-//! | `TOLERANCE_SECONDS` | replay tolerance (default 300) |
+//! | `TOLERANCE_SECONDS` | replay tolerance (default [`hookseal::DEFAULT_TOLERANCE`], 300) |
 //! | `RELAY_TIMEOUT_SECONDS` | relay timeout (default 10) |
 //!
-//! A secret value may hold several secrets separated by whitespace (during a
-//! rotation every one of them verifies).
+//! **Secrets.** A value is one secret, spaces and all (GitHub's documented
+//! example is `It's a Secret to Everybody`); it is never split. During a
+//! rotation every configured secret verifies: for the single route add
+//! `INBOUND_SECRET_2`, `INBOUND_SECRET_3`, … (each may itself be `_ID` or
+//! `_PARAMETER`); in `HOOKSEAL_ROUTES` each of `secret_env`, `secret_id` and
+//! `secret_parameter` takes one name or an array of names
+//! (`"secret_env": ["GH_OLD", "GH_NEW"]`). A secret shorter than
+//! [`Scheme::min_configured_secret_len`] (at least
+//! [`hookseal::MIN_CONFIGURED_SECRET_LEN`] characters) is refused at start.
+//!
+//! **Where verified messages go.** With `DATABASE_URL` they are stored, else
+//! with `WEBHOOK_URL` relayed. With neither the function refuses to start,
+//! unless `HOOKSEAL_MODE=verify-only` says that verifying is all it should
+//! do.
+//!
+//! **Apps.** In store mode each route stores under its own app (a route's
+//! `app`, else `HOOKSEAL_APP`), and no two routes store under one app: the
+//! outbox keys events by the provider's message id within an app, and two
+//! providers' ids could collide.
 
 use std::time::Duration;
 
-use hookseal::{Location, Scheme, Secret};
+use hookseal::{Location, Scheme, Secret, MAX_SIGNATURES};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -68,6 +87,8 @@ pub struct RouteConfig {
     pub scheme: Scheme,
     /// Secrets accepted on it.
     pub secrets: Vec<Secret>,
+    /// The app its verified messages are stored under (with a database).
+    pub app: Option<String>,
 }
 
 /// Everything the function needs, resolved at cold start.
@@ -104,8 +125,6 @@ pub struct RelayConfig {
 pub struct DatabaseConfig {
     /// Connection URL (may carry a password; never logged).
     pub url: Zeroizing<String>,
-    /// App id events are stored under.
-    pub app: String,
 }
 
 #[derive(Deserialize)]
@@ -114,11 +133,13 @@ struct RouteSpec {
     path: String,
     scheme: SchemeSpec,
     #[serde(default)]
-    secret_env: Option<String>,
+    secret_env: Option<Names>,
     #[serde(default)]
-    secret_id: Option<String>,
+    secret_id: Option<Names>,
     #[serde(default)]
-    secret_parameter: Option<String>,
+    secret_parameter: Option<Names>,
+    #[serde(default)]
+    app: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +148,37 @@ enum SchemeSpec {
     Preset(String),
     Described(Box<Scheme>),
 }
+
+/// One name, or several (a rotation), of variables, secrets or parameters.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Names {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Names {
+    fn list(&self) -> &[String] {
+        match self {
+            Names::One(n) => std::slice::from_ref(n),
+            Names::Many(v) => v,
+        }
+    }
+}
+
+/// Where one route's secrets come from.
+enum SecretSource<'a> {
+    Env(&'a [String]),
+    SecretsManager(&'a [String]),
+    Parameter(&'a [String]),
+}
+
+/// A secret value and the name it is reported under.
+type Named = (String, Zeroizing<String>);
+
+/// The one mode that is asked for by name; the others follow from
+/// `WEBHOOK_URL` / `DATABASE_URL`.
+const VERIFY_ONLY: &str = "verify-only";
 
 /// Reads variables through `env` (so tests need not touch the process
 /// environment) and fetches secrets with `fetch`.
@@ -157,8 +209,42 @@ impl<'a> Loader<'a> {
         }
     }
 
+    /// Resolves every setting.
+    pub async fn load(&self) -> Result<Settings, ConfigError> {
+        let verify_only = self.verify_only()?;
+        let store = self.is_set("DATABASE_URL");
+        let mut routes = self.listed_routes(store).await?;
+        routes.extend(self.inbound_route(store).await?);
+        check_paths(&routes)?;
+        check_apps(&routes)?;
+        let relay = self.relay().await?;
+        let database = self
+            .secret_value("DATABASE_URL")
+            .await?
+            .map(|url| DatabaseConfig { url });
+        check_destination(&routes, relay.is_some(), database.is_some(), verify_only)?;
+        Ok(Settings {
+            routes,
+            max_body: self.number("MAX_BODY_BYTES", hookseal::DEFAULT_MAX_BODY)?,
+            tolerance: Duration::from_secs(
+                self.number("TOLERANCE_SECONDS", hookseal::DEFAULT_TOLERANCE.as_secs())?,
+            ),
+            relay,
+            database,
+            dispatch_token: self.secret_value("DISPATCH_TOKEN").await?,
+            allow: self.allow()?,
+        })
+    }
+
     fn var(&self, name: &str) -> Option<String> {
         (self.env)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Whether `NAME`, `NAME_ID` or `NAME_PARAMETER` is set (nothing fetched).
+    fn is_set(&self, name: &str) -> bool {
+        ["", "_ID", "_PARAMETER"]
+            .iter()
+            .any(|suffix| self.var(&format!("{name}{suffix}")).is_some())
     }
 
     /// `NAME`, or the secret named by `NAME_ID` (Secrets Manager) or
@@ -178,15 +264,227 @@ impl<'a> Loader<'a> {
         Ok(None)
     }
 
-    fn parse_secrets(var: &str, value: &str) -> Result<Vec<Secret>, ConfigError> {
-        let secrets = value
-            .split_whitespace()
-            .map(|s| Secret::new(s).map_err(|e| invalid(var, e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
-        if secrets.is_empty() {
-            return Err(invalid(var, "no secret in the value"));
+    /// `NAME`, `NAME_2`, … `NAME_16`, each by [`Loader::secret_value`]:
+    /// numbered without a gap. Empty when `NAME` is not set at all.
+    async fn numbered_secrets(&self, name: &str) -> Result<Vec<Named>, ConfigError> {
+        let names: Vec<String> = std::iter::once(name.to_owned())
+            .chain((2..=MAX_SIGNATURES + 1).map(|n| format!("{name}_{n}")))
+            .collect();
+        let count = names.iter().take_while(|n| self.is_set(n)).count();
+        if count > MAX_SIGNATURES {
+            let reason = format!("at most {MAX_SIGNATURES} secrets");
+            return Err(invalid(&names[MAX_SIGNATURES], reason));
         }
-        Ok(secrets)
+        if let Some(after_gap) = names[count..].iter().find(|n| self.is_set(n)) {
+            let reason = format!(
+                "set, but {} is not: number secrets without gaps",
+                names[count]
+            );
+            return Err(invalid(after_gap, reason));
+        }
+        let mut out = Vec::with_capacity(count);
+        for n in &names[..count] {
+            if let Some(v) = self.secret_value(n).await? {
+                out.push((n.clone(), v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The routes of `HOOKSEAL_ROUTES`.
+    async fn listed_routes(&self, store: bool) -> Result<Vec<RouteConfig>, ConfigError> {
+        let Some(json) = self.var("HOOKSEAL_ROUTES") else {
+            return Ok(Vec::new());
+        };
+        let specs: Vec<RouteSpec> =
+            serde_json::from_str(&json).map_err(|e| invalid("HOOKSEAL_ROUTES", e.to_string()))?;
+        let mut routes = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.into_iter().enumerate() {
+            routes.push(self.listed_route(i, spec, store).await?);
+        }
+        Ok(routes)
+    }
+
+    async fn listed_route(
+        &self,
+        i: usize,
+        spec: RouteSpec,
+        store: bool,
+    ) -> Result<RouteConfig, ConfigError> {
+        let var = format!("HOOKSEAL_ROUTES[{i}]");
+        let source = match (&spec.secret_env, &spec.secret_id, &spec.secret_parameter) {
+            (Some(n), None, None) => SecretSource::Env(n.list()),
+            (None, Some(n), None) => SecretSource::SecretsManager(n.list()),
+            (None, None, Some(n)) => SecretSource::Parameter(n.list()),
+            _ => {
+                return Err(invalid(
+                    &var,
+                    "give exactly one of secret_env, secret_id, secret_parameter",
+                ))
+            }
+        };
+        let scheme = Self::scheme(&var, spec.scheme)?;
+        let values = self.route_secrets(&var, source).await?;
+        Ok(RouteConfig {
+            path: spec.path,
+            secrets: checked_secrets(&scheme, values)?,
+            scheme,
+            app: self.route_app(&var, spec.app, store)?,
+        })
+    }
+
+    /// One route's secrets, one per name, each reported under its variable
+    /// (`secret_env`) or its place in the route (`…secret_id[1]`).
+    async fn route_secrets(
+        &self,
+        var: &str,
+        source: SecretSource<'_>,
+    ) -> Result<Vec<Named>, ConfigError> {
+        let (field, names) = match source {
+            SecretSource::Env(n) => ("secret_env", n),
+            SecretSource::SecretsManager(n) => ("secret_id", n),
+            SecretSource::Parameter(n) => ("secret_parameter", n),
+        };
+        if names.is_empty() || names.len() > MAX_SIGNATURES {
+            return Err(invalid(
+                var,
+                format!("{field}: give 1 to {MAX_SIGNATURES} names"),
+            ));
+        }
+        let mut out = Vec::with_capacity(names.len());
+        for (j, name) in names.iter().enumerate() {
+            let place = format!("{var}.{field}[{j}]");
+            let value = match source {
+                SecretSource::Env(_) => self
+                    .var(name)
+                    .map(Zeroizing::new)
+                    .ok_or_else(|| invalid(name, "not set"))?,
+                SecretSource::SecretsManager(_) => {
+                    self.extension.secrets_manager(&place, name).await?
+                }
+                SecretSource::Parameter(_) => self.extension.parameter(&place, name).await?,
+            };
+            let label = match source {
+                SecretSource::Env(_) => name.clone(),
+                _ => place,
+            };
+            out.push((label, value));
+        }
+        Ok(out)
+    }
+
+    /// The route of `INBOUND_SCHEME`, when set.
+    async fn inbound_route(&self, store: bool) -> Result<Option<RouteConfig>, ConfigError> {
+        let Some(scheme) = self.var("INBOUND_SCHEME") else {
+            return Ok(None);
+        };
+        let values = self.numbered_secrets("INBOUND_SECRET").await?;
+        if values.is_empty() {
+            return Err(invalid("INBOUND_SECRET", "not set (nor _ID, _PARAMETER)"));
+        }
+        let scheme =
+            Scheme::from_text(&scheme).map_err(|e| invalid("INBOUND_SCHEME", e.to_string()))?;
+        Ok(Some(RouteConfig {
+            path: self
+                .var("INBOUND_PATH")
+                .unwrap_or_else(|| "/webhook".into()),
+            secrets: checked_secrets(&scheme, values)?,
+            scheme,
+            app: self.route_app("INBOUND_SCHEME", None, store)?,
+        }))
+    }
+
+    /// The app a route stores under: its own `app`, else `HOOKSEAL_APP`;
+    /// `None` without a database (where an own `app` is a mistake).
+    fn route_app(
+        &self,
+        var: &str,
+        own: Option<String>,
+        store: bool,
+    ) -> Result<Option<String>, ConfigError> {
+        match (own, store) {
+            (Some(_), false) => Err(invalid(var, "`app` needs DATABASE_URL (store mode)")),
+            (None, false) => Ok(None),
+            (Some(app), true) if app.trim().is_empty() => Err(invalid(var, "`app` is empty")),
+            (Some(app), true) => Ok(Some(app)),
+            (None, true) => self.var("HOOKSEAL_APP").map(Some).ok_or_else(|| {
+                invalid(
+                    "HOOKSEAL_APP",
+                    format!(
+                        "required with DATABASE_URL for {var} (or give each route of \
+                         HOOKSEAL_ROUTES its own `app`)"
+                    ),
+                )
+            }),
+        }
+    }
+
+    /// `WEBHOOK_URL` with its scheme and one secret, when set.
+    async fn relay(&self) -> Result<Option<RelayConfig>, ConfigError> {
+        let Some(url) = self.var("WEBHOOK_URL") else {
+            return Ok(None);
+        };
+        let parsed =
+            reqwest::Url::parse(&url).map_err(|e| invalid("WEBHOOK_URL", e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid("WEBHOOK_URL", "must be an http(s) URL"));
+        }
+        let name = self
+            .var("OUTBOUND_SCHEME")
+            .unwrap_or_else(|| "x-signature".into());
+        let scheme = Self::scheme("OUTBOUND_SCHEME", SchemeSpec::Preset(name))?;
+        if !matches!(scheme.signature, Location::Header(_)) {
+            return Err(invalid(
+                "OUTBOUND_SCHEME",
+                "the relay signs with a header scheme",
+            ));
+        }
+        if self.is_set("WEBHOOK_SECRET_2") {
+            return Err(invalid(
+                "WEBHOOK_SECRET_2",
+                "the relay signs with one secret (WEBHOOK_SECRET)",
+            ));
+        }
+        let value = self
+            .secret_value("WEBHOOK_SECRET")
+            .await?
+            .ok_or_else(|| invalid("WEBHOOK_SECRET", "not set (nor _ID, _PARAMETER)"))?;
+        let secret = checked_secret(&scheme, "WEBHOOK_SECRET", value)?;
+        Ok(Some(RelayConfig {
+            url,
+            scheme,
+            secret,
+            timeout: Duration::from_secs(self.number("RELAY_TIMEOUT_SECONDS", 10u64)?),
+        }))
+    }
+
+    /// `HOOKSEAL_MODE`: `verify-only`, or unset.
+    fn verify_only(&self) -> Result<bool, ConfigError> {
+        match self.var("HOOKSEAL_MODE") {
+            None => Ok(false),
+            Some(m) if m.trim() == VERIFY_ONLY => Ok(true),
+            Some(_) => Err(invalid(
+                "HOOKSEAL_MODE",
+                format!(
+                    "the one mode is `{VERIFY_ONLY}`; leave it unset to relay (WEBHOOK_URL) \
+                     or store (DATABASE_URL)"
+                ),
+            )),
+        }
+    }
+
+    fn allow(&self) -> Result<Vec<hookseal_dispatch::IpNet>, ConfigError> {
+        let Some(list) = self.var("HOOKSEAL_ALLOW") else {
+            return Ok(Vec::new());
+        };
+        list.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .map_err(|_| invalid("HOOKSEAL_ALLOW", format!("`{s}` is not a CIDR network")))
+            })
+            .collect()
     }
 
     fn scheme(var: &str, spec: SchemeSpec) -> Result<Scheme, ConfigError> {
@@ -203,146 +501,110 @@ impl<'a> Loader<'a> {
             Some(v) => v.trim().parse().map_err(|_| invalid(name, "not a number")),
         }
     }
+}
 
-    /// Resolves every setting.
-    pub async fn load(&self) -> Result<Settings, ConfigError> {
-        let mut routes = Vec::new();
-        if let Some(json) = self.var("HOOKSEAL_ROUTES") {
-            let specs: Vec<RouteSpec> = serde_json::from_str(&json)
-                .map_err(|e| invalid("HOOKSEAL_ROUTES", e.to_string()))?;
-            for (i, spec) in specs.into_iter().enumerate() {
-                let var = format!("HOOKSEAL_ROUTES[{i}]");
-                let secret = match (&spec.secret_env, &spec.secret_id, &spec.secret_parameter) {
-                    (Some(env), None, None) => self
-                        .var(env)
-                        .map(Zeroizing::new)
-                        .ok_or_else(|| invalid(env, "not set"))?,
-                    (None, Some(id), None) => self.extension.secrets_manager(&var, id).await?,
-                    (None, None, Some(p)) => self.extension.parameter(&var, p).await?,
-                    _ => {
-                        return Err(invalid(
-                            &var,
-                            "give exactly one of secret_env, secret_id, secret_parameter",
-                        ))
-                    }
-                };
-                routes.push(RouteConfig {
-                    path: spec.path,
-                    scheme: Self::scheme(&var, spec.scheme)?,
-                    secrets: Self::parse_secrets(&var, &secret)?,
-                });
-            }
-        }
-        if let Some(scheme) = self.var("INBOUND_SCHEME") {
-            let secret = self
-                .secret_value("INBOUND_SECRET")
-                .await?
-                .ok_or_else(|| invalid("INBOUND_SECRET", "not set (nor _ID, _PARAMETER)"))?;
-            let scheme =
-                Scheme::from_text(&scheme).map_err(|e| invalid("INBOUND_SCHEME", e.to_string()))?;
-            routes.push(RouteConfig {
-                path: self
-                    .var("INBOUND_PATH")
-                    .unwrap_or_else(|| "/webhook".into()),
-                scheme,
-                secrets: Self::parse_secrets("INBOUND_SECRET", &secret)?,
-            });
-        }
-        for (i, r) in routes.iter().enumerate() {
-            let url_safe = |b: u8| b.is_ascii_alphanumeric() || b"/-._~".contains(&b);
-            if !r.path.starts_with('/')
-                || r.path == "/dispatch"
-                || r.path.len() > 512
-                || !r.path.bytes().all(url_safe)
-            {
-                return Err(invalid(
-                    "routes",
-                    format!(
-                        "path `{}` must start with /, use only letters, digits and / - . _ ~, \
-                         and not be /dispatch",
-                        r.path
-                    ),
-                ));
-            }
-            if routes[..i].iter().any(|o| o.path == r.path) {
-                return Err(invalid(
-                    "routes",
-                    format!("path `{}` is configured twice", r.path),
-                ));
-            }
-        }
+fn checked_secrets(scheme: &Scheme, values: Vec<Named>) -> Result<Vec<Secret>, ConfigError> {
+    values
+        .into_iter()
+        .map(|(name, value)| checked_secret(scheme, &name, value))
+        .collect()
+}
 
-        let relay = match self.var("WEBHOOK_URL") {
-            None => None,
-            Some(url) => {
-                let parsed =
-                    reqwest::Url::parse(&url).map_err(|e| invalid("WEBHOOK_URL", e.to_string()))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(invalid("WEBHOOK_URL", "must be an http(s) URL"));
-                }
-                let name = self
-                    .var("OUTBOUND_SCHEME")
-                    .unwrap_or_else(|| "x-signature".into());
-                let scheme = Self::scheme("OUTBOUND_SCHEME", SchemeSpec::Preset(name))?;
-                if !matches!(scheme.signature, Location::Header(_)) {
-                    return Err(invalid(
-                        "OUTBOUND_SCHEME",
-                        "the relay signs with a header scheme",
-                    ));
-                }
-                let secret = self
-                    .secret_value("WEBHOOK_SECRET")
-                    .await?
-                    .ok_or_else(|| invalid("WEBHOOK_SECRET", "not set (nor _ID, _PARAMETER)"))?;
-                let mut secrets = Self::parse_secrets("WEBHOOK_SECRET", &secret)?;
-                if secrets.len() != 1 {
-                    return Err(invalid("WEBHOOK_SECRET", "the relay signs with one secret"));
-                }
-                Some(RelayConfig {
-                    url,
-                    scheme,
-                    secret: secrets.remove(0),
-                    timeout: Duration::from_secs(self.number("RELAY_TIMEOUT_SECONDS", 10u64)?),
-                })
-            }
-        };
+/// One secret, whole (never split): long enough for `scheme`. Whitespace in
+/// it is kept, with a warning (before 0.3.0 it separated rotation secrets).
+fn checked_secret(
+    scheme: &Scheme,
+    name: &str,
+    value: Zeroizing<String>,
+) -> Result<Secret, ConfigError> {
+    let secret = Secret::new(value.as_str()).map_err(|e| invalid(name, e.to_string()))?;
+    scheme
+        .check_configured_secret(&secret)
+        .map_err(|e| invalid(name, e.to_string()))?;
+    if value.chars().any(char::is_whitespace) {
+        tracing::warn!(
+            variable = name,
+            "the secret holds whitespace and is used whole, as one secret; \
+             several secrets are numbered variables (NAME_2, …) or arrays of names"
+        );
+    }
+    Ok(secret)
+}
 
-        let database = match self.secret_value("DATABASE_URL").await? {
-            None => None,
-            Some(url) => Some(DatabaseConfig {
-                url,
-                app: self
-                    .var("HOOKSEAL_APP")
-                    .ok_or_else(|| invalid("HOOKSEAL_APP", "required with DATABASE_URL"))?,
-            }),
-        };
-        if routes.is_empty() && database.is_none() {
+fn check_paths(routes: &[RouteConfig]) -> Result<(), ConfigError> {
+    let url_safe = |b: u8| b.is_ascii_alphanumeric() || b"/-._~".contains(&b);
+    for (i, r) in routes.iter().enumerate() {
+        if !r.path.starts_with('/')
+            || r.path == "/dispatch"
+            || r.path.len() > 512
+            || !r.path.bytes().all(url_safe)
+        {
             return Err(invalid(
-                "INBOUND_SCHEME",
-                "nothing to do: configure a route (INBOUND_SCHEME or HOOKSEAL_ROUTES) or DATABASE_URL",
+                "routes",
+                format!(
+                    "path `{}` must start with /, use only letters, digits and / - . _ ~, \
+                     and not be /dispatch",
+                    r.path
+                ),
             ));
         }
-        let allow = match self.var("HOOKSEAL_ALLOW") {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| {
-                    s.trim().parse().map_err(|_| {
-                        invalid("HOOKSEAL_ALLOW", format!("`{s}` is not a CIDR network"))
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        Ok(Settings {
-            routes,
-            max_body: self.number("MAX_BODY_BYTES", hookseal::DEFAULT_MAX_BODY)?,
-            tolerance: Duration::from_secs(self.number("TOLERANCE_SECONDS", 300u64)?),
-            relay,
-            database,
-            dispatch_token: self.secret_value("DISPATCH_TOKEN").await?,
-            allow,
-        })
+        if routes[..i].iter().any(|o| o.path == r.path) {
+            return Err(invalid(
+                "routes",
+                format!("path `{}` is configured twice", r.path),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// No two routes store under one app: message ids are unique per app, and
+/// two providers' ids could collide.
+fn check_apps(routes: &[RouteConfig]) -> Result<(), ConfigError> {
+    for (i, r) in routes.iter().enumerate() {
+        let Some(app) = &r.app else { continue };
+        if let Some(o) = routes[..i].iter().find(|o| o.app.as_ref() == Some(app)) {
+            return Err(invalid(
+                "routes",
+                format!(
+                    "`{}` and `{}` both store into app `{app}`, where their providers' message \
+                     ids could collide: give each route its own `app` (HOOKSEAL_ROUTES' \
+                     `app`; HOOKSEAL_APP is the default)",
+                    o.path, r.path
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Verified messages go somewhere (a relay or a database), or the operator
+/// asked for verify-only; verify-only with a destination is a contradiction.
+fn check_destination(
+    routes: &[RouteConfig],
+    relay: bool,
+    database: bool,
+    verify_only: bool,
+) -> Result<(), ConfigError> {
+    if routes.is_empty() && !database {
+        return Err(invalid(
+            "INBOUND_SCHEME",
+            "nothing to do: configure a route (INBOUND_SCHEME or HOOKSEAL_ROUTES) or DATABASE_URL",
+        ));
+    }
+    match (verify_only, relay || database) {
+        (true, true) => Err(invalid(
+            "HOOKSEAL_MODE",
+            format!("`{VERIFY_ONLY}` sends nothing on: unset it, or WEBHOOK_URL and DATABASE_URL"),
+        )),
+        (false, false) => Err(invalid(
+            "WEBHOOK_URL / DATABASE_URL",
+            format!(
+                "verified messages would go nowhere: set WEBHOOK_URL (relay) or DATABASE_URL \
+                 (store), or HOOKSEAL_MODE={VERIFY_ONLY} to answer them without sending them on"
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -423,5 +685,59 @@ impl Extension {
                 var: var.to_owned(),
                 reason: "no Parameter.Value in the answer".into(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(path: &str, app: Option<&str>) -> RouteConfig {
+        RouteConfig {
+            path: path.into(),
+            scheme: Scheme::preset("github").unwrap(),
+            secrets: Vec::new(),
+            app: app.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn no_two_routes_store_into_one_app() {
+        let ok = [route("/a", Some("app_a")), route("/b", Some("app_b"))];
+        assert!(check_apps(&ok).is_ok());
+        // Without a database no route has an app: nothing to collide.
+        assert!(check_apps(&[route("/a", None), route("/b", None)]).is_ok());
+        let clash = [
+            route("/a", Some("app_a")),
+            route("/b", Some("app_b")),
+            route("/c", Some("app_a")),
+        ];
+        let err = check_apps(&clash).unwrap_err().to_string();
+        assert!(
+            err.contains("`/a` and `/c`") && err.contains("app `app_a`"),
+            "{err}"
+        );
+        assert!(err.contains("give each route its own `app`"), "{err}");
+    }
+
+    #[test]
+    fn verified_messages_need_a_destination_or_verify_only() {
+        let routes = [route("/a", None)];
+        // (relay, database, verify_only) -> loads?
+        for (relay, database, verify_only, ok) in [
+            (true, false, false, true),
+            (false, true, false, true),
+            (true, true, false, true),
+            (false, false, true, true),
+            (false, false, false, false),
+            (true, false, true, false),
+            (false, true, true, false),
+        ] {
+            let r = check_destination(&routes, relay, database, verify_only);
+            assert_eq!(r.is_ok(), ok, "{relay} {database} {verify_only}: {r:?}");
+        }
+        // Dispatch only (a database, no route) needs no mode.
+        assert!(check_destination(&[], false, true, false).is_ok());
+        assert!(check_destination(&[], false, false, true).is_err());
     }
 }

@@ -11,7 +11,9 @@
 //!   and forwarded to `WEBHOOK_URL` with its body and message id
 //!   (`idempotency-key`); a downstream failure answers 502/504 so the
 //!   provider retries — or, with `DATABASE_URL`, the event is stored in the
-//!   hookseal outbox and answered 200 once committed;
+//!   hookseal outbox (under its route's app) and answered 200 once
+//!   committed; with neither the function refuses to start, unless
+//!   `HOOKSEAL_MODE=verify-only` asks it only to verify and answer;
 //! - **dispatch**: a scheduled invocation or an authenticated
 //!   `POST /dispatch` drains the outbox within the invocation's time budget.
 //!

@@ -259,3 +259,68 @@ async fn a_database_without_the_extension_is_refused_at_start() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn two_routes_store_the_same_provider_id_into_their_own_apps() {
+    // Each route names its app (HOOKSEAL_ROUTES' `app`), and message ids are
+    // unique per app (0.3.0): two providers' equal ids are two events.
+    let name = format!("t_lambda_apps_{}", std::process::id());
+    let root = sql("postgres").await;
+    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    root.batch_execute(&format!(
+        "CREATE DATABASE {name} TEMPLATE hookseal_template"
+    ))
+    .await
+    .unwrap();
+    let admin = sql(&name).await;
+    let mut apps = Vec::new();
+    for label in ["provider_a", "provider_b"] {
+        let id: String = admin
+            .query_one("SELECT hookseal.create_app($1)", &[&label])
+            .await
+            .unwrap()
+            .get(0);
+        apps.push(id);
+    }
+    let routes = json!([
+        {"path": "/a", "scheme": "github", "secret_env": "GH", "app": apps[0]},
+        {"path": "/b", "scheme": "github", "secret_env": "GH", "app": apps[1]},
+    ])
+    .to_string();
+    let vars: HashMap<&'static str, String> = [
+        ("HOOKSEAL_ROUTES", routes),
+        ("GH", GH_SECRET.to_owned()),
+        (
+            "DATABASE_URL",
+            format!("postgres://hookseal_test_lambda@{}/{name}", pg()),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let (app, router) = app(vars).await;
+    let body = br#"{"id":"shared_1","type":"push"}"#;
+    for path in ["/a", "/b"] {
+        let (status, answer) =
+            call(&app, &router, event("POST", path, "", &github(body), body)).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert_eq!(answer["stored"], true, "{answer}");
+    }
+    let rows = admin
+        .query(
+            "SELECT app_id FROM hookseal.events WHERE id = 'shared_1' ORDER BY app_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut stored: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    stored.sort();
+    apps.sort();
+    assert_eq!(stored, apps, "one event per app");
+    drop(admin);
+    root.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+}

@@ -86,7 +86,12 @@ fn body_for(scheme: &str) -> Vec<u8> {
 #[tokio::test]
 async fn every_scheme_accepts_a_signed_request_and_rejects_by_the_table() {
     let routes = routes_json();
-    let (app, router) = app_with(&[("HOOKSEAL_ROUTES", &routes), ("S", SECRET)]).await;
+    let (app, router) = app_with(&[
+        ("HOOKSEAL_ROUTES", &routes),
+        ("S", SECRET),
+        ("HOOKSEAL_MODE", "verify-only"),
+    ])
+    .await;
     for scheme in SCHEMES {
         let path = format!("/{scheme}");
         let body = body_for(scheme);
@@ -146,7 +151,12 @@ async fn every_scheme_accepts_a_signed_request_and_rejects_by_the_table() {
 #[tokio::test]
 async fn malformed_input_gets_4xx_never_5xx() {
     let routes = routes_json();
-    let (app, router) = app_with(&[("HOOKSEAL_ROUTES", &routes), ("S", SECRET)]).await;
+    let (app, router) = app_with(&[
+        ("HOOKSEAL_ROUTES", &routes),
+        ("S", SECRET),
+        ("HOOKSEAL_MODE", "verify-only"),
+    ])
+    .await;
     let garbage_headers: Vec<(String, String)> = vec![
         ("webhook-id".into(), "msg_1".into()),
         ("webhook-timestamp".into(), "not-a-number".into()),
@@ -227,13 +237,16 @@ async fn single_route_shorthand_and_described_scheme() {
     let described = described.to_string();
     let (app, router) = app_with(&[
         ("INBOUND_SCHEME", &described),
-        ("INBOUND_SECRET", "old_secret_1 new_secret_2"),
+        // A rotation: numbered variables, each one whole secret.
+        ("INBOUND_SECRET", "old_secret_1-rotating"),
+        ("INBOUND_SECRET_2", "new_secret_2-rotating"),
         ("INBOUND_PATH", "/acme"),
+        ("HOOKSEAL_MODE", "verify-only"),
     ])
     .await;
     let scheme: Scheme = serde_json::from_str(&described).unwrap();
     let body = br#"{"hello":"world"}"#;
-    for secret in ["old_secret_1", "new_secret_2"] {
+    for secret in ["old_secret_1-rotating", "new_secret_2-rotating"] {
         let signer = Signer::new(scheme.clone(), &[Secret::new(secret).unwrap()]).unwrap();
         let headers = signer.sign(&Message::new(body)).unwrap().headers;
         let (status, answer) =
@@ -463,14 +476,14 @@ async fn configuration_errors_name_the_variable_not_the_value() {
         (
             &[
                 ("INBOUND_SCHEME", "nope"),
-                ("INBOUND_SECRET", "s3cr3t-value"),
+                ("INBOUND_SECRET", "s3cr3t-value-0123456789"),
             ],
             "INBOUND_SCHEME",
         ),
         (
             &[
                 ("INBOUND_SCHEME", "github"),
-                ("INBOUND_SECRET", "s3cr3t-value"),
+                ("INBOUND_SECRET", "s3cr3t-value-0123456789"),
                 ("WEBHOOK_URL", "ftp://x"),
             ],
             "WEBHOOK_URL",
@@ -478,8 +491,8 @@ async fn configuration_errors_name_the_variable_not_the_value() {
         (
             &[
                 ("INBOUND_SCHEME", "github"),
-                ("INBOUND_SECRET", "s3cr3t-value"),
-                ("DATABASE_URL", "postgres://u:s3cr3t-value@h/db"),
+                ("INBOUND_SECRET", "s3cr3t-value-0123456789"),
+                ("DATABASE_URL", "postgres://u:s3cr3t-value-0123456789@h/db"),
             ],
             "HOOKSEAL_APP",
         ),
@@ -506,6 +519,7 @@ async fn dispatch_needs_a_token_and_a_database() {
         ("HOOKSEAL_ROUTES", &routes),
         ("S", SECRET),
         ("DISPATCH_TOKEN", "tok-123"),
+        ("HOOKSEAL_MODE", "verify-only"),
     ])
     .await;
     let auth = |t: &str| vec![("authorization".to_owned(), format!("Bearer {t}"))];

@@ -56,7 +56,8 @@ pub use json::JsonError;
 pub use message_id::{inbound_id, is_message_id, is_message_id_bytes, MAX_MESSAGE_ID_LEN};
 pub use scheme::{
     Algorithm, Asymmetric, Format, HeaderAliases, JsonFallback, KeyDerivation, Location, Part,
-    Scheme, SchemeError, SignedHeaders, Template, TimestampSpec, Version, PRESETS,
+    Scheme, SchemeError, SignedHeaders, Template, TimestampSpec, Version,
+    MIN_CONFIGURED_SECRET_LEN, PRESETS,
 };
 pub use secret::{content_id, new_id, IdKind, Secret, SecretError, SECRET_PREFIX};
 pub use sign::{Message, SignError, Signed, SignedUrl, Signer};

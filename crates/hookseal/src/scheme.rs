@@ -370,6 +370,15 @@ fn one() -> usize {
     1
 }
 
+/// The shortest secret, in characters, that a deployment may configure for
+/// any scheme ([`Scheme::check_configured_secret`]), whatever the scheme's own
+/// `min_secret_len` (1 for most presets). One request signed with a short
+/// secret is enough to guess the secret offline; every provider-generated
+/// secret is longer (Stripe's `whsec_` + 32 characters, Slack's 32 hex digits,
+/// Shopify's 64), GitHub's documented example is 26 and `hookseal keygen`
+/// makes 27.
+pub const MIN_CONFIGURED_SECRET_LEN: usize = 16;
+
 /// Names of the ten presets, in the contract's order.
 pub const PRESETS: [&str; 10] = [
     "native",
@@ -419,6 +428,30 @@ impl Scheme {
             "this scheme has no asymmetric signatures",
         ))?;
         crate::asym::generate_keypair(a)
+    }
+
+    /// Checks a secret an operator configured for this scheme (an
+    /// environment variable, a secrets store) before a deployment starts
+    /// with it: at least [`Scheme::min_configured_secret_len`] characters.
+    /// The error names the minimum, never the secret. [`crate::Verifier`]
+    /// and [`crate::Signer`] apply only [`Scheme::min_secret_len`], so that
+    /// stored secrets and published vectors keep working.
+    pub fn check_configured_secret(
+        &self,
+        secret: &crate::Secret,
+    ) -> Result<(), crate::SecretError> {
+        let min = self.min_configured_secret_len();
+        if secret.expose().chars().count() < min {
+            return Err(crate::SecretError::TooShort { min });
+        }
+        Ok(())
+    }
+
+    /// The shortest secret a deployment may configure for this scheme: the
+    /// scheme's own [`Scheme::min_secret_len`], and never under
+    /// [`MIN_CONFIGURED_SECRET_LEN`].
+    pub fn min_configured_secret_len(&self) -> usize {
+        self.min_secret_len.max(MIN_CONFIGURED_SECRET_LEN)
     }
 
     /// The rules for `stronger` versions and `signed_headers`.
@@ -929,5 +962,35 @@ mod tests {
             refused(&|s| s.format.list_separator = Some("-".into())),
             "occurs inside header names"
         );
+    }
+
+    #[test]
+    fn configured_secrets_have_a_floor_above_the_schemes_minimum() {
+        let secret = |s: &str| crate::Secret::new(s).unwrap();
+        let github = Scheme::preset("github").unwrap();
+        // GitHub's documented example secret (26 characters) is fine.
+        assert_eq!(
+            github.check_configured_secret(&secret("It's a Secret to Everybody")),
+            Ok(())
+        );
+        for short in ["a", "fifteen-chars-x"] {
+            assert_eq!(
+                github.check_configured_secret(&secret(short)),
+                Err(crate::SecretError::TooShort {
+                    min: MIN_CONFIGURED_SECRET_LEN
+                })
+            );
+        }
+        assert_eq!(
+            github.check_configured_secret(&secret("sixteen-chars-xx")),
+            Ok(())
+        );
+        // A scheme asking for more than the floor keeps its own minimum.
+        let mut long = github;
+        long.min_secret_len = 40;
+        assert_eq!(long.min_configured_secret_len(), 40);
+        // Characters, not bytes, as the verifier counts.
+        let pg = Scheme::preset("github").unwrap();
+        assert!(pg.check_configured_secret(&secret("ééééééééé")).is_err());
     }
 }
