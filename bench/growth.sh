@@ -35,7 +35,7 @@ rounds=${4:-3}
 cd "$root"
 bench_prepare hgb
 start_cluster "$work/pg" "fsync = on" "shared_buffers = '${GROWTH_SHARED_BUFFERS:-256MB}'" "max_wal_size = '4GB'" \
-  "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.track = 'top'" \
+  "shared_preload_libraries = 'hookseal,pg_stat_statements'" "pg_stat_statements.track = 'top'" \
   "log_autovacuum_min_duration = 0" "log_checkpoints = on"
 export PGDATABASE=postgres
 sql() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }

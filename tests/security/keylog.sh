@@ -72,6 +72,15 @@ printf '%s\n' "$new_file_key" > "$work/pg/server.key"
 reload
 psql -c "SELECT hookseal.webhook_send('$app', 'k', '{}')" >/dev/null
 
+echo "== 4. not preloaded: the library refuses to load (its check hook would not guard the postmaster)"
+sed -i "/^shared_preload_libraries/d" "$conf"
+runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$work/pg/data" -l "$log" -m fast -w restart >/dev/null
+psql -c "CREATE DATABASE keylog_nopreload"
+if out=$(command psql -qXAt -v ON_ERROR_STOP=1 -d keylog_nopreload -c "CREATE EXTENSION hookseal" 2>&1); then
+  fail "CREATE EXTENSION worked without shared_preload_libraries"
+fi
+case $out in *"hookseal must be loaded at server start"*) ;; *) fail "unexpected answer: $out" ;; esac
+
 echo "== scan $log"
 scan() {
   local found=0

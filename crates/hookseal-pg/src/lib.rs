@@ -18,10 +18,49 @@ pub mod functions;
 pub mod gucs;
 pub mod keys;
 
-/// Registers the settings when the library is loaded.
+/// Registers the settings when the library is loaded, which must be by
+/// `shared_preload_libraries` (0.3.0): only then does the postmaster itself
+/// define the key settings, so that its check hook refuses a key written
+/// into `postgresql.conf` before PostgreSQL could log `parameter
+/// "hookseal.server_key" changed to "<the key>"` at a reload (a placeholder
+/// setting of a library loaded later would be logged).
+///
+/// A backend may load a newer copy of the file (a package upgrade replaced it
+/// under a running server): that is allowed while `shared_preload_libraries`
+/// names hookseal, because the postmaster's copy guards the settings.
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // SAFETY: a flag PostgreSQL sets while it loads shared_preload_libraries.
+    let preloading = unsafe { pg_sys::process_shared_preload_libraries_in_progress };
+    if !preloading && !listed_for_preload() {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "hookseal must be loaded at server start: add it to shared_preload_libraries and restart",
+            "Preloaded, the server refuses a key written into postgresql.conf instead of logging it at a reload; \
+             the key belongs in the file named by hookseal.server_key_file."
+        );
+    }
     gucs::init();
+}
+
+/// True when `shared_preload_libraries` names this library (`hookseal`,
+/// `$libdir/hookseal`, `hookseal.so`, quoted or not).
+fn listed_for_preload() -> bool {
+    // SAFETY: PostgreSQL returns NULL or a NUL-terminated string it owns,
+    // read here before anything can change the setting.
+    let list = unsafe {
+        let p = pg_sys::GetConfigOption(c"shared_preload_libraries".as_ptr(), true, false);
+        if p.is_null() {
+            return false;
+        }
+        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+    };
+    list.split(',').any(|item| {
+        let name = item.trim().trim_matches('"');
+        let name = name.rsplit('/').next().unwrap_or(name);
+        name.strip_suffix(".so").unwrap_or(name) == "hookseal"
+    })
 }
 
 pgrx::extension_sql_file!("../sql/hookseal.sql", name = "hookseal_schema", finalize);
