@@ -59,6 +59,8 @@ HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a
   node tests/interop/v1a.mjs target/debug/hookseal
 echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
+echo "== hookseal dispatch as a process: signals during --drain, roles without the grant"
+HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test dispatch_process -- --include-ignored
 
 echo "== log scan: an end-to-end run at debug level logs none of its secrets"
 PGDATA_DIR="$work/pg" bash tests/security/logscan.sh

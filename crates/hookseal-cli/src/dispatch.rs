@@ -1,10 +1,13 @@
 //! `hookseal dispatch`: the long-running outbox worker.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use hookseal_dispatch::{AddressPolicy, Config, Dispatcher};
+use hookseal_dispatch::{AddressPolicy, Config, Dispatcher, Stopped, Summary};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::{failed, usage, Fail};
 
@@ -68,7 +71,10 @@ pub struct DispatchArgs {
     /// Serve Prometheus metrics on this address (GET /metrics).
     #[arg(long)]
     metrics_addr: Option<SocketAddr>,
-    /// Deliver what is due and exit instead of running until SIGTERM.
+    /// Deliver what is due and exit (0) instead of running until SIGTERM.
+    /// SIGTERM or SIGINT stops it as they stop the long-running worker (in
+    /// flight finished within --shutdown-grace, the rest released, results
+    /// recorded), then it exits 143 or 130.
     #[arg(long)]
     drain: bool,
     /// Run retention (`hookseal.maintain()`) every this many seconds; the
@@ -85,11 +91,25 @@ fn secs(name: &str, v: f64) -> Result<Duration, Fail> {
     Duration::try_from_secs_f64(v).map_err(|_| usage(format!("--{name}: not a valid duration")))
 }
 
+/// Exit status of a `--drain` that a signal interrupted, after it finished
+/// or released what it held and recorded every result: 128 + the signal's
+/// number, as a shell reports a process the signal killed.
+const SIGINT_EXIT: u8 = 130;
+const SIGTERM_EXIT: u8 = 143;
+
 pub fn run(args: DispatchArgs) -> Result<u8, Fail> {
     crate::init_tracing(&args.log_format);
+    let config = config(&args)?;
+    let dispatcher = Dispatcher::new(config).map_err(|e| usage(e.to_string()))?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| failed(format!("runtime: {e}")))?;
+    rt.block_on(serve(dispatcher, args.metrics_addr, args.drain))
+}
+
+/// The flags as a dispatcher [`Config`].
+fn config(args: &DispatchArgs) -> Result<Config, Fail> {
     let mut config = Config::new(args.database_url.clone());
-    if let Some(w) = args.worker_id {
-        config.worker_id = w;
+    if let Some(w) = &args.worker_id {
+        config.worker_id = w.clone();
     }
     config.batch = args.batch;
     config.lease = secs("lease", args.lease)?;
@@ -119,39 +139,89 @@ pub fn run(args: DispatchArgs) -> Result<u8, Fail> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     config.policy = AddressPolicy::new(nets);
-    let dispatcher = Dispatcher::new(config).map_err(|e| usage(e.to_string()))?;
-    let rt = tokio::runtime::Runtime::new().map_err(|e| failed(format!("runtime: {e}")))?;
-    rt.block_on(async {
-        match dispatcher.check_database().await {
-            Ok(()) => {}
-            Err(e) if e.is_fatal() => return Err(failed(format!("cannot dispatch: {e}"))),
-            Err(e) => tracing::warn!(error = %e, "database not reachable yet; will keep trying"),
-        }
-        if let Some(addr) = args.metrics_addr {
-            let (bound, _task) = hookseal_dispatch::serve_metrics(addr, dispatcher.metrics())
-                .await
-                .map_err(|e| failed(format!("cannot serve metrics on {addr}: {e}")))?;
-            tracing::info!(%bound, "metrics at /metrics");
-        }
-        if args.drain {
-            let s = dispatcher.drain(Duration::from_secs(24 * 3600)).await;
-            eprintln!(
-                "drained: {} delivered, {} retried, {} dead",
-                s.delivered, s.retried, s.dead
-            );
-            return Ok(0);
-        }
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| failed(e.to_string()))?;
-        dispatcher
-            .run(async move {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-                tracing::info!("shutting down");
-            })
-            .await;
-        Ok(0)
-    })
+    Ok(config)
+}
+
+/// Checks the database and the role, serves metrics, then runs the worker
+/// (or drains) until SIGTERM or SIGINT.
+async fn serve(
+    dispatcher: Dispatcher,
+    metrics_addr: Option<SocketAddr>,
+    drain: bool,
+) -> Result<u8, Fail> {
+    // Before anything slow, so a signal during the start check is not the
+    // default (die at once) but a shutdown once the worker runs.
+    let signals = Signals::new()?;
+    match dispatcher.check_database().await {
+        Ok(()) => {}
+        Err(e) if e.is_fatal() => return Err(failed(format!("cannot dispatch: {e}"))),
+        Err(e) => tracing::warn!(error = %e, "database not reachable yet; will keep trying"),
+    }
+    if let Some(addr) = metrics_addr {
+        let (bound, _task) = hookseal_dispatch::serve_metrics(addr, dispatcher.metrics())
+            .await
+            .map_err(|e| failed(format!("cannot serve metrics on {addr}: {e}")))?;
+        tracing::info!(%bound, "metrics at /metrics");
+    }
+    let got = Arc::new(AtomicU8::new(0));
+    let shutdown = signals.wait(got.clone());
+    if !drain {
+        return match dispatcher.try_run(shutdown).await {
+            Ok(_) => Ok(0),
+            Err(e) => Err(failed(format!("dispatcher stopped: {e}"))),
+        };
+    }
+    let result = dispatcher
+        .try_drain(Duration::from_secs(24 * 3600), shutdown)
+        .await;
+    drained(result, got.load(Ordering::SeqCst))
+}
+
+/// A drain's report and exit status: 0 when it drained, 130 / 143 when
+/// SIGINT / SIGTERM stopped it, 1 when the database refused it for good.
+fn drained(result: Result<Summary, Stopped>, signal: u8) -> Result<u8, Fail> {
+    let s = match result {
+        Ok(s) => s,
+        Err(e) => return Err(failed(format!("drain stopped: {e}"))),
+    };
+    let (how, code) = match signal {
+        SIGINT => ("interrupted by SIGINT", SIGINT_EXIT),
+        SIGTERM => ("interrupted by SIGTERM", SIGTERM_EXIT),
+        _ => ("drained", 0),
+    };
+    eprintln!(
+        "{how}: {} delivered, {} retried, {} dead, {} released",
+        s.delivered, s.retried, s.dead, s.released
+    );
+    Ok(code)
+}
+
+const SIGINT: u8 = 2;
+const SIGTERM: u8 = 15;
+
+/// SIGTERM and SIGINT, caught from the moment this is built.
+struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, Fail> {
+        let catch = |kind| signal(kind).map_err(|e| failed(format!("cannot catch signals: {e}")));
+        Ok(Signals {
+            term: catch(SignalKind::terminate())?,
+            int: catch(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Completes at the first SIGTERM or SIGINT and stores its number in
+    /// `got`.
+    async fn wait(mut self, got: Arc<AtomicU8>) {
+        let (n, name) = tokio::select! {
+            _ = self.term.recv() => (SIGTERM, "SIGTERM"),
+            _ = self.int.recv() => (SIGINT, "SIGINT"),
+        };
+        got.store(n, Ordering::SeqCst);
+        tracing::info!(signal = name, "shutting down");
+    }
 }

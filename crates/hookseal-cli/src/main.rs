@@ -234,11 +234,14 @@ struct BodyArgs {
 struct Fail(String, u8);
 
 /// Logs to stderr, as text or JSON lines; `RUST_LOG` filters (default info).
+/// ANSI colours only when stderr is a terminal, never in a file or a pipe.
 fn init_tracing(format: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();

@@ -15,6 +15,20 @@ use crate::deliver::Job;
 /// The channel the fan-out trigger notifies.
 pub const CHANNEL: &str = "hookseal_outbox";
 
+/// The functions [`Db`] calls, as signatures inside the `hookseal` schema
+/// (those of the GRANT to `hookseal_dispatcher`): the start check
+/// ([`crate::Dispatcher::check_database`]) makes sure the role may execute
+/// them.
+pub const FUNCTIONS: [&str; 4] = [
+    "claim(text, integer, interval, integer, text[])",
+    "ack_many(text, bigint[], integer[], integer[], timestamptz[], timestamptz[], boolean[], text[], text[])",
+    "fail(bigint, text, integer, text, interval, text, integer, timestamptz, timestamptz, boolean, text, text)",
+    "release(text, bigint[])",
+];
+
+/// What `--maintain-every` calls (`hookseal.maintain()` with its defaults).
+pub const MAINTAIN: &str = "maintain(integer, integer)";
+
 /// A connection with the dispatcher's statements prepared.
 pub struct Db {
     client: Client,

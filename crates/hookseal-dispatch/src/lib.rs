@@ -39,7 +39,7 @@ pub use deliver::{parse_retry_after, Attempt, Deliverer, Job, Outcome};
 pub use ipnet::IpNet;
 pub use metrics::{serve as serve_metrics, Metrics};
 pub use ssrf::{classify, AddressPolicy, Blocked, PolicyResolver, Refused, UrlRefused};
-pub use worker::{Dispatcher, Summary};
+pub use worker::{Dispatcher, Stopped, Summary};
 
 /// Why a dispatcher could not be built.
 #[derive(Debug, thiserror::Error)]

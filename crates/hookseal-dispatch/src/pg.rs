@@ -49,6 +49,18 @@ impl ConnectError {
             ConnectError::Url(_) | ConnectError::RootCert { .. } => false,
         }
     }
+
+    /// No retry can succeed: a bad URL or CA file, or a refusal in one of
+    /// [`is_permanent`]'s classes (a wrong password, a dropped database, a
+    /// role without `USAGE` on the schema while the statements are
+    /// prepared).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            ConnectError::Db(e) => is_permanent(e),
+            ConnectError::Timeout(_) => false,
+            ConnectError::Url(_) | ConnectError::RootCert { .. } => true,
+        }
+    }
 }
 
 /// The CA file from `PGSSLROOTCERT`, if set.
@@ -179,6 +191,19 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// Whether an error says the statement can never succeed as this role and
+/// schema stand, so retrying it is pointless: SQLSTATE classes 28 (invalid
+/// authorization), 3D (no such database), 3F (no such schema), 42 (syntax
+/// error or access rule violation: 42501 insufficient privilege, 42883 no
+/// such function) and 0A (feature not supported). Never true for an error
+/// without a SQLSTATE (the network).
+pub fn is_permanent(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        None => false,
+        Some(db) => matches!(&db.code().code()[..2], "28" | "3D" | "3F" | "42" | "0A"),
+    }
+}
+
 /// Why a database cannot be used by this build.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtensionError {
@@ -190,6 +215,17 @@ pub enum ExtensionError {
     Version {
         /// `pg_extension.extversion`.
         installed: String,
+    },
+    /// The role may not call the functions a dispatcher needs.
+    #[error("role {role} lacks {}; run GRANT hookseal_dispatcher TO {quoted} (as the database owner or a superuser)", missing.join(", "))]
+    Privileges {
+        /// `current_user`.
+        role: String,
+        /// `current_user` quoted as an identifier, for the GRANT.
+        quoted: String,
+        /// What it lacks: `USAGE on schema hookseal`, or
+        /// `EXECUTE on hookseal.claim(…)` and the like.
+        missing: Vec<String>,
     },
     /// No connection could be made (the database may come up later).
     #[error("cannot connect to check the extension: {0}")]
@@ -204,7 +240,9 @@ impl ExtensionError {
     /// version this build does not speak): a process should not start.
     pub fn is_fatal(&self) -> bool {
         match self {
-            ExtensionError::Missing | ExtensionError::Version { .. } => true,
+            ExtensionError::Missing
+            | ExtensionError::Version { .. }
+            | ExtensionError::Privileges { .. } => true,
             ExtensionError::Connect(e) => !e.is_transient(),
             ExtensionError::Db(e) => !is_transient(e),
         }
@@ -218,13 +256,80 @@ pub async fn check_url(
     root_cert: Option<&Path>,
     limit: std::time::Duration,
 ) -> Result<(), ExtensionError> {
+    check_url_for(url, root_cert, limit, &[]).await
+}
+
+/// [`check_url`], then that the role may execute each of `functions`
+/// (signatures inside the `hookseal` schema, such as
+/// `release(text, bigint[])`; see [`check_privileges`]).
+pub async fn check_url_for(
+    url: &str,
+    root_cert: Option<&Path>,
+    limit: std::time::Duration,
+    functions: &[&str],
+) -> Result<(), ExtensionError> {
     let check = async {
         let client = connect(url, root_cert, None).await?;
-        check_extension(&client).await
+        check_extension(&client).await?;
+        check_privileges(&client, functions).await
     };
     tokio::time::timeout(limit, check)
         .await
         .unwrap_or(Err(ConnectError::Timeout(limit).into()))
+}
+
+/// Checks that `current_user` has `USAGE` on the `hookseal` schema and
+/// `EXECUTE` on each of `functions` (signatures inside the schema); a
+/// function that does not exist counts as one it may not execute. Nothing
+/// to check when `functions` is empty.
+pub async fn check_privileges(client: &Client, functions: &[&str]) -> Result<(), ExtensionError> {
+    if functions.is_empty() {
+        return Ok(());
+    }
+    let row = client
+        .query_one(
+            "SELECT current_user::text, pg_catalog.quote_ident(current_user), \
+             pg_catalog.has_schema_privilege('hookseal', 'USAGE')",
+            &[],
+        )
+        .await?;
+    let (role, quoted, usage): (String, String, bool) = (row.get(0), row.get(1), row.get(2));
+    let missing = if usage {
+        missing_functions(client, functions).await?
+    } else {
+        vec!["USAGE on schema hookseal".to_owned()]
+    };
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ExtensionError::Privileges {
+            role,
+            quoted,
+            missing,
+        })
+    }
+}
+
+/// Which of `functions` (inside the `hookseal` schema) `current_user` may
+/// not execute, as `EXECUTE on hookseal.name(args)`.
+async fn missing_functions(
+    client: &Client,
+    functions: &[&str],
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let wanted: Vec<String> = functions.iter().map(|f| format!("hookseal.{f}")).collect();
+    let rows = client
+        .query(
+            "SELECT f FROM unnest($1::text[]) WITH ORDINALITY AS w(f, n) \
+             WHERE NOT coalesce(pg_catalog.has_function_privilege( \
+                 pg_catalog.to_regprocedure(f), 'EXECUTE'), false) \
+             ORDER BY n",
+            &[&wanted],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| format!("EXECUTE on {}", r.get::<_, String>(0)))
+        .collect())
 }
 
 /// Checks that the database has the extension at [`EXTENSION_VERSION`].

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 use std::sync::{Arc, Mutex};
@@ -23,11 +24,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
+use tokio_postgres::error::SqlState;
 
 use crate::db::{Db, Delivery, Failure, Logged};
 use crate::deliver::{Deliverer, FailureClass, Job, Outcome};
 use crate::metrics::Metrics;
-use crate::pg::{is_transient, Described};
+use crate::pg::{is_permanent, is_transient, Described};
 use crate::{Config, DispatchError};
 
 /// Rows of one endpoint a worker may hold per slot of it (`per_endpoint`):
@@ -184,14 +186,28 @@ impl Dispatcher {
     }
 
     /// Connects once and checks that the database has the extension at the
-    /// version this build speaks ([`crate::pg::EXTENSION_VERSION`]). Call
-    /// it before [`run`](Self::run): a database without the extension, or
-    /// at another version, gives an error whose
-    /// [`is_fatal`](crate::pg::ExtensionError::is_fatal) says not to start;
-    /// an unreachable one a transient error (the loop keeps reconnecting).
+    /// version this build speaks ([`crate::pg::EXTENSION_VERSION`]) and
+    /// that the role may execute every function the worker calls (those
+    /// `hookseal_dispatcher` is granted; `maintain()` too with
+    /// `maintain_every`). Call it before [`run`](Self::run): a database
+    /// without the extension, at another version, or a role without the
+    /// grant gives an error whose
+    /// [`is_fatal`](crate::pg::ExtensionError::is_fatal) says not to start
+    /// (its message names the role and the `GRANT`); an unreachable one a
+    /// transient error (the loop keeps reconnecting).
     pub async fn check_database(&self) -> Result<(), crate::pg::ExtensionError> {
         let cfg = &self.config;
-        crate::pg::check_url(&cfg.database_url, cfg.root_cert.as_deref(), cfg.db_timeout).await
+        let mut functions = crate::db::FUNCTIONS.to_vec();
+        if cfg.maintain_every.is_some() {
+            functions.push(crate::db::MAINTAIN);
+        }
+        crate::pg::check_url_for(
+            &cfg.database_url,
+            cfg.root_cert.as_deref(),
+            cfg.db_timeout,
+            &functions,
+        )
+        .await
     }
 
     /// The counters this dispatcher updates.
@@ -201,8 +217,19 @@ impl Dispatcher {
 
     /// Runs until `shutdown` completes, then stops claiming, waits up to the
     /// shutdown grace for in-flight deliveries, releases the rest, and
-    /// records every result before returning.
+    /// records every result before returning. A permanent refusal of the
+    /// claim (see [`try_run`](Self::try_run)) stops it early, logged.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Summary {
+        self.try_run(shutdown).await.unwrap_or_else(|e| e.summary)
+    }
+
+    /// [`run`](Self::run), but a claim the database refuses with an error
+    /// no retry can cure (no privilege, no such function:
+    /// [`crate::pg::is_permanent`]) stops the worker, after the same
+    /// shutdown steps, with [`Stopped`] instead of retrying it forever.
+    /// Errors of the connection are retried, with a backoff that doubles
+    /// up to 5 s.
+    pub async fn try_run(&self, shutdown: impl Future<Output = ()>) -> Result<Summary, Stopped> {
         self.work(Mode::Forever, shutdown).await
     }
 
@@ -210,12 +237,23 @@ impl Dispatcher {
     /// `budget` is nearly spent (claiming stops at `budget` minus the HTTP
     /// timeout, so in-flight attempts can finish).
     pub async fn drain(&self, budget: Duration) -> Summary {
+        self.try_drain(budget, std::future::pending())
+            .await
+            .unwrap_or_else(|e| e.summary)
+    }
+
+    /// [`drain`](Self::drain) that also ends when `shutdown` completes (as
+    /// [`run`](Self::run) does: in-flight attempts get the shutdown grace,
+    /// the rest is released, every result is recorded) or, with
+    /// [`Stopped`], on a permanent refusal (see [`try_run`](Self::try_run)).
+    pub async fn try_drain(
+        &self,
+        budget: Duration,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Summary, Stopped> {
         let stop_claiming = budget.saturating_sub(self.config.timeout + Duration::from_secs(1));
-        self.work(
-            Mode::Drain(Instant::now() + stop_claiming),
-            std::future::pending(),
-        )
-        .await
+        self.work(Mode::Drain(Instant::now() + stop_claiming), shutdown)
+            .await
     }
 
     /// What this dispatcher has counted since it was built.
@@ -231,7 +269,11 @@ impl Dispatcher {
         }
     }
 
-    async fn work(&self, mode: Mode, shutdown: impl Future<Output = ()>) -> Summary {
+    async fn work(
+        &self,
+        mode: Mode,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Summary, Stopped> {
         let cfg = self.config.clone();
         let (tx, rx) = mpsc::unbounded_channel::<Record>();
         // Signalled after each batch of results is recorded: rows left the
@@ -248,186 +290,28 @@ impl Dispatcher {
             (Mode::Forever, Some(every)) => Some(tokio::spawn(maintain(cfg.clone(), every))),
             _ => None,
         };
-        let wake = Arc::new(Notify::new());
-        let global = Arc::new(Semaphore::new(cfg.concurrency));
-        let endpoints: Mutex<HashMap<String, Arc<Endpoint>>> = Mutex::new(HashMap::new());
-        let inflight: Arc<Mutex<HashMap<i64, AbortHandle>>> = Arc::default();
         let shared = Shared {
             cfg: cfg.clone(),
             deliverer: self.deliverer.clone(),
             metrics: self.metrics.clone(),
             tx: tx.clone(),
-            inflight: inflight.clone(),
-            global: global.clone(),
+            inflight: Arc::default(),
+            global: Arc::new(Semaphore::new(cfg.concurrency)),
             slow: Arc::new(Semaphore::new(cfg.max_slow)),
-            unrecorded: unrecorded.clone(),
+            unrecorded,
         };
-        let mut db: Option<Db> = None;
-        let mut backoff = Duration::from_millis(100);
         tracing::info!(worker = %cfg.worker_id, concurrency = cfg.concurrency,
             per_endpoint = cfg.per_endpoint, batch = cfg.batch, "dispatcher started");
+        let mut claimer = Claimer::new(self, shared.clone(), recorded);
         tokio::pin!(shutdown);
-
-        loop {
-            if let Mode::Drain(until) = mode {
-                if Instant::now() >= until {
-                    break;
-                }
-            }
-            let conn = match db.take() {
-                Some(d) if !d.is_closed() => d,
-                _ => {
-                    let connected = tokio::select! {
-                        c = Db::connect_within(&cfg, Some(wake.clone())) => c,
-                        _ = &mut shutdown => break,
-                    };
-                    match connected {
-                        Ok(d) => {
-                            backoff = Duration::from_millis(100);
-                            d
-                        }
-                        Err(e) => {
-                            self.metrics.db_errors.fetch_add(1, Relaxed);
-                            tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
-                                "cannot connect to the database");
-                            tokio::select! {
-                                _ = tokio::time::sleep(backoff) => {}
-                                _ = &mut shutdown => break,
-                            }
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
-                            continue;
-                        }
-                    }
-                }
-            };
-            // As many rows as there are free delivery slots (at least one).
-            let mut permits = tokio::select! {
-                biased;
-                _ = &mut shutdown => break,
-                p = global.clone().acquire_many_owned(1) => match p {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-            };
-            let extra = (cfg.batch - 1).min(global.available_permits());
-            if extra > 0 {
-                if let Ok(more) = global.clone().try_acquire_many_owned(extra as u32) {
-                    permits.merge(more);
-                }
-            }
-            let want = permits.num_permits();
-            // Not cancelled by shutdown: a claim the database ran must reach
-            // the delivery tasks (or the release below), not wait out its lease.
-            let claimed = tokio::time::timeout(
-                cfg.db_timeout,
-                conn.claim(
-                    &cfg.worker_id,
-                    want as i32,
-                    cfg.lease,
-                    (cfg.per_endpoint * CLAIM_AHEAD) as i32,
-                    &self.saturated(&endpoints),
-                ),
-            )
-            .await;
-            let jobs = match claimed {
-                Ok(Ok(jobs)) => {
-                    db = Some(conn);
-                    jobs
-                }
-                // A stalled connection: drop it (the rows a lost answer
-                // leased are delivered again after their lease).
-                Err(_) => {
-                    self.metrics.db_errors.fetch_add(1, Relaxed);
-                    tracing::warn!(
-                        timeout_ms = cfg.db_timeout.as_millis() as u64,
-                        "claim got no answer; reconnecting"
-                    );
-                    drop(permits);
-                    continue;
-                }
-                Ok(Err(e)) => {
-                    self.metrics.db_errors.fetch_add(1, Relaxed);
-                    tracing::warn!(error = %Described(&e), "claim failed; reconnecting");
-                    drop(permits);
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = &mut shutdown => break,
-                    }
-                    continue;
-                }
-            };
-            let got = jobs.len();
-            self.metrics.claimed.fetch_add(got as u64, Relaxed);
-            for job in jobs {
-                let Some(permit) = permits.split(1) else {
-                    break; // claim never returns more than asked
-                };
-                let ep = self.endpoint_limit(&endpoints, &job.endpoint_id);
-                let id = job.outbox_id;
-                let mut table = inflight.lock().unwrap_or_else(|p| p.into_inner());
-                let handle = tokio::spawn(deliver_one(
-                    shared.clone(),
-                    job,
-                    permit,
-                    Held::new(ep),
-                    Instant::now(),
-                ));
-                table.insert(id, handle.abort_handle());
-            }
-            drop(permits);
-            if got == want {
-                continue; // more may be due right now
-            }
-            if let Mode::Drain(_) = mode {
-                if got == 0 && shared.idle() {
-                    break;
-                }
-            }
-            // Fewer rows than slots: nothing else is due, or the endpoints
-            // with due rows are at their limits. Claim again on a new event,
-            // when recorded results free room, or at the next poll (retries
-            // come due without a notification).
-            tokio::select! {
-                biased;
-                _ = &mut shutdown => break,
-                _ = wake.notified() => {}
-                _ = recorded.notified() => {}
-                _ = tokio::time::sleep(cfg.poll_interval) => {}
-            }
-        }
-
-        // Stop claiming; let in-flight attempts finish within the grace.
-        let grace = match mode {
-            Mode::Forever => cfg.shutdown_grace,
-            Mode::Drain(_) => cfg.timeout + Duration::from_millis(500),
+        let end = claimer.run(mode, &mut shutdown).await;
+        drop(claimer);
+        let grace = match (&end, mode) {
+            (End::Signal, _) | (_, Mode::Forever) => cfg.shutdown_grace,
+            (_, Mode::Drain(_)) => cfg.timeout + Duration::from_millis(500),
         };
-        let deadline = Instant::now() + grace;
-        while !shared.idle() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let finished = shared.idle();
-        if !finished {
-            let unsent: Vec<(i64, AbortHandle)> = inflight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .drain()
-                .collect();
-            let ids: Vec<i64> = unsent
-                .iter()
-                .map(|(id, h)| {
-                    h.abort();
-                    *id
-                })
-                .collect();
-            tracing::warn!(
-                count = ids.len(),
-                "shutdown grace over; releasing unfinished rows"
-            );
-            let _ = tx.send(Record::Release(ids));
-        }
+        wind_down(shared, grace).await;
         drop(tx);
-        drop(shared);
-        drop(db);
         if let Some(m) = maintainer {
             m.abort();
         }
@@ -438,7 +322,10 @@ impl Dispatcher {
         tracing::info!(worker = %cfg.worker_id, claimed = s.claimed, delivered = s.delivered,
             retried = s.retried, dead = s.dead, released = s.released,
             lease_lost = s.lease_lost, "dispatcher stopped");
-        s
+        match end {
+            End::Fatal(reason) => Err(Stopped { summary: s, reason }),
+            End::Signal | End::Done => Ok(s),
+        }
     }
 
     /// The endpoints this worker holds at least half its claim-ahead of:
@@ -466,6 +353,310 @@ impl Dispatcher {
             .or_insert_with(|| Arc::new(Endpoint::new(self.config.per_endpoint)))
             .clone()
     }
+}
+
+/// First wait after a database error; it doubles with each error in a row
+/// (a failed connect or claim) up to [`MAX_BACKOFF`], and starts again
+/// after a claim succeeds.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Why the claim loop ended.
+enum End {
+    /// The shutdown future completed.
+    Signal,
+    /// A drain found nothing left, or reached its deadline.
+    Done,
+    /// The database refused a claim for good (see [`crate::pg::is_permanent`]).
+    Fatal(String),
+}
+
+/// Why a worker stopped by itself: the database refused its claim with an
+/// error no retry can cure (SQLSTATE 42501, the role lacks
+/// `hookseal_dispatcher`; 42883, the function is missing; …). What was in
+/// flight was finished or released first, as at a shutdown.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct Stopped {
+    /// What the dispatcher had counted when it stopped.
+    pub summary: Summary,
+    /// The refusal, with its SQLSTATE.
+    pub reason: String,
+}
+
+/// The claim loop's state: its connection (which also `LISTEN`s), its
+/// backoff, and this worker's view of the endpoints.
+struct Claimer<'a> {
+    d: &'a Dispatcher,
+    shared: Shared,
+    wake: Arc<Notify>,
+    recorded: Arc<Notify>,
+    endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
+    db: Option<Db>,
+    backoff: Duration,
+}
+
+impl<'a> Claimer<'a> {
+    fn new(d: &'a Dispatcher, shared: Shared, recorded: Arc<Notify>) -> Self {
+        Claimer {
+            d,
+            shared,
+            wake: Arc::new(Notify::new()),
+            recorded,
+            endpoints: Mutex::new(HashMap::new()),
+            db: None,
+            backoff: FIRST_BACKOFF,
+        }
+    }
+
+    /// Claims and hands rows to delivery tasks until shutdown, the end of
+    /// a drain, or a permanent refusal. `shutdown` is not polled again
+    /// once it has completed.
+    async fn run<S: Future<Output = ()>>(&mut self, mode: Mode, shutdown: &mut Pin<&mut S>) -> End {
+        loop {
+            if let Err(end) = self.step(mode, shutdown).await {
+                return end;
+            }
+        }
+    }
+
+    /// One round: a connection, free slots, a claim, its delivery tasks,
+    /// and (when fewer rows came than asked) a wait for more work.
+    async fn step<S: Future<Output = ()>>(
+        &mut self,
+        mode: Mode,
+        shutdown: &mut Pin<&mut S>,
+    ) -> Result<(), End> {
+        if let Mode::Drain(until) = mode {
+            if Instant::now() >= until {
+                return Err(End::Done);
+            }
+        }
+        let Some(conn) = self.connection(shutdown).await? else {
+            return Ok(());
+        };
+        let permits = self.permits(shutdown).await?;
+        let want = permits.num_permits();
+        let Some((jobs, permits)) = self.claim(conn, permits, shutdown).await? else {
+            return Ok(());
+        };
+        let got = jobs.len();
+        self.spawn(jobs, permits);
+        if got == want {
+            return Ok(()); // more may be due right now
+        }
+        if let Mode::Drain(_) = mode {
+            if got == 0 && self.shared.idle() {
+                return Err(End::Done);
+            }
+        }
+        // Fewer rows than slots: nothing else is due, or the endpoints
+        // with due rows are at their limits. Claim again on a new event,
+        // when recorded results free room, or at the next poll (retries
+        // come due without a notification).
+        tokio::select! {
+            biased;
+            _ = shutdown.as_mut() => return Err(End::Signal),
+            _ = self.wake.notified() => {}
+            _ = self.recorded.notified() => {}
+            _ = tokio::time::sleep(self.shared.cfg.poll_interval) => {}
+        }
+        Ok(())
+    }
+
+    /// The open connection, or a new one; `None` after a failed connect
+    /// (and its backoff). A refusal no retry can cure (a wrong password, a
+    /// dropped database, no `USAGE` on the schema) ends the loop.
+    async fn connection<S: Future<Output = ()>>(
+        &mut self,
+        shutdown: &mut Pin<&mut S>,
+    ) -> Result<Option<Db>, End> {
+        if let Some(d) = self.db.take().filter(|d| !d.is_closed()) {
+            return Ok(Some(d));
+        }
+        let connected = tokio::select! {
+            c = Db::connect_within(&self.shared.cfg, Some(self.wake.clone())) => c,
+            _ = shutdown.as_mut() => return Err(End::Signal),
+        };
+        match connected {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.is_permanent() => {
+                self.d.metrics.db_errors.fetch_add(1, Relaxed);
+                tracing::error!(error = %e, "the database refuses this worker for good; stopping");
+                Err(End::Fatal(format!("cannot connect: {e}")))
+            }
+            Err(e) => {
+                self.d.metrics.db_errors.fetch_add(1, Relaxed);
+                tracing::warn!(error = %e, retry_in_ms = self.backoff.as_millis() as u64,
+                    "cannot connect to the database");
+                self.pause(shutdown).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// As many delivery slots as are free, up to the batch (at least one:
+    /// waits for it).
+    async fn permits<S: Future<Output = ()>>(
+        &self,
+        shutdown: &mut Pin<&mut S>,
+    ) -> Result<OwnedSemaphorePermit, End> {
+        let global = &self.shared.global;
+        let mut permits = tokio::select! {
+            biased;
+            _ = shutdown.as_mut() => return Err(End::Signal),
+            p = global.clone().acquire_many_owned(1) => p.map_err(|_| End::Done)?,
+        };
+        let extra = (self.shared.cfg.batch - 1).min(global.available_permits());
+        if extra > 0 {
+            if let Ok(more) = global.clone().try_acquire_many_owned(extra as u32) {
+                permits.merge(more);
+            }
+        }
+        Ok(permits)
+    }
+
+    /// Claims up to one row per permit. `None`: no answer or an error
+    /// worth retrying (the connection is dropped); a permanent refusal
+    /// ends the loop.
+    async fn claim<S: Future<Output = ()>>(
+        &mut self,
+        conn: Db,
+        permits: OwnedSemaphorePermit,
+        shutdown: &mut Pin<&mut S>,
+    ) -> Result<Option<(Vec<Job>, OwnedSemaphorePermit)>, End> {
+        let cfg = self.shared.cfg.clone();
+        let skip = self.d.saturated(&self.endpoints);
+        // Not cancelled by shutdown: a claim the database ran must reach
+        // the delivery tasks (or the release at shutdown), not wait out
+        // its lease.
+        let claimed = tokio::time::timeout(
+            cfg.db_timeout,
+            conn.claim(
+                &cfg.worker_id,
+                permits.num_permits() as i32,
+                cfg.lease,
+                (cfg.per_endpoint * CLAIM_AHEAD) as i32,
+                &skip,
+            ),
+        )
+        .await;
+        match claimed {
+            Ok(Ok(jobs)) => {
+                self.db = Some(conn);
+                self.backoff = FIRST_BACKOFF;
+                Ok(Some((jobs, permits)))
+            }
+            // A stalled connection: drop it (the rows a lost answer
+            // leased are delivered again after their lease).
+            Err(_) => {
+                self.d.metrics.db_errors.fetch_add(1, Relaxed);
+                tracing::warn!(
+                    timeout_ms = cfg.db_timeout.as_millis() as u64,
+                    "claim got no answer; reconnecting"
+                );
+                Ok(None)
+            }
+            Ok(Err(e)) => {
+                drop(permits);
+                self.claim_failed(&e, shutdown).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A refused claim: permanent (see [`crate::pg::is_permanent`]) ends
+    /// the loop; anything else waits out the backoff, which doubles.
+    async fn claim_failed<S: Future<Output = ()>>(
+        &mut self,
+        e: &tokio_postgres::Error,
+        shutdown: &mut Pin<&mut S>,
+    ) -> Result<(), End> {
+        self.d.metrics.db_errors.fetch_add(1, Relaxed);
+        if is_permanent(e) {
+            let fix = match e.code() {
+                Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => {
+                    "; grant hookseal_dispatcher to the dispatcher's role"
+                }
+                _ => "",
+            };
+            let reason = format!("claim() refused: {}{fix}", Described(e));
+            tracing::error!(error = %Described(e),
+                "claim() refused, and no retry can succeed; stopping");
+            return Err(End::Fatal(reason));
+        }
+        tracing::warn!(error = %Described(e), retry_in_ms = self.backoff.as_millis() as u64,
+            "claim failed; reconnecting");
+        self.pause(shutdown).await
+    }
+
+    /// Waits out the backoff (or until shutdown), then doubles it.
+    async fn pause<S: Future<Output = ()>>(
+        &mut self,
+        shutdown: &mut Pin<&mut S>,
+    ) -> Result<(), End> {
+        tokio::select! {
+            _ = tokio::time::sleep(self.backoff) => {}
+            _ = shutdown.as_mut() => return Err(End::Signal),
+        }
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        Ok(())
+    }
+
+    /// One delivery task per claimed row, each with one of `permits`.
+    fn spawn(&self, jobs: Vec<Job>, mut permits: OwnedSemaphorePermit) {
+        self.d.metrics.claimed.fetch_add(jobs.len() as u64, Relaxed);
+        for job in jobs {
+            let Some(permit) = permits.split(1) else {
+                break; // claim never returns more than asked
+            };
+            let ep = self.d.endpoint_limit(&self.endpoints, &job.endpoint_id);
+            let id = job.outbox_id;
+            let mut table = self
+                .shared
+                .inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let handle = tokio::spawn(deliver_one(
+                self.shared.clone(),
+                job,
+                permit,
+                Held::new(ep),
+                Instant::now(),
+            ));
+            table.insert(id, handle.abort_handle());
+        }
+    }
+}
+
+/// After the claim loop: lets in-flight attempts finish within `grace`,
+/// then aborts the rest and hands their rows to the recorder to release.
+async fn wind_down(shared: Shared, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    while !shared.idle() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if shared.idle() {
+        return;
+    }
+    let unsent: Vec<(i64, AbortHandle)> = shared
+        .inflight
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain()
+        .collect();
+    let ids: Vec<i64> = unsent
+        .iter()
+        .map(|(id, h)| {
+            h.abort();
+            *id
+        })
+        .collect();
+    tracing::warn!(
+        count = ids.len(),
+        "shutdown grace over; releasing unfinished rows"
+    );
+    let _ = shared.tx.send(Record::Release(ids));
 }
 
 /// What the delivery tasks share with the claimer.
@@ -649,93 +840,121 @@ async fn maintain(cfg: Arc<Config>, every: Duration) {
     }
 }
 
+/// Results taken from the channel and not yet in the database.
+#[derive(Default)]
+struct Batches {
+    acks: Vec<Delivery>,
+    fails: Vec<Failure>,
+    release: Vec<i64>,
+    /// Records taken and not yet flushed (see [`Shared::unrecorded`]).
+    taken: usize,
+}
+
+impl Batches {
+    fn is_empty(&self) -> bool {
+        self.acks.is_empty() && self.fails.is_empty() && self.release.is_empty()
+    }
+
+    /// Adds one record to its batch.
+    fn take(&mut self, r: Record, metrics: &Metrics) {
+        self.taken += 1;
+        match r {
+            Record::Done(id, Outcome::Delivered { status }, log) => self.acks.push(Delivery {
+                outbox_id: id,
+                status: i32::from(status),
+                log: *log,
+            }),
+            Record::Done(id, Outcome::Gone, log) => {
+                metrics.gone.fetch_add(1, Relaxed);
+                self.fails.push(Failure {
+                    outbox_id: id,
+                    status: Some(410),
+                    error: "HTTP 410 Gone: endpoint disabled".into(),
+                    retry_after_secs: None,
+                    class: FailureClass::Http.as_str(),
+                    log: *log,
+                })
+            }
+            Record::Done(
+                id,
+                Outcome::Retry {
+                    status,
+                    error,
+                    retry_after,
+                    class,
+                },
+                log,
+            ) => self.fails.push(Failure {
+                outbox_id: id,
+                status: status.map(i32::from),
+                error,
+                retry_after_secs: retry_after.map(|d| d.as_secs_f64()),
+                class: class.as_str(),
+                log: *log,
+            }),
+            Record::Release(ids) => self.release.extend(ids),
+        }
+    }
+
+    /// Takes what the channel holds now, up to a batch; returns false once
+    /// the channel is closed and empty.
+    fn fill(&mut self, rx: &mut mpsc::UnboundedReceiver<Record>, metrics: &Metrics) -> bool {
+        const MAX_BATCH: usize = 1000;
+        while self.acks.len() + self.fails.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => self.take(r, metrics),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            }
+        }
+        true
+    }
+
+    /// Everything taken is in the database (or given up on): the rows no
+    /// longer count as unrecorded.
+    fn done(&mut self, unrecorded: &AtomicUsize, recorded: &Notify) {
+        self.acks.clear();
+        self.fails.clear();
+        self.release.clear();
+        unrecorded.fetch_sub(self.taken, Relaxed);
+        self.taken = 0;
+        recorded.notify_one();
+    }
+}
+
 /// The recorder: batches results into the database until the channel
 /// closes and everything it received is recorded (or, with the database
 /// gone, until the shutdown grace runs out; those rows are re-delivered
-/// after their lease).
+/// after their lease). A connection the database refuses for good (the
+/// role lost its rights: [`crate::pg::ConnectError::is_permanent`]) drops
+/// the results it holds instead of retrying them; their rows are delivered
+/// again after their lease.
 async fn record(
     cfg: Arc<Config>,
     metrics: Arc<Metrics>,
     mut rx: mpsc::UnboundedReceiver<Record>,
     (recorded, unrecorded): (Arc<Notify>, Arc<AtomicUsize>),
 ) {
-    const MAX_BATCH: usize = 1000;
-    let mut acks: Vec<Delivery> = Vec::new();
-    let mut fails: Vec<Failure> = Vec::new();
-    let mut release: Vec<i64> = Vec::new();
+    let mut b = Batches::default();
     let mut db: Option<Db> = None;
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = FIRST_BACKOFF;
     let mut closed_at: Option<Instant> = None;
-    // Records taken and not yet flushed (see Shared::unrecorded).
-    let mut taken = 0usize;
-    let take = |r: Record,
-                acks: &mut Vec<Delivery>,
-                fails: &mut Vec<Failure>,
-                release: &mut Vec<i64>| match r {
-        Record::Done(id, Outcome::Delivered { status }, log) => acks.push(Delivery {
-            outbox_id: id,
-            status: i32::from(status),
-            log: *log,
-        }),
-        Record::Done(id, Outcome::Gone, log) => {
-            metrics.gone.fetch_add(1, Relaxed);
-            fails.push(Failure {
-                outbox_id: id,
-                status: Some(410),
-                error: "HTTP 410 Gone: endpoint disabled".into(),
-                retry_after_secs: None,
-                class: FailureClass::Http.as_str(),
-                log: *log,
-            })
-        }
-        Record::Done(
-            id,
-            Outcome::Retry {
-                status,
-                error,
-                retry_after,
-                class,
-            },
-            log,
-        ) => fails.push(Failure {
-            outbox_id: id,
-            status: status.map(i32::from),
-            error,
-            retry_after_secs: retry_after.map(|d| d.as_secs_f64()),
-            class: class.as_str(),
-            log: *log,
-        }),
-        Record::Release(ids) => release.extend(ids),
-    };
     loop {
-        if acks.is_empty() && fails.is_empty() && release.is_empty() {
+        if b.is_empty() {
             if closed_at.is_some() {
                 return;
             }
             match rx.recv().await {
-                Some(r) => {
-                    take(r, &mut acks, &mut fails, &mut release);
-                    taken += 1;
-                }
+                Some(r) => b.take(r, &metrics),
                 None => return,
             }
         }
-        while acks.len() + fails.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => {
-                    take(r, &mut acks, &mut fails, &mut release);
-                    taken += 1;
-                }
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    closed_at.get_or_insert_with(Instant::now);
-                    break;
-                }
-            }
+        if !b.fill(&mut rx, &metrics) {
+            closed_at.get_or_insert_with(Instant::now);
         }
         if let Some(t) = closed_at {
             if t.elapsed() > cfg.shutdown_grace {
-                tracing::error!(acks = acks.len(), fails = fails.len(), release = release.len(),
+                tracing::error!(acks = b.acks.len(), fails = b.fails.len(), release = b.release.len(),
                     "database unreachable at shutdown; these rows will be re-delivered after their lease");
                 return;
             }
@@ -743,23 +962,34 @@ async fn record(
         let conn = match db.take() {
             Some(d) if !d.is_closed() => d,
             _ => match Db::connect_within(&cfg, None).await {
-                Ok(d) => {
-                    backoff = Duration::from_millis(100);
-                    d
-                }
+                Ok(d) => d,
                 Err(e) => {
                     metrics.db_errors.fetch_add(1, Relaxed);
-                    tracing::warn!(error = %e, pending = acks.len() + fails.len(),
+                    if e.is_permanent() {
+                        tracing::error!(error = %e, acks = b.acks.len(), fails = b.fails.len(),
+                            release = b.release.len(),
+                            "the database refuses the recorder; dropping these results (the rows are delivered again after their lease)");
+                        b.done(&unrecorded, &recorded);
+                        continue;
+                    }
+                    tracing::warn!(error = %e, pending = b.acks.len() + b.fails.len(),
                         "recorder cannot connect; keeping results");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             },
         };
         let flushed = tokio::time::timeout(
             cfg.db_timeout,
-            flush(&cfg, &metrics, &conn, &mut acks, &mut fails, &mut release),
+            flush(
+                &cfg,
+                &metrics,
+                &conn,
+                &mut b.acks,
+                &mut b.fails,
+                &mut b.release,
+            ),
         )
         .await;
         match flushed {
@@ -774,14 +1004,15 @@ async fn record(
             }
             Ok(Ok(())) => {
                 db = Some(conn);
-                unrecorded.fetch_sub(taken, Relaxed);
-                taken = 0;
-                recorded.notify_one();
+                backoff = FIRST_BACKOFF;
+                b.done(&unrecorded, &recorded);
             }
             Ok(Err(e)) => {
                 metrics.db_errors.fetch_add(1, Relaxed);
-                tracing::warn!(error = %Described(&e), "recording results failed; reconnecting");
+                tracing::warn!(error = %Described(&e), retry_in_ms = backoff.as_millis() as u64,
+                    "recording results failed; reconnecting");
                 tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
@@ -857,12 +1088,34 @@ async fn flush(
             return Err(e);
         }
     }
-    if !release.is_empty() {
-        let n = db.release(worker, release).await?;
-        metrics
-            .released
-            .fetch_add(u64::try_from(n).unwrap_or(0), Relaxed);
-        release.clear();
+    flush_release(worker, metrics, db, release).await
+}
+
+/// Gives the rows in `release` back; a refusal (not an interruption) is
+/// logged and the rows dropped: they are due again after their lease, and
+/// retrying would stall the recorder.
+async fn flush_release(
+    worker: &str,
+    metrics: &Metrics,
+    db: &Db,
+    release: &mut Vec<i64>,
+) -> Result<(), tokio_postgres::Error> {
+    if release.is_empty() {
+        return Ok(());
     }
+    match db.release(worker, release).await {
+        Ok(n) => {
+            metrics
+                .released
+                .fetch_add(u64::try_from(n).unwrap_or(0), Relaxed);
+        }
+        Err(e) if !is_transient(&e) => {
+            metrics.db_errors.fetch_add(1, Relaxed);
+            tracing::error!(count = release.len(), error = %Described(&e),
+                "release() refused these rows; they are due again after their lease");
+        }
+        Err(e) => return Err(e),
+    }
+    release.clear();
     Ok(())
 }

@@ -1590,3 +1590,47 @@ async fn database_errors_are_described_with_their_sqlstate() {
     assert!(Described(&err).to_string().starts_with("SQLSTATE 57014: "));
     assert!(is_transient(&err));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn failed_claims_back_off_doubling() {
+    let rx = Receiver::start(|_| ok()).await;
+    let db = Db::new("claim_backoff", &rx.url(), "native").await;
+    db.send(3).await;
+    // Every claim fails at once (55P03, not permanent: retried) while the
+    // admin holds the outbox locked.
+    let (locker, conn) =
+        tokio_postgres::connect(&format!("postgres://postgres@{}/{}", pg(), db.name), NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    locker
+        .batch_execute("BEGIN; LOCK TABLE hookseal.outbox IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let mut c = config(&db);
+    c.database_url = format!("{}?options=-c%20lock_timeout%3D1ms", db.dispatcher_url());
+    let d = Dispatcher::new(c).unwrap();
+    let metrics = d.metrics();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        d.run(async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s: five or six claims in 3 s, not one
+    // every ~110 ms (27).
+    let errors = metrics.db_errors.load(Ordering::Relaxed);
+    assert!((3..=7).contains(&errors), "{errors} failed claims in 3 s");
+    // Unlocked, the worker recovers (next try within 3.2 s).
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    rx.wait(3, LONG).await;
+    let _ = stop.send(());
+    let s = tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("dispatcher did not stop")
+        .unwrap();
+    assert_eq!(s.delivered, 3);
+}
