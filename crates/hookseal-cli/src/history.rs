@@ -88,8 +88,30 @@ pub fn attempts(args: AttemptsArgs) -> Result<u8, Fail> {
             args.event_id
         )));
     }
+    if let (false, Some(only)) = (args.db.json, matched_no_endpoint(&rows)) {
+        let kind = cell(only.get("type"));
+        return print_line(&format!(
+            "event {} ({kind}) matched no endpoint: no enabled endpoint of its app took this type when it was written, so nothing was or will be sent",
+            args.event_id
+        ))
+        .map(|()| 0);
+    }
     print_rows(&rows, ATTEMPT_COLUMNS, args.db.json)?;
     Ok(0)
+}
+
+/// `event_attempts()` answers an event that matched no endpoint with one
+/// line whose `endpoint_id` is NULL (the event, no outbox row): that line.
+fn matched_no_endpoint(rows: &[Map<String, Value>]) -> Option<&Map<String, Value>> {
+    match rows {
+        [only] if matches!(only.get("endpoint_id"), None | Some(Value::Null)) => Some(only),
+        _ => None,
+    }
+}
+
+fn print_line(s: &str) -> Result<(), Fail> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{s}").map_err(|e| failed(format!("stdout: {e}")))
 }
 
 /// Runs one query with one text parameter; each row is one JSON object.

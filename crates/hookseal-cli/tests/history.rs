@@ -140,6 +140,47 @@ async fn status_and_attempts_read_the_history_as_admin() {
     assert!(!err.contains("pw-not-printed"), "{err}");
 }
 
+/// Issue 20, 14c: an event no endpoint took (`event_attempts()` answers one
+/// line with a NULL endpoint) is said to be so, not shown as an empty table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn attempts_says_when_an_event_matched_no_endpoint() {
+    let (pg, db, root) = fresh_database("t_cli_unmatched", "TEMPLATE hookseal_template").await;
+    let url = format!("postgres://postgres@{pg}/{db}");
+    let (admin, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    // The app's one endpoint takes another type only.
+    let event: String = admin
+        .query_one(
+            "WITH a AS (SELECT hookseal.create_app('cli_unmatched') AS id),
+                  e AS (SELECT c.endpoint_id FROM a, hookseal.create_endpoint(a.id, 'http://127.0.0.1:9/h',
+                                                  event_types => ARRAY['order.refunded']) c)
+             SELECT hookseal.webhook_send(a.id, 'order.paid', '{\"n\": 1}') FROM a, e",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+
+    let out = hookseal(&["attempts", &event], &url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!("event {event} (order.paid) matched no endpoint")),
+        "{said}"
+    );
+    assert!(!said.contains("endpoint_id"), "no empty table:\n{said}");
+    // JSON lines keep the row as the function gives it.
+    let out = hookseal(&["attempts", &event, "--json"], &url);
+    let row: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(row["endpoint_id"], serde_json::Value::Null);
+    assert_eq!(row["type"], "order.paid");
+    drop(admin);
+    root.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
 async fn dispatch_refuses_a_database_without_the_extension() {
