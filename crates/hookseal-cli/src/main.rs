@@ -38,7 +38,8 @@ Examples:
       -H 'webhook-id: msg_1' -H 'webhook-timestamp: 1735421346' \\
       -H 'webhook-signature: v1,...' --now 1735421346
   hookseal sign-url --secret-env WH_SECRET --url https://example.com/cb
-  HOOKSEAL_SERVER_KEY=$(hookseal keygen --server-key) hookseal encrypt --secret-env WH_SECRET
+  hookseal keygen --server-key > server.key      # keep it: it decrypts what it encrypts
+  HOOKSEAL_SERVER_KEY=$(cat server.key) hookseal encrypt --secret-env WH_SECRET
 
 Secrets are read from environment variables or files, never from the command
 line. Exit codes: 0 success (valid), 1 failure (invalid), 2 usage error."
@@ -60,22 +61,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  hookseal keygen\n  hookseal keygen --scheme standard --bytes 32\n  hookseal keygen --scheme standard-v1a\n  hookseal keygen --id evt\n  hookseal keygen --server-key"
     )]
-    Keygen {
-        /// Make a secret fit for this scheme (`standard` gets `whsec_` + base64;
-        /// `standard-v1a` prints an ed25519 pair: the `whsk_` signing key, then the
-        /// `whpk_` public key for receivers).
-        #[arg(long)]
-        scheme: Option<String>,
-        /// Random bytes for a base64 secret (24-64).
-        #[arg(long, default_value_t = 32)]
-        bytes: usize,
-        /// Print a new id of this kind instead: secret, wh, evt or app.
-        #[arg(long, conflicts_with_all = ["scheme", "server_key"])]
-        id: Option<String>,
-        /// Print a new 64-hex-character server key instead.
-        #[arg(long)]
-        server_key: bool,
-    },
+    Keygen(KeygenArgs),
     /// Sign a body (stdin or --body-file); prints one `Name: value` line per header.
     ///
     /// `x-signature` and `fincra` send and sign the compact JSON form
@@ -85,73 +71,15 @@ enum Command {
     #[command(
         after_help = "Example:\n  echo -n '{}' | hookseal sign --scheme native --secret-env WH_SECRET --id evt_1 --timestamp 1735421346000\n  hookseal sign --scheme x-signature --secret-env S --body-file in.json --body-out send.json"
     )]
-    Sign {
-        #[command(flatten)]
-        scheme: SchemeArgs,
-        #[command(flatten)]
-        secrets: SecretArgs,
-        /// Message id (schemes that sign one); a fresh `evt_…` id by default.
-        #[arg(long)]
-        id: Option<String>,
-        /// Timestamp as written in the header, in the scheme's unit
-        /// (milliseconds for `native`, seconds otherwise); now by default.
-        #[arg(long)]
-        timestamp: Option<i64>,
-        #[command(flatten)]
-        body: BodyArgs,
-        /// Write the body to send (the one signed) to this file, changed or
-        /// not, instead of printing a changed body after the headers.
-        #[arg(long, value_name = "FILE")]
-        body_out: Option<PathBuf>,
-        /// Print JSON instead of header lines (`body`: the body to send when
-        /// the signer changed it, else null).
-        #[arg(long)]
-        json: bool,
-    },
+    Sign(SignArgs),
     /// Verify a body (stdin or --body-file) against headers; exit 0 valid, 1 invalid.
     #[command(
         after_help = "Example:\n  hookseal verify --scheme github --secret-env GH_SECRET -H 'X-Hub-Signature-256: sha256=...' < body.json"
     )]
-    Verify {
-        #[command(flatten)]
-        scheme: SchemeArgs,
-        #[command(flatten)]
-        secrets: SecretArgs,
-        /// A request header, curl-style: `Name: value` (repeatable).
-        #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
-        headers: Vec<String>,
-        /// The request URL, for schemes that sign a query parameter.
-        #[arg(long)]
-        url: Option<String>,
-        /// "Now" in Unix seconds (default: the clock).
-        #[arg(long)]
-        now: Option<i64>,
-        /// Replay tolerance in seconds.
-        #[arg(long, default_value_t = 300)]
-        tolerance: u64,
-        #[command(flatten)]
-        body: BodyArgs,
-        /// Print the outcome as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-    },
+    Verify(VerifyArgs),
     /// Make a signed callback URL and its external id (`signed-url` scheme).
     #[command(name = "sign-url")]
-    SignUrl {
-        #[command(flatten)]
-        scheme: SchemeArgs,
-        #[command(flatten)]
-        secrets: SecretArgs,
-        /// The callback URL to sign.
-        #[arg(long)]
-        url: String,
-        /// The external id to bind (a fresh one by default).
-        #[arg(long)]
-        external_id: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    SignUrl(SignUrlArgs),
     /// Encrypt a secret under $HOOKSEAL_SERVER_KEY; prints `ivhex.cthex`.
     Encrypt {
         #[command(flatten)]
@@ -201,6 +129,139 @@ enum Command {
         after_help = "Example:\n  DATABASE_URL=postgres://admin@db/app hookseal attempts evt_2bV..."
     )]
     Attempts(history::AttemptsArgs),
+}
+
+#[derive(Args)]
+struct KeygenArgs {
+    /// Make a secret fit for this scheme (`standard` gets `whsec_` + base64;
+    /// `standard-v1a` prints an ed25519 pair: the `whsk_` signing key, then the
+    /// `whpk_` public key for receivers).
+    #[arg(long, conflicts_with = "server_key")]
+    scheme: Option<String>,
+    /// Random bytes for a base64 secret (24-64; default 32): only for a scheme
+    /// whose key is base64 (`standard`); refused where it has no effect.
+    #[arg(long, requires = "scheme", conflicts_with_all = ["id", "server_key"])]
+    bytes: Option<usize>,
+    /// Print a new id of this kind instead: secret, wh, evt or app.
+    #[arg(long, conflicts_with_all = ["scheme", "server_key"])]
+    id: Option<String>,
+    /// Print a new 64-hex-character server key instead (keep it: what it
+    /// encrypts decrypts only with it).
+    #[arg(long)]
+    server_key: bool,
+}
+
+/// Random bytes of a base64 secret when `--bytes` is not given.
+const DEFAULT_SECRET_BYTES: usize = 32;
+
+#[derive(Args)]
+struct SignArgs {
+    #[command(flatten)]
+    scheme: SchemeArgs,
+    #[command(flatten)]
+    secrets: SecretArgs,
+    /// Message id (schemes that sign one); a fresh `evt_…` id by default.
+    #[arg(long)]
+    id: Option<String>,
+    /// Timestamp as written in the header, in the scheme's unit
+    /// (milliseconds for `native`, seconds otherwise); now by default.
+    #[arg(long)]
+    timestamp: Option<i64>,
+    /// A header to sign, curl-style `Name: value` (repeatable, in order), for
+    /// a scheme that signs named headers (`signed_headers`); printed after the
+    /// scheme's headers, since it is sent too.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    #[command(flatten)]
+    body: BodyArgs,
+    /// Write the body to send (the one signed) to this file, changed or
+    /// not, instead of printing a changed body after the headers.
+    #[arg(long, value_name = "FILE")]
+    body_out: Option<PathBuf>,
+    /// Print JSON instead of header lines (`body`: the body to send when
+    /// the signer changed it, else null).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    scheme: SchemeArgs,
+    #[command(flatten)]
+    secrets: SecretArgs,
+    /// A request header, curl-style: `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The request URL, for schemes that sign a query parameter.
+    #[arg(long)]
+    url: Option<String>,
+    /// "Now" in Unix seconds (default: the clock).
+    #[arg(long)]
+    now: Option<i64>,
+    #[command(flatten)]
+    limits: Limits,
+    #[command(flatten)]
+    body: BodyArgs,
+    /// Print the outcome as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SignUrlArgs {
+    #[command(flatten)]
+    scheme: SchemeArgs,
+    #[command(flatten)]
+    secrets: SecretArgs,
+    /// The callback URL to sign: http:// or https://, without the scheme's
+    /// signature parameter.
+    #[arg(long)]
+    url: String,
+    /// The external id to bind (a fresh one by default).
+    #[arg(long)]
+    external_id: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What a verifying command accepts (`verify`, `receive`); the defaults are
+/// the core's, which every hookseal receiver shares.
+#[derive(Args)]
+pub(crate) struct Limits {
+    /// Replay tolerance in whole seconds (0 or more).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = hookseal::DEFAULT_TOLERANCE.as_secs(),
+        allow_negative_numbers = true,
+        value_parser = tolerance_secs
+    )]
+    tolerance: u64,
+    /// Largest body accepted, in bytes (refused above; `receive` answers 413).
+    #[arg(long, value_name = "BYTES", default_value_t = hookseal::DEFAULT_MAX_BODY)]
+    max_body: usize,
+}
+
+impl Limits {
+    /// A verifier for `scheme` and `secrets` with these limits.
+    pub(crate) fn verifier(&self, scheme: Scheme, secrets: &[Secret]) -> Result<Verifier, Fail> {
+        Ok(Verifier::new(scheme, secrets)
+            .map_err(|e| usage(e.to_string()))?
+            .with_tolerance(Duration::from_secs(self.tolerance))
+            .with_max_body(Some(self.max_body)))
+    }
+}
+
+/// `--tolerance`: whole seconds, 0 or more; a negative one is refused by
+/// name (not read as an unknown flag).
+fn tolerance_secs(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if n < 0 => Err(format!("a tolerance is whole seconds, 0 or more, not {n}")),
+        Ok(n) => Ok(n.unsigned_abs()),
+        Err(e) => Err(format!("not a number of seconds: {e}")),
+    }
 }
 
 #[derive(Args)]
@@ -432,207 +493,10 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             }
             Ok(0)
         }
-        Command::Keygen {
-            scheme,
-            bytes,
-            id,
-            server_key,
-        } => {
-            if server_key {
-                let k = ServerKey::generate().map_err(|e| failed(e.to_string()))?;
-                print(&k.to_hex())?;
-                return Ok(0);
-            }
-            if let Some(kind) = id {
-                let kind: IdKind = kind
-                    .parse()
-                    .map_err(|e: SecretError| usage(e.to_string()))?;
-                print(&new_id(kind).map_err(|e| failed(e.to_string()))?)?;
-                return Ok(0);
-            }
-            // `standard-v1a`: the preset's asymmetric (ed25519) pair.
-            let asymmetric = scheme.as_deref().and_then(|n| {
-                let (name, tag) = n.rsplit_once('-')?;
-                let s = Scheme::preset(name).ok()?;
-                (s.asymmetric.as_ref()?.tag == tag).then_some(s)
-            });
-            if let Some(s) = asymmetric {
-                let (signing, public) = s.new_keypair().map_err(|e| failed(e.to_string()))?;
-                print(&format!("{}\n{public}", signing.expose()))?;
-                return Ok(0);
-            }
-            let secret = match scheme {
-                Some(name) => Scheme::preset(&name)
-                    .map_err(|e| usage(e.to_string()))?
-                    .new_secret(bytes),
-                None => Secret::generate(),
-            }
-            .map_err(|e| usage(e.to_string()))?;
-            print(secret.expose())?;
-            Ok(0)
-        }
-        Command::Sign {
-            scheme,
-            secrets,
-            id,
-            timestamp,
-            body,
-            body_out,
-            json,
-        } => {
-            let scheme = scheme.load()?;
-            let unit = scheme.timestamp.as_ref().map(|t| t.unit);
-            let signer = Signer::new(scheme, &secrets.load()?).map_err(|e| usage(e.to_string()))?;
-            let body = body.read()?;
-            let timestamp = match (timestamp, unit) {
-                (None, _) => None,
-                (Some(t), Some(hookseal::TimeUnit::Milliseconds)) => Some(UnixTime::from_millis(t)),
-                (Some(t), Some(hookseal::TimeUnit::Seconds)) => Some(in_seconds("--timestamp", t)?),
-                // A scheme without a timestamp ignores it.
-                (Some(t), None) => Some(UnixTime::from_secs(t)),
-            };
-            let signed = signer
-                .sign(&Message {
-                    body: &body,
-                    id: id.as_deref(),
-                    timestamp,
-                })
-                .map_err(|e| failed(e.to_string()))?;
-            if let Some(path) = &body_out {
-                std::fs::write(path, signed.body_to_send(&body))
-                    .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
-            }
-            // Compact JSON: UTF-8 by construction.
-            let changed = signed
-                .body
-                .as_deref()
-                .map(|b| String::from_utf8_lossy(b).into_owned());
-            if json {
-                let headers: serde_json::Map<String, serde_json::Value> = signed
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), json!(v)))
-                    .collect();
-                let query: serde_json::Map<String, serde_json::Value> = signed
-                    .query
-                    .iter()
-                    .map(|(k, v)| (k.clone(), json!(v)))
-                    .collect();
-                print(
-                    &json!({
-                        "headers": headers,
-                        "query": query,
-                        "id": signed.id,
-                        "timestamp_ms": signed.timestamp.map(UnixTime::as_millis),
-                        "body": changed,
-                    })
-                    .to_string(),
-                )?;
-            } else {
-                for (k, v) in &signed.headers {
-                    print(&format!("{k}: {v}"))?;
-                }
-                for (k, v) in &signed.query {
-                    print(&format!("{k}={}", hookseal::percent_encode(v)))?;
-                }
-                if let (Some(b), None) = (&changed, &body_out) {
-                    print("")?;
-                    print(b)?;
-                }
-            }
-            Ok(0)
-        }
-        Command::Verify {
-            scheme,
-            secrets,
-            headers,
-            url,
-            now,
-            tolerance,
-            body,
-            json,
-        } => {
-            let scheme = scheme.load()?;
-            if url.is_none() {
-                if let hookseal::Location::Query(param) = &scheme.signature {
-                    return Err(usage(format!(
-                        "--url is required: this scheme reads its signature from the URL's `{param}` query parameter"
-                    )));
-                }
-            }
-            let headers = headers
-                .iter()
-                .map(|h| parse_header(h))
-                .collect::<Result<Vec<_>, _>>()?;
-            let verifier = Verifier::new(scheme, &secrets.load()?)
-                .map_err(|e| usage(e.to_string()))?
-                .with_tolerance(Duration::from_secs(tolerance));
-            let body = body.read()?;
-            let now = match now {
-                Some(n) => in_seconds("--now", n)?,
-                None => UnixTime::now(),
-            };
-            match verifier.verify_request(&body, &headers, url.as_deref(), now) {
-                Ok(v) => {
-                    if json {
-                        print(
-                            &json!({
-                                "valid": true,
-                                "secret_index": v.secret_index,
-                                "matched": format!("{:?}", v.matched),
-                                "timestamp_ms": v.timestamp.map(UnixTime::as_millis),
-                            })
-                            .to_string(),
-                        )?;
-                    } else {
-                        print("valid")?;
-                    }
-                    Ok(0)
-                }
-                Err(e) => {
-                    if json {
-                        print(
-                            &json!({
-                                "valid": false,
-                                "code": e.code(),
-                                "reason": e.to_string(),
-                                "status": e.status(verifier.scheme()),
-                            })
-                            .to_string(),
-                        )?;
-                    }
-                    eprintln!("invalid: {e}");
-                    Ok(1)
-                }
-            }
-        }
-        Command::SignUrl {
-            scheme,
-            secrets,
-            url,
-            external_id,
-            json,
-        } => {
-            let signer = Signer::new(scheme.load_or(Some("signed-url"))?, &[secrets.one()?])
-                .map_err(|e| usage(e.to_string()))?;
-            let signed = signer
-                .sign_url(&url, external_id.as_deref())
-                .map_err(|e| usage(e.to_string()))?;
-            if json {
-                print(
-                    &json!({
-                        "url": signed.url,
-                        "external_id": signed.external_id,
-                        "signature": signed.signature,
-                    })
-                    .to_string(),
-                )?;
-            } else {
-                print(&format!("url: {}", signed.url))?;
-                print(&format!("external_id: {}", signed.external_id))?;
-            }
-            Ok(0)
-        }
+        Command::Keygen(args) => keygen(args),
+        Command::Sign(args) => sign(args),
+        Command::Verify(args) => verify(args),
+        Command::SignUrl(args) => sign_url(args),
         Command::Encrypt { secrets, versioned } => {
             let ring = keyring()?;
             let secret = secrets.one()?;
@@ -665,4 +529,246 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             Ok(0)
         }
     }
+}
+
+/// `hookseal keygen`: a server key, an id, an ed25519 pair or a secret.
+fn keygen(args: KeygenArgs) -> Result<u8, Fail> {
+    if args.server_key {
+        let k = ServerKey::generate().map_err(|e| failed(e.to_string()))?;
+        print(&k.to_hex())?;
+        return Ok(0);
+    }
+    if let Some(kind) = args.id {
+        let kind: IdKind = kind
+            .parse()
+            .map_err(|e: SecretError| usage(e.to_string()))?;
+        print(&new_id(kind).map_err(|e| failed(e.to_string()))?)?;
+        return Ok(0);
+    }
+    let Some(name) = args.scheme else {
+        print(
+            Secret::generate()
+                .map_err(|e| failed(e.to_string()))?
+                .expose(),
+        )?;
+        return Ok(0);
+    };
+    let (scheme, pair) = Scheme::for_keys(&name).map_err(|e| usage(e.to_string()))?;
+    if args.bytes.is_some() && (pair || !scheme.takes_secret_bytes()) {
+        return Err(usage(bytes_unused(&name)));
+    }
+    if pair {
+        let (signing, public) = scheme.new_keypair().map_err(|e| failed(e.to_string()))?;
+        print(&format!("{}\n{public}", signing.expose()))?;
+        return Ok(0);
+    }
+    let secret = scheme
+        .new_secret(args.bytes.unwrap_or(DEFAULT_SECRET_BYTES))
+        .map_err(|e| usage(e.to_string()))?;
+    print(secret.expose())?;
+    Ok(0)
+}
+
+/// Why `--bytes` is refused for `name`, naming the schemes it applies to.
+fn bytes_unused(name: &str) -> String {
+    let takes: Vec<String> = Scheme::presets()
+        .into_iter()
+        .filter(Scheme::takes_secret_bytes)
+        .map(|s| s.name)
+        .collect();
+    format!(
+        "--bytes has no effect for `{name}`: it sets the length of a base64 secret, which only {} secrets are",
+        takes.join(", ")
+    )
+}
+
+/// `hookseal sign`: the headers (or query) for a body, and the body to send
+/// when the scheme changed it.
+fn sign(args: SignArgs) -> Result<u8, Fail> {
+    let scheme = args.scheme.load()?;
+    let unit = scheme.timestamp.as_ref().map(|t| t.unit);
+    let signer = Signer::new(scheme, &args.secrets.load()?).map_err(|e| usage(e.to_string()))?;
+    let named = args
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pairs: Vec<(&str, &str)> = named
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let body = args.body.read()?;
+    let timestamp = match (args.timestamp, unit) {
+        (None, _) => None,
+        (Some(t), Some(hookseal::TimeUnit::Milliseconds)) => Some(UnixTime::from_millis(t)),
+        (Some(t), Some(hookseal::TimeUnit::Seconds)) => Some(in_seconds("--timestamp", t)?),
+        // A scheme without a timestamp ignores it.
+        (Some(t), None) => Some(UnixTime::from_secs(t)),
+    };
+    let msg = Message {
+        body: &body,
+        id: args.id.as_deref(),
+        timestamp,
+    };
+    let mut signed = signer
+        .sign_with_headers(&msg, &pairs)
+        .map_err(|e| match e {
+            hookseal::SignError::SignedHeaders | hookseal::SignError::HeadersNotSigned(_) => {
+                usage(format!("-H: {e}"))
+            }
+            e => failed(e.to_string()),
+        })?;
+    // The named headers are sent too, after the scheme's own, trimmed as
+    // they were signed.
+    signed.headers.extend(named.iter().map(|(n, v)| {
+        let v = String::from_utf8_lossy(hookseal::trim_header_value(v.as_bytes()));
+        (n.clone(), v.into_owned())
+    }));
+    warn_if_receivers_refuse(signed.body_to_send(&body).len());
+    if let Some(path) = &args.body_out {
+        std::fs::write(path, signed.body_to_send(&body))
+            .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+    }
+    print_signed(&signed, args.json, args.body_out.is_none())?;
+    Ok(0)
+}
+
+/// `sign` signs a body of any size, and says so on stderr when hookseal's
+/// receivers refuse it by default ([`hookseal::DEFAULT_MAX_BODY`]: `verify`,
+/// `receive`, the axum layer and the Lambda unless their limit is raised).
+fn warn_if_receivers_refuse(len: usize) {
+    if len > hookseal::DEFAULT_MAX_BODY {
+        eprintln!(
+            "hookseal: warning: the body is {len} bytes; hookseal receivers refuse bodies over {} bytes by default (raise it with verify/receive --max-body, the Lambda's MAX_BODY_BYTES)",
+            hookseal::DEFAULT_MAX_BODY
+        );
+    }
+}
+
+/// The signed headers as `Name: value` lines (then query pairs, then a
+/// changed body unless it went to a file), or all of it as one JSON object.
+fn print_signed(signed: &hookseal::Signed, json: bool, body_inline: bool) -> Result<(), Fail> {
+    // Compact JSON: UTF-8 by construction.
+    let changed = signed
+        .body
+        .as_deref()
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    if json {
+        let map = |pairs: &[(String, String)]| -> serde_json::Map<String, serde_json::Value> {
+            pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect()
+        };
+        return print(
+            &json!({
+                "headers": map(&signed.headers),
+                "query": map(&signed.query),
+                "id": signed.id,
+                "timestamp_ms": signed.timestamp.map(UnixTime::as_millis),
+                "body": changed,
+            })
+            .to_string(),
+        );
+    }
+    for (k, v) in &signed.headers {
+        print(&format!("{k}: {v}"))?;
+    }
+    for (k, v) in &signed.query {
+        print(&format!("{k}={}", hookseal::percent_encode(v)))?;
+    }
+    if let (Some(b), true) = (&changed, body_inline) {
+        print("")?;
+        print(b)?;
+    }
+    Ok(())
+}
+
+/// `hookseal verify`: exit 0 valid, 1 invalid.
+fn verify(args: VerifyArgs) -> Result<u8, Fail> {
+    let scheme = args.scheme.load()?;
+    if args.url.is_none() {
+        if let hookseal::Location::Query(param) = &scheme.signature {
+            return Err(usage(format!(
+                "--url is required: this scheme reads its signature from the URL's `{param}` query parameter"
+            )));
+        }
+    }
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let verifier = args.limits.verifier(scheme, &args.secrets.load()?)?;
+    let body = args.body.read()?;
+    let now = match args.now {
+        Some(n) => in_seconds("--now", n)?,
+        None => UnixTime::now(),
+    };
+    let outcome = verifier.verify_request(&body, &headers, args.url.as_deref(), now);
+    print_verdict(&verifier, outcome, args.json)
+}
+
+/// `valid` (or the JSON outcome) on stdout; the reason on stderr.
+fn print_verdict(
+    verifier: &Verifier,
+    outcome: Result<hookseal::Verified, hookseal::VerifyError>,
+    json: bool,
+) -> Result<u8, Fail> {
+    match outcome {
+        Ok(v) => {
+            if json {
+                print(
+                    &json!({
+                        "valid": true,
+                        "secret_index": v.secret_index,
+                        "matched": format!("{:?}", v.matched),
+                        "timestamp_ms": v.timestamp.map(UnixTime::as_millis),
+                    })
+                    .to_string(),
+                )?;
+            } else {
+                print("valid")?;
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            if json {
+                print(
+                    &json!({
+                        "valid": false,
+                        "code": e.code(),
+                        "reason": e.to_string(),
+                        "status": e.status(verifier.scheme()),
+                    })
+                    .to_string(),
+                )?;
+            }
+            eprintln!("invalid: {e}");
+            Ok(1)
+        }
+    }
+}
+
+/// `hookseal sign-url`: a signed callback URL and its external id.
+fn sign_url(args: SignUrlArgs) -> Result<u8, Fail> {
+    let signer = Signer::new(
+        args.scheme.load_or(Some("signed-url"))?,
+        &[args.secrets.one()?],
+    )
+    .map_err(|e| usage(e.to_string()))?;
+    let signed = signer
+        .sign_url(&args.url, args.external_id.as_deref())
+        .map_err(|e| usage(e.to_string()))?;
+    if args.json {
+        print(
+            &json!({
+                "url": signed.url,
+                "external_id": signed.external_id,
+                "signature": signed.signature,
+            })
+            .to_string(),
+        )?;
+    } else {
+        print(&format!("url: {}", signed.url))?;
+        print(&format!("external_id: {}", signed.external_id))?;
+    }
+    Ok(0)
 }

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Router;
 use clap::Args;
-use hookseal::{Scheme, Secret, UnixTime, Verifier};
+use hookseal::{Scheme, Secret, UnixTime};
 use hookseal_axum::{json_response, MemoryReplayStore, Receiver, Rejection, Webhook};
 use serde_json::json;
 
@@ -25,12 +25,8 @@ pub struct ReceiveArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Replay tolerance in seconds.
-    #[arg(long, default_value_t = 300)]
-    tolerance: u64,
-    /// Largest body accepted, in bytes (413 above).
-    #[arg(long, default_value_t = 256 * 1024)]
-    max_body: usize,
+    #[command(flatten)]
+    limits: crate::Limits,
     /// Wait this long before answering (to act as a slow receiver).
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
@@ -56,10 +52,7 @@ struct State {
 }
 
 pub fn run(args: ReceiveArgs, scheme: Scheme, secrets: Vec<Secret>) -> Result<u8, Fail> {
-    let verifier = Verifier::new(scheme, &secrets)
-        .map_err(|e| usage(e.to_string()))?
-        .with_tolerance(Duration::from_secs(args.tolerance))
-        .with_max_body(Some(args.max_body));
+    let verifier = args.limits.verifier(scheme, &secrets)?;
     let mut receiver = Receiver::new(verifier);
     if args.replay_guard {
         receiver = receiver.replay_guard(MemoryReplayStore::default());

@@ -134,6 +134,16 @@ pub fn percent_encode(text: &str) -> String {
     s
 }
 
+/// The `(name, value)` pairs of a query string (the part after `?`; a
+/// fragment is not read), as written: neither is percent-decoded. The one
+/// reading of a query, for verifying a signature parameter and for refusing
+/// to sign a URL that already holds one.
+pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    let q = query.split_once('#').map_or(query, |(q, _)| q);
+    q.split('&')
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+}
+
 /// Decodes `%XX` escapes (either case). A literal `+` stays `+`: base64
 /// signatures contain it and senders that forget to escape it must still
 /// verify. Returns `None` on a broken escape.

@@ -300,6 +300,10 @@ pub enum SchemeError {
     /// No preset has this name.
     #[error("unknown scheme `{0}` (known: {known})", known = PRESETS.join(", "))]
     Unknown(String),
+    /// [`Scheme::for_keys`]: no preset and no preset's asymmetric pair has
+    /// this name; the message lists [`Scheme::key_names`].
+    #[error("unknown scheme `{0}` (known: {known})", known = Scheme::key_names().join(", "))]
+    UnknownForKeys(String),
     /// The message template does not parse.
     #[error("bad message template: {0}")]
     Template(String),
@@ -411,13 +415,52 @@ impl Scheme {
     }
 
     /// A new HMAC secret fit for this scheme: `whsec_` + base64 of `bytes`
-    /// random bytes (24 to 64) when the key is base64-derived (`standard`),
-    /// else `whsec_` + a 21-character nanoid.
+    /// random bytes (24 to 64) when the key is base64-derived (`standard`;
+    /// [`Scheme::takes_secret_bytes`]), else `whsec_` + a 21-character
+    /// nanoid (and `bytes` is not used).
     pub fn new_secret(&self, bytes: usize) -> Result<crate::Secret, crate::SecretError> {
-        match self.key {
-            KeyDerivation::Base64 { .. } => crate::Secret::generate_base64(bytes),
-            KeyDerivation::Utf8 => crate::Secret::generate(),
+        if self.takes_secret_bytes() {
+            crate::Secret::generate_base64(bytes)
+        } else {
+            crate::Secret::generate()
         }
+    }
+
+    /// Whether [`Scheme::new_secret`]'s length in bytes has an effect: the
+    /// key is the base64 after a prefix (`standard`).
+    pub fn takes_secret_bytes(&self) -> bool {
+        matches!(self.key, KeyDerivation::Base64 { .. })
+    }
+
+    /// The names keys are made for ([`Scheme::for_keys`]): every preset,
+    /// and `{preset}-{tag}` for the asymmetric pair of a preset that has
+    /// one (`standard-v1a`).
+    pub fn key_names() -> Vec<String> {
+        Scheme::presets()
+            .into_iter()
+            .flat_map(|s| {
+                let pair = s
+                    .asymmetric
+                    .as_ref()
+                    .map(|a| format!("{}-{}", s.name, a.tag));
+                std::iter::once(s.name).chain(pair)
+            })
+            .collect()
+    }
+
+    /// The scheme a key name of [`Scheme::key_names`] stands for, and
+    /// whether it names the asymmetric pair ([`Scheme::new_keypair`]) rather
+    /// than an HMAC secret ([`Scheme::new_secret`]).
+    pub fn for_keys(name: &str) -> Result<(Scheme, bool), SchemeError> {
+        if let Ok(s) = Scheme::preset(name) {
+            return Ok((s, false));
+        }
+        name.rsplit_once('-')
+            .and_then(|(base, tag)| {
+                let s = Scheme::preset(base).ok()?;
+                (s.asymmetric.as_ref()?.tag == tag).then_some((s, true))
+            })
+            .ok_or_else(|| SchemeError::UnknownForKeys(name.to_owned()))
     }
 
     /// A new ed25519 pair for this scheme's asymmetric signatures:
@@ -884,6 +927,27 @@ fn tpl(s: &str) -> Template {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 20, 14f: the names keys are made for are the ones an unknown
+    /// name's error lists (`standard-v1a` among them), and each resolves.
+    #[test]
+    fn key_names_are_what_for_keys_takes_and_lists() {
+        let names = Scheme::key_names();
+        assert_eq!(names.len(), PRESETS.len() + 1);
+        for n in &names {
+            let (s, pair) = Scheme::for_keys(n).unwrap();
+            assert_eq!(pair, n == "standard-v1a", "{n}");
+            assert!(n.starts_with(&s.name), "{n}");
+        }
+        let e = Scheme::for_keys("bogus").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("unknown scheme `bogus` (known: {})", names.join(", "))
+        );
+        assert!(e.to_string().contains("standard-v1a"));
+        assert!(Scheme::for_keys("native-v1a").is_err());
+        assert!(Scheme::for_keys("standard-v2").is_err());
+    }
 
     #[test]
     fn presets_validate() {

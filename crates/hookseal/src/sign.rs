@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use thiserror::Error;
 
 use crate::asym::Ed25519;
-use crate::encoding::percent_encode;
+use crate::encoding::{percent_encode, query_pairs};
 use crate::headers::is_header_token;
 use crate::json::{self, JsonError};
 use crate::mac::{message_bytes, prepare, Fields, Key};
@@ -38,9 +38,23 @@ pub enum SignError {
     #[error("could not generate a message id")]
     Random,
     /// The scheme signs named headers (`{headers}`) and none were given, or
-    /// a name is not a header token.
-    #[error("the scheme signs named headers: give at least one, each a header token")]
+    /// a name is not a header token, or a name was given twice (a verifier
+    /// refuses a repeated signed header).
+    #[error("the scheme signs named headers: give at least one, each a header token, none twice")]
     SignedHeaders,
+    /// Headers to sign were given, and the scheme signs no named headers
+    /// (they would go unsigned).
+    #[error("scheme `{0}` signs no named headers")]
+    HeadersNotSigned(String),
+    /// [`Signer::sign_url`] was given a URL that is not `http://` or
+    /// `https://` with a host.
+    #[error("the URL to sign must be http:// or https:// with a host")]
+    UrlNotHttp,
+    /// [`Signer::sign_url`] was given a URL that already holds the scheme's
+    /// signature parameter: the signed URL would carry it twice, and a
+    /// verifier refuses a repeated signature parameter.
+    #[error("the URL already holds the `{0}` query parameter; sign the URL without it")]
+    UrlHoldsSignature(String),
 }
 
 /// One computed signature's bytes.
@@ -311,6 +325,9 @@ impl Signer {
     /// empty for a scheme that signs no named headers.
     fn named_headers(&self, headers: &[(&str, &str)]) -> Result<(String, Vec<u8>), SignError> {
         let Some(spec) = &self.scheme.signed_headers else {
+            if !headers.is_empty() {
+                return Err(SignError::HeadersNotSigned(self.scheme.name.clone()));
+            }
             return Ok((String::new(), Vec::new()));
         };
         if headers.is_empty() || !headers.iter().all(|(n, _)| is_header_token(n)) {
@@ -320,6 +337,13 @@ impl Signer {
             .iter()
             .map(|(n, _)| n.to_ascii_lowercase())
             .collect();
+        if names
+            .iter()
+            .enumerate()
+            .any(|(i, n)| names[..i].contains(n))
+        {
+            return Err(SignError::SignedHeaders);
+        }
         let mut text = Vec::new();
         for (name, (_, value)) in names.iter().zip(headers) {
             crate::headers::push_signed_header(&mut text, name, value.as_bytes());
@@ -362,9 +386,10 @@ impl Signer {
         external_id: Option<&str>,
     ) -> Result<SignedUrl, SignError> {
         let s = &self.scheme;
-        let Location::Query(_) = &s.signature else {
+        let Location::Query(param) = &s.signature else {
             return Err(SignError::NotAUrlScheme(s.name.clone()));
         };
+        check_url_to_sign(base_url, param)?;
         let external_id = match external_id {
             Some(e) => e.to_owned(),
             None => new_id(IdKind::Event).map_err(|_| SignError::Random)?,
@@ -402,6 +427,28 @@ impl Signer {
 /// The bytes the MAC covers, and the body to send when it is not the one
 /// given.
 type SignedText<'b> = (Cow<'b, [u8]>, Option<Vec<u8>>);
+
+/// A URL [`Signer::sign_url`] can sign into one its verifier accepts:
+/// `http://` or `https://` (any case) with a host, and not already holding
+/// the signature parameter `param` (read as the verifier reads a query).
+fn check_url_to_sign(url: &str, param: &str) -> Result<(), SignError> {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let rest = ["https://", "http://"]
+        .iter()
+        .find(|p| lower.starts_with(**p))
+        .map(|p| &url[p.len()..])
+        .ok_or(SignError::UrlNotHttp)?;
+    if rest.is_empty() || rest.starts_with(['/', '?', '#']) {
+        return Err(SignError::UrlNotHttp);
+    }
+    let head = url.split_once('#').map_or(url, |(h, _)| h);
+    if let Some((_, query)) = head.split_once('?') {
+        if query_pairs(query).any(|(k, _)| k == param) {
+            return Err(SignError::UrlHoldsSignature(param.to_owned()));
+        }
+    }
+    Ok(())
+}
 
 fn query_name(s: &Scheme) -> &str {
     match &s.signature {
@@ -443,5 +490,74 @@ mod tests {
             timestamp: Some(UnixTime::from_millis(1_000_000_000_000_000_000)),
         };
         assert_eq!(native.sign(&far), Err(SignError::TimestampOutOfRange));
+    }
+
+    /// Issue 20, 14d: a URL its own verifier would refuse (the signature
+    /// parameter twice) and a URL that is not HTTP are refused.
+    #[test]
+    fn sign_url_refuses_urls_it_cannot_sign() {
+        let signer = Signer::new(
+            Scheme::preset("signed-url").unwrap(),
+            &[Secret::new("whsec_x").unwrap()],
+        )
+        .unwrap();
+        let sign = |url: &str| signer.sign_url(url, Some("e1")).map(|s| s.url);
+        for url in [
+            "https://x.example/cb?signature=abc",
+            "https://x.example/cb?a=1&signature=",
+            "HTTPS://x.example/cb?signature#frag",
+        ] {
+            assert_eq!(
+                sign(url),
+                Err(SignError::UrlHoldsSignature("signature".into())),
+                "{url}"
+            );
+        }
+        for url in [
+            "ftp://x.example/cb",
+            "https://",
+            "http:///cb",
+            "x.example/cb",
+            "",
+        ] {
+            assert_eq!(sign(url), Err(SignError::UrlNotHttp), "{url}");
+        }
+        for url in [
+            "https://x.example/cb?signatures=1&my_signature=2",
+            "HTTP://x.example",
+            "https://x.example/cb#signature=1",
+        ] {
+            assert!(sign(url).is_ok(), "{url}");
+        }
+    }
+
+    /// Named headers go to the signature only for a scheme that signs them,
+    /// and each once.
+    #[test]
+    fn named_headers_only_where_signed_and_once() {
+        let github = Signer::new(
+            Scheme::preset("github").unwrap(),
+            &[Secret::new("s").unwrap()],
+        )
+        .unwrap();
+        assert_eq!(
+            github.sign_with_headers(&Message::new(b"{}"), &[("x-a", "1")]),
+            Err(SignError::HeadersNotSigned("github".into()))
+        );
+        let mut scheme = Scheme::preset("stripe").unwrap();
+        scheme.signed_headers = Some(crate::SignedHeaders {
+            tag: "h".into(),
+            separator: ";".into(),
+        });
+        scheme.message = crate::Template::parse("{timestamp}.{headers}{body}").unwrap();
+        let signer = Signer::new(scheme, &[Secret::new("s").unwrap()]).unwrap();
+        let twice = [("x-a", "1"), ("X-A", "2")];
+        assert_eq!(
+            signer.sign_with_headers(&Message::new(b"{}"), &twice),
+            Err(SignError::SignedHeaders)
+        );
+        assert!(signer
+            .sign_with_headers(&Message::new(b"{}"), &twice[..1])
+            .is_ok());
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::asym::Ed25519;
-use crate::encoding::percent_decode;
+use crate::encoding::{percent_decode, query_pairs};
 use crate::headers::{
     each_trimmed, is_header_token, one, push_signed_header, HeaderKey, HeaderSource, One,
 };
@@ -76,7 +76,10 @@ pub enum VerifyError {
         limit: usize,
     },
     /// The timestamp is further in the past than the tolerance allows.
-    #[error("timestamp is {age_secs} s old, more than the {tolerance_secs} s tolerance")]
+    #[error(
+        "timestamp is {} old, more than the {tolerance_secs} s tolerance",
+        beyond(*.age_secs, *.tolerance_secs)
+    )]
     TimestampTooOld {
         /// How far in the past, in whole seconds.
         age_secs: i64,
@@ -85,7 +88,8 @@ pub enum VerifyError {
     },
     /// The timestamp is further in the future than the tolerance allows.
     #[error(
-        "timestamp is {ahead_secs} s in the future, more than the {tolerance_secs} s tolerance"
+        "timestamp is {} in the future, more than the {tolerance_secs} s tolerance",
+        beyond(*.ahead_secs, *.tolerance_secs)
     )]
     TimestampTooNew {
         /// How far in the future, in whole seconds.
@@ -128,6 +132,18 @@ impl VerifyError {
             VerifyError::TimestampTooNew { .. } => "timestamp_too_new",
             VerifyError::NoMatchingSignature => "no_matching_signature",
         }
+    }
+}
+
+/// How far outside the window a timestamp is, from the whole seconds it
+/// is off (rounded down) and the tolerance's: `301 s`, or `over 300 s` when
+/// it is off by a fraction of a second more than the tolerance (300.5 s is
+/// not "300 s, more than the 300 s tolerance").
+fn beyond(off_secs: i64, tolerance_secs: u64) -> String {
+    if u64::try_from(off_secs).is_ok_and(|s| s > tolerance_secs) {
+        format!("{off_secs} s")
+    } else {
+        format!("over {tolerance_secs} s")
     }
 }
 
@@ -363,10 +379,8 @@ impl Verifier {
                 };
                 let q = query.ok_or_else(missing)?;
                 let q = q.split_once('?').map_or(q, |(_, q)| q);
-                let q = q.split_once('#').map_or(q, |(q, _)| q);
                 let mut found = None;
-                for pair in q.split('&') {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                for (k, v) in query_pairs(q) {
                     if k == name {
                         if found.is_some() {
                             return Err(malformed("parameter is repeated"));
@@ -749,5 +763,50 @@ fn malformed_header(name: &str, reason: &'static str) -> VerifyError {
     VerifyError::MalformedHeader {
         name: name.to_owned(),
         reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Message, Secret, Signer};
+
+    /// 300.5 s is past a 300 s tolerance, and the message says so instead
+    /// of "300 s old, more than the 300 s tolerance" (issue 20, 14a).
+    #[test]
+    fn a_fraction_past_the_tolerance_reads_as_past_it() {
+        let scheme = Scheme::preset("native").unwrap();
+        let secret = [Secret::new("whsec_x").unwrap()];
+        let t = UnixTime::from_millis(1_735_421_045_500);
+        let msg = Message {
+            body: b"{}",
+            id: Some("m"),
+            timestamp: Some(t),
+        };
+        let signed = Signer::new(scheme.clone(), &secret)
+            .unwrap()
+            .sign(&msg)
+            .unwrap();
+        let v = Verifier::new(scheme, &secret).unwrap();
+        let at = |ms: i64| {
+            v.verify(b"{}", &signed.headers, UnixTime::from_millis(ms))
+                .unwrap_err()
+                .to_string()
+        };
+        let old = at(t.as_millis() + 300_500);
+        assert_eq!(
+            old,
+            "timestamp is over 300 s old, more than the 300 s tolerance"
+        );
+        let new = at(t.as_millis() - 300_500);
+        assert_eq!(
+            new,
+            "timestamp is over 300 s in the future, more than the 300 s tolerance"
+        );
+        let whole = at(t.as_millis() + 301_000);
+        assert_eq!(
+            whole,
+            "timestamp is 301 s old, more than the 300 s tolerance"
+        );
     }
 }
