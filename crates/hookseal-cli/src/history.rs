@@ -140,7 +140,7 @@ fn db_error(e: tokio_postgres::Error) -> Fail {
         Some(db) => {
             let hint = match db.code().code() {
                 "42501" => " (the role needs hookseal_admin)",
-                "3F000" | "42883" => " (is the hookseal extension 0.2.0 installed?)",
+                "3F000" | "42883" => " (is the hookseal extension 0.3.0 installed?)",
                 _ => "",
             };
             let msg = format!("{} [{}]{hint}", db.message(), db.code().code());

@@ -1634,3 +1634,107 @@ async fn failed_claims_back_off_doubling() {
         .unwrap();
     assert_eq!(s.delivered, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn concurrent_answers_count_failures_in_the_order_they_finish() {
+    // Issue 20 item 10: every third answer is a 500 and every answer takes
+    // as long, so by finish time there is never more than one failure in a
+    // row; many attempts are in flight at once, so the recorder reports
+    // several deliveries and failures in each batch (acks first). The
+    // circuit (5 failures in a row) must never open. It did before 0.3.0:
+    // each batch's failures were counted after its acks had reset the run.
+    let rx = Receiver::start(|n| Reply {
+        status: if n % 3 == 2 { 500 } else { 200 },
+        headers: vec![],
+        delay: Duration::from_millis(30),
+    })
+    .await;
+    let db = Db::new("finish_order", &rx.url(), "native").await;
+    db.exec(
+        "UPDATE hookseal.endpoints SET failure_threshold = 5, retry_schedule = '{1 hour}', \
+         retry_jitter = 0",
+    )
+    .await;
+    db.send(90).await;
+    let mut c = config(&db);
+    c.per_endpoint = 32;
+    let d = Dispatcher::new(c).unwrap();
+    let s = tokio::time::timeout(LONG, d.drain(Duration::from_secs(60)))
+        .await
+        .expect("drain returned");
+    assert_eq!(rx.got().len(), 90, "every row attempted once");
+    assert_eq!(s.delivered, 60);
+    let row = db
+        .admin
+        .query_one(
+            "SELECT s.circuit, s.consecutive_failures, s.opened_at IS NULL, e.enabled \
+             FROM hookseal.endpoint_state s JOIN hookseal.endpoints e ON e.id = s.endpoint_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (circuit, failures, never_opened, enabled): (String, i32, bool, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(circuit, "closed");
+    assert!(never_opened, "the circuit opened at some point");
+    assert!(failures <= 2, "{failures} failures in a row");
+    assert!(enabled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn an_endpoint_without_a_secret_stops_nobody() {
+    // Issue 20 item 2: one endpoint of the app lost every secret (a
+    // rotation's old secret expired after its new one was revoked). Before
+    // 0.3.0 every webhook_send to the app failed, and once a row of that
+    // endpoint was due for re-signing every claim() raised: `--drain`
+    // looped on "claim failed" and delivered nothing to anyone.
+    let rx = Receiver::start(|_| ok()).await;
+    let db = Db::new("no_secret", &rx.url(), "native").await;
+    let gone: String = db
+        .admin
+        .query_one(
+            "SELECT endpoint_id FROM hookseal.create_endpoint($1, $2, 'native')",
+            &[&db.app, &format!("http://127.0.0.1:{}/gone", closed_port())],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    db.send(5).await;
+    db.admin
+        .execute(
+            "UPDATE hookseal.secrets SET revoked_at = clock_timestamp() WHERE webhook_id = $1",
+            &[&gone],
+        )
+        .await
+        .unwrap();
+    // Due for re-signing, as after a retry or a replay.
+    db.exec("UPDATE hookseal.outbox SET signed_at = '-infinity'").await;
+    db.send(5).await;
+    let d = Dispatcher::new(config(&db)).unwrap();
+    let s = tokio::time::timeout(LONG, d.drain(Duration::from_secs(60)))
+        .await
+        .expect("drain returned");
+    assert_eq!(s.delivered, 10, "the healthy endpoint got all ten");
+    for g in rx.got() {
+        verify(&g, "native", &db.secret, Duration::from_secs(300));
+    }
+    let held = db
+        .count(&format!(
+            "SELECT count(*) FROM hookseal.outbox WHERE endpoint_id = '{gone}' AND status = 'pending' \
+             AND attempts = 0"
+        ))
+        .await;
+    assert_eq!(held, 10, "the other endpoint's rows are held, unattempted");
+    let reason: Option<String> = db
+        .admin
+        .query_one(
+            "SELECT held_reason FROM hookseal.endpoint_status WHERE endpoint_id = $1",
+            &[&gone],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(reason.is_some_and(|r| r.contains("no active secret")));
+}
