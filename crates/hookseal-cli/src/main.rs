@@ -138,7 +138,7 @@ struct KeygenArgs {
     /// `whpk_` public key for receivers).
     #[arg(long, conflicts_with = "server_key")]
     scheme: Option<String>,
-    /// Random bytes for a base64 secret (24-64; default 32): only for a scheme
+    /// Random bytes for a base64 secret (24-64): only for a scheme
     /// whose key is base64 (`standard`); refused where it has no effect.
     #[arg(long, requires = "scheme", conflicts_with_all = ["id", "server_key"])]
     bytes: Option<usize>,
@@ -150,9 +150,6 @@ struct KeygenArgs {
     #[arg(long)]
     server_key: bool,
 }
-
-/// Random bytes of a base64 secret when `--bytes` is not given.
-const DEFAULT_SECRET_BYTES: usize = 32;
 
 #[derive(Args)]
 struct SignArgs {
@@ -563,7 +560,7 @@ fn keygen(args: KeygenArgs) -> Result<u8, Fail> {
         return Ok(0);
     }
     let secret = scheme
-        .new_secret(args.bytes.unwrap_or(DEFAULT_SECRET_BYTES))
+        .new_secret(args.bytes.unwrap_or(hookseal::DEFAULT_SECRET_BYTES))
         .map_err(|e| usage(e.to_string()))?;
     print(secret.expose())?;
     Ok(0)

@@ -59,7 +59,9 @@ pub use scheme::{
     Scheme, SchemeError, SignedHeaders, Template, TimestampSpec, Version,
     MIN_CONFIGURED_SECRET_LEN, PRESETS,
 };
-pub use secret::{content_id, new_id, IdKind, Secret, SecretError, SECRET_PREFIX};
+pub use secret::{
+    content_id, new_id, IdKind, Secret, SecretError, DEFAULT_SECRET_BYTES, SECRET_PREFIX,
+};
 pub use sign::{Message, SignError, Signed, SignedUrl, Signer};
 pub use storage::{KeyError, KeyId, Keyring, ServerKey, StorageError};
 pub use time::{TimeUnit, UnixTime, DEFAULT_TOLERANCE};

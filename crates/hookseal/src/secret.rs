@@ -10,6 +10,9 @@ use crate::encoding::{base64_encode, hex_encode};
 
 /// Prefix of every secret this crate generates.
 pub const SECRET_PREFIX: &str = "whsec_";
+/// Random bytes of a new base64 secret ([`crate::Scheme::new_secret`]) when
+/// the caller names no length.
+pub const DEFAULT_SECRET_BYTES: usize = 32;
 
 /// Length of the random part of secrets and identifiers.
 pub const NANOID_LEN: usize = 21;
