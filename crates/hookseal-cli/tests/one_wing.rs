@@ -88,6 +88,8 @@ fn lambda(port: u16) -> tokio::runtime::Runtime {
             ("INBOUND_SECRET", SECRET),
             ("INBOUND_PATH", "/hook"),
             ("MAX_BODY_BYTES", "1024"),
+            // Verify-only on purpose: the wing's answers are the subject.
+            ("HOOKSEAL_MODE", "verify-only"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

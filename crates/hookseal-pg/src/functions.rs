@@ -612,7 +612,7 @@ fn event_body(id: &str, event_type: &str, created_ms: i64, data: JsonbText) -> S
 #[pg_extern(volatile, strict, parallel_safe)]
 fn _new_secret(scheme: &str) -> String {
     let s = self::scheme(scheme)
-        .new_secret(32)
+        .new_secret(hookseal_core::DEFAULT_SECRET_BYTES)
         .unwrap_or_else(|e| invalid(e));
     s.expose().to_owned()
 }
