@@ -354,21 +354,20 @@ impl<'a> Loader<'a> {
         let mut out = Vec::with_capacity(names.len());
         for (j, name) in names.iter().enumerate() {
             let place = format!("{var}.{field}[{j}]");
-            let value = match source {
-                SecretSource::Env(_) => self
-                    .var(name)
-                    .map(Zeroizing::new)
-                    .ok_or_else(|| invalid(name, "not set"))?,
-                SecretSource::SecretsManager(_) => {
-                    self.extension.secrets_manager(&place, name).await?
+            out.push(match source {
+                SecretSource::Env(_) => {
+                    let value = self.var(name).ok_or_else(|| invalid(name, "not set"))?;
+                    (name.clone(), Zeroizing::new(value))
                 }
-                SecretSource::Parameter(_) => self.extension.parameter(&place, name).await?,
-            };
-            let label = match source {
-                SecretSource::Env(_) => name.clone(),
-                _ => place,
-            };
-            out.push((label, value));
+                SecretSource::SecretsManager(_) => {
+                    let value = self.extension.secrets_manager(&place, name).await?;
+                    (place, value)
+                }
+                SecretSource::Parameter(_) => {
+                    let value = self.extension.parameter(&place, name).await?;
+                    (place, value)
+                }
+            });
         }
         Ok(out)
     }
@@ -411,8 +410,8 @@ impl<'a> Loader<'a> {
                 invalid(
                     "HOOKSEAL_APP",
                     format!(
-                        "required with DATABASE_URL for {var} (or give each route of \
-                         HOOKSEAL_ROUTES its own `app`)"
+                        "required with DATABASE_URL for the route of {var} (or give each \
+                         route of HOOKSEAL_ROUTES its own `app`)"
                     ),
                 )
             }),
