@@ -51,7 +51,7 @@ sig = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 url = f"http://127.0.0.1:{port}/lambda-url/_/webhook"
 env = dict(os.environ, AWS_LAMBDA_FUNCTION_VERSION="1", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
            AWS_LAMBDA_RUNTIME_API=f"http://127.0.0.1:{port}/.rt", AWS_LAMBDA_FUNCTION_NAME="_",
-           INBOUND_SCHEME="x-signature", INBOUND_SECRET=secret, RUST_LOG="warn")
+           INBOUND_SCHEME="x-signature", INBOUND_SECRET=secret, HOOKSEAL_MODE="verify-only", RUST_LOG="warn")
 def one():
     got = {}
     def client():

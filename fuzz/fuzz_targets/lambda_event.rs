@@ -32,7 +32,9 @@ fn world() -> &'static World {
                 "HOOKSEAL_ROUTES" => Some(
                     r#"[{"path": "/github", "scheme": "github", "secret_env": "GH"}]"#.into(),
                 ),
-                "GH" => Some("gh-secret".into()),
+                "GH" => Some("gh-secret-for-fuzzing".into()),
+                // No destination: verify-only, explicitly (0.3.0).
+                "HOOKSEAL_MODE" => Some("verify-only".into()),
                 _ => None,
             }
         };
