@@ -1710,7 +1710,8 @@ async fn an_endpoint_without_a_secret_stops_nobody() {
         .await
         .unwrap();
     // Due for re-signing, as after a retry or a replay.
-    db.exec("UPDATE hookseal.outbox SET signed_at = '-infinity'").await;
+    db.exec("UPDATE hookseal.outbox SET signed_at = '-infinity'")
+        .await;
     db.send(5).await;
     let d = Dispatcher::new(config(&db)).unwrap();
     let s = tokio::time::timeout(LONG, d.drain(Duration::from_secs(60)))

@@ -17,6 +17,8 @@ fn main() -> std::process::ExitCode {
         )
         .with_current_span(false)
         .with_target(false)
+        // CloudWatch or a file, never a terminal: no colour codes.
+        .with_ansi(false)
         .init();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
