@@ -327,12 +327,15 @@ fn verify(
             }
         },
     };
-    let tag = format!("{scheme_name}\0{}", tolerance.as_secs());
+    // The body limit is hookseal.max_body_bytes, as for webhook_send.
+    let max_body = usize::try_from(crate::gucs::MAX_BODY_BYTES.get()).ok();
+    let tag = format!("{scheme_name}\0{}\0{max_body:?}", tolerance.as_secs());
     let make = || {
         let s: Vec<Secret> = secrets.iter().map(|s| secret(s)).collect();
         Verifier::new(scheme(scheme_name), &s)
             .unwrap_or_else(|e| invalid(e))
             .with_tolerance(tolerance)
+            .with_max_body(max_body)
     };
     let headers_given = !matches!(headers, None | Some(JsonB(Value::Null)));
     let pairs = header_pairs(headers.map(|h| h.0))?;
@@ -539,8 +542,8 @@ fn _is_signing_key(scheme: &str, stored: &str) -> bool {
         && hookseal_core::public_key(&a, &key).is_ok()
 }
 
-/// The largest delivery body `webhook_send` stores, from
-/// `hookseal.max_body_bytes` (internal).
+/// The largest delivery body `webhook_send` stores (and `webhook_verify`
+/// takes), from `hookseal.max_body_bytes` (internal).
 #[pg_extern(stable, parallel_safe)]
 fn _max_body_bytes() -> i32 {
     crate::gucs::MAX_BODY_BYTES.get()

@@ -28,8 +28,10 @@ pub static OLD_SERVER_KEYS: GucSetting<Option<CString>> = GucSetting::<Option<CS
 /// A file holding the primary key (first line) and older keys (following lines).
 pub static SERVER_KEY_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
-/// The largest delivery body `webhook_send` stores, in bytes (default: what
-/// hookseal's receivers accept, `hookseal::DEFAULT_MAX_BODY`).
+/// The largest body `webhook_send` stores (as delivered) and
+/// `webhook_verify` takes, in bytes (default: what hookseal's receivers
+/// accept, `hookseal::DEFAULT_MAX_BODY`). Any role may raise it for itself
+/// (`SET`, `ALTER ROLE … SET`): a guard against mistakes, not a boundary.
 pub static MAX_BODY_BYTES: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_BODY_BYTES);
 
 /// `hookseal::DEFAULT_MAX_BODY` as a setting's value.
@@ -70,12 +72,12 @@ pub fn init() {
     }
     GucRegistry::define_int_guc(
         c"hookseal.max_body_bytes",
-        c"Largest delivery body webhook_send stores, in bytes.",
+        c"Largest body webhook_send stores (as delivered) and webhook_verify takes, in bytes.",
         c"Default 262144, what hookseal's receivers accept by default; raise the receivers' limits too.",
         &MAX_BODY_BYTES,
         1024,
         1 << 30,
-        GucContext::Suset,
+        GucContext::Userset,
         GucFlags::UNIT_BYTE,
     );
     GucRegistry::define_string_guc(

@@ -178,6 +178,15 @@ SET hookseal.max_body_bytes = '1MB';
 SELECT webhook_send(:'app', 'big', jsonb_build_object('blob', repeat('x', 300000))) IS NOT NULL AS raised_limit;
 RESET hookseal.max_body_bytes;
 SELECT count(*) - :events_before AS stored FROM events;
+-- webhook_verify takes bodies up to the same limit (0.2.0 refused more than
+-- 262,144 bytes with no way to raise it).
+SELECT webhook_sign('github', 'It''s a Secret to Everybody', repeat('x', 300000)) AS big_headers \gset
+SELECT webhook_verify_reason('github', ARRAY['It''s a Secret to Everybody'], repeat('x', 300000),
+    :'big_headers') AS big_by_default;
+SET hookseal.max_body_bytes = '1MB';
+SELECT webhook_verify_reason('github', ARRAY['It''s a Secret to Everybody'], repeat('x', 300000),
+    :'big_headers') AS big_raised;
+RESET hookseal.max_body_bytes;
 -- webhook_verify_reason takes a bytea body as webhook_verify does.
 SELECT webhook_verify_reason('github', ARRAY['It''s a Secret to Everybody'], convert_to('Hello, World!', 'UTF8'),
     '{"X-Hub-Signature-256": "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"}') AS bytea_reason;
