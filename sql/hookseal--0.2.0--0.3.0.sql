@@ -375,15 +375,17 @@ AS $$
     ), later AS (
         -- Failures counted that finished after this delivery: rare (answers
         -- recorded out of order), one BRIN-bounded look at the log then.
-        SELECT d.ep, d.t, coalesce(f.failures, 0) AS failures
+        -- (A CASE, not a lateral join: the count must not run at all in the
+        -- usual case; a lateral count per endpoint and ack batch measured
+        -- 0.65x of the drain rate with 100 endpoints.)
+        SELECT d.ep, d.t,
+               CASE WHEN d.t IS NULL OR s.last_failure_at IS NULL OR s.last_failure_at <= d.t THEN 0
+                    ELSE (SELECT count(*)::integer FROM attempts a
+                          WHERE a.endpoint_id = d.ep
+                            AND a.finished_at > greatest(d.t, s.last_success_at)
+                            AND a.error_class <> 'ok')
+               END AS failures
         FROM d JOIN endpoint_state s ON s.endpoint_id = d.ep
-        LEFT JOIN LATERAL (
-            SELECT count(*)::integer AS failures
-            FROM attempts a
-            WHERE a.endpoint_id = d.ep
-              AND a.finished_at > greatest(d.t, s.last_success_at)
-              AND a.error_class <> 'ok'
-        ) f ON d.t IS NOT NULL AND s.last_failure_at > d.t
     )
     UPDATE endpoint_state s
     SET last_success_at = CASE WHEN l.t IS NULL THEN s.last_success_at
