@@ -959,26 +959,17 @@ async fn record(
                 return;
             }
         }
-        let conn = match db.take() {
-            Some(d) if !d.is_closed() => d,
-            _ => match Db::connect_within(&cfg, None).await {
-                Ok(d) => d,
-                Err(e) => {
-                    metrics.db_errors.fetch_add(1, Relaxed);
-                    if e.is_permanent() {
-                        tracing::error!(error = %e, acks = b.acks.len(), fails = b.fails.len(),
-                            release = b.release.len(),
-                            "the database refuses the recorder; dropping these results (the rows are delivered again after their lease)");
-                        b.done(&unrecorded, &recorded);
-                        continue;
-                    }
-                    tracing::warn!(error = %e, pending = b.acks.len() + b.fails.len(),
-                        "recorder cannot connect; keeping results");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-            },
+        let Some(conn) = recorder_connection(
+            &cfg,
+            &metrics,
+            db.take(),
+            &mut b,
+            &mut backoff,
+            (&unrecorded, &recorded),
+        )
+        .await
+        else {
+            continue;
         };
         let flushed = tokio::time::timeout(
             cfg.db_timeout,
@@ -992,28 +983,79 @@ async fn record(
             ),
         )
         .await;
-        match flushed {
-            // Cancelled between statements: what was recorded left the
-            // batches, the rest is kept for the next connection.
-            Err(_) => {
-                metrics.db_errors.fetch_add(1, Relaxed);
-                tracing::warn!(
-                    timeout_ms = cfg.db_timeout.as_millis() as u64,
-                    "recording results got no answer; reconnecting"
-                );
+        if after_flush(&cfg, &metrics, flushed, &mut backoff).await {
+            db = Some(conn);
+            b.done(&unrecorded, &recorded);
+        }
+    }
+}
+
+/// The recorder's connection: the open one, or a new one. `None` when there
+/// is none to use now: after a transient failure (having waited `backoff`,
+/// doubled), or a permanent refusal (the results it holds are dropped;
+/// their rows are delivered again after their lease).
+async fn recorder_connection(
+    cfg: &Config,
+    metrics: &Metrics,
+    open: Option<Db>,
+    b: &mut Batches,
+    backoff: &mut Duration,
+    (unrecorded, recorded): (&AtomicUsize, &Notify),
+) -> Option<Db> {
+    if let Some(d) = open.filter(|d| !d.is_closed()) {
+        return Some(d);
+    }
+    match Db::connect_within(cfg, None).await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            metrics.db_errors.fetch_add(1, Relaxed);
+            if e.is_permanent() {
+                tracing::error!(error = %e, acks = b.acks.len(), fails = b.fails.len(),
+                    release = b.release.len(),
+                    "the database refuses the recorder; dropping these results (the rows are delivered again after their lease)");
+                b.done(unrecorded, recorded);
+                return None;
             }
-            Ok(Ok(())) => {
-                db = Some(conn);
-                backoff = FIRST_BACKOFF;
-                b.done(&unrecorded, &recorded);
-            }
-            Ok(Err(e)) => {
-                metrics.db_errors.fetch_add(1, Relaxed);
-                tracing::warn!(error = %Described(&e), retry_in_ms = backoff.as_millis() as u64,
-                    "recording results failed; reconnecting");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
+            tracing::warn!(error = %e, pending = b.acks.len() + b.fails.len(),
+                "recorder cannot connect; keeping results");
+            tokio::time::sleep(*backoff).await;
+            *backoff = (*backoff * 2).min(MAX_BACKOFF);
+            None
+        }
+    }
+}
+
+/// What a flush's outcome means: true when everything was recorded (the
+/// connection is kept and the backoff reset); otherwise the error is
+/// counted and logged, and after a refusal the recorder waits `backoff`.
+async fn after_flush(
+    cfg: &Config,
+    metrics: &Metrics,
+    flushed: Result<Result<(), tokio_postgres::Error>, tokio::time::error::Elapsed>,
+    backoff: &mut Duration,
+) -> bool {
+    match flushed {
+        // Cancelled between statements: what was recorded left the
+        // batches, the rest is kept for the next connection.
+        Err(_) => {
+            metrics.db_errors.fetch_add(1, Relaxed);
+            tracing::warn!(
+                timeout_ms = cfg.db_timeout.as_millis() as u64,
+                "recording results got no answer; reconnecting"
+            );
+            false
+        }
+        Ok(Ok(())) => {
+            *backoff = FIRST_BACKOFF;
+            true
+        }
+        Ok(Err(e)) => {
+            metrics.db_errors.fetch_add(1, Relaxed);
+            tracing::warn!(error = %Described(&e), retry_in_ms = backoff.as_millis() as u64,
+                "recording results failed; reconnecting");
+            tokio::time::sleep(*backoff).await;
+            *backoff = (*backoff * 2).min(MAX_BACKOFF);
+            false
         }
     }
 }
