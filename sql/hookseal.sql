@@ -1062,6 +1062,24 @@ $$;
 
 -- A new secret for an endpoint. The plaintext is returned here, once; only
 -- its ciphertext and hash are stored.
+-- An endpoint's scheme; no such endpoint is a hookseal error naming it
+-- (create_secret, create_keypair, rotate_secret).
+CREATE FUNCTION _endpoint_scheme(endpoint text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    ep_scheme text;
+BEGIN
+    SELECT e.scheme INTO ep_scheme FROM endpoints e WHERE e.id = endpoint;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'hookseal: no endpoint %', coalesce(quote_literal(endpoint), 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN ep_scheme;
+END
+$$;
+
 -- An endpoint that signs with v1a key pairs (0.3.0): its newest key is an
 -- ed25519 signing key. Its rotations make key pairs, never HMAC secrets.
 CREATE FUNCTION _endpoint_is_asymmetric(endpoint text) RETURNS boolean
@@ -1081,11 +1099,7 @@ AS $$
 DECLARE
     ep_scheme text;
 BEGIN
-    SELECT e.scheme INTO ep_scheme FROM endpoints e WHERE e.id = endpoint;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'hookseal: no endpoint %', coalesce(quote_literal(endpoint), 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    ep_scheme := _endpoint_scheme(endpoint);
     IF _endpoint_is_asymmetric(endpoint) THEN
         RAISE EXCEPTION 'hookseal: endpoint % signs with v1a key pairs; an HMAC secret would '
                         'make it sign v1, which its receivers'' public keys cannot verify', endpoint
@@ -1112,11 +1126,7 @@ DECLARE
     ep_scheme text;
     signing text;
 BEGIN
-    SELECT e.scheme INTO ep_scheme FROM endpoints e WHERE e.id = endpoint;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'hookseal: no endpoint %', coalesce(quote_literal(endpoint), 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    ep_scheme := _endpoint_scheme(endpoint);
     SELECT k.signing, k.public INTO signing, public_key FROM _new_keypair(ep_scheme) k;
     INSERT INTO secrets (webhook_id, secret, hash)
     VALUES (endpoint, _encrypt_secret(signing), secret_hash(signing))
@@ -1340,9 +1350,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = endpoint) THEN
         RETURN false;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM secrets s
-                   WHERE s.webhook_id = endpoint AND s.revoked_at IS NULL
-                     AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp())) THEN
+    IF cardinality(_active_secrets(endpoint)) = 0 THEN
         RAISE EXCEPTION 'hookseal: endpoint % has no active secret to sign with', endpoint
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'create_secret() (or create_keypair() for v1a) first';
@@ -1394,10 +1402,7 @@ BEGIN
                   HINT = 'the current secrets keep signing for the grace period, then expire; '
                          '''0'' expires them now';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM endpoints e WHERE e.id = endpoint) THEN
-        RAISE EXCEPTION 'hookseal: no endpoint %', coalesce(quote_literal(endpoint), 'NULL')
-            USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM _endpoint_scheme(endpoint);
     IF _endpoint_is_asymmetric(endpoint) THEN
         SELECT k.secret_id, k.public_key INTO secret_id, secret FROM create_keypair(endpoint) k;
     ELSE
