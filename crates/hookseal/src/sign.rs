@@ -209,32 +209,8 @@ impl Signer {
         headers: &[(&str, &str)],
     ) -> Result<Signed, SignError> {
         let s = &self.scheme;
-        let id = if s.id_header.is_some() {
-            let id = match msg.id {
-                Some(id) => id.to_owned(),
-                None => new_id(IdKind::Event).map_err(|_| SignError::Random)?,
-            };
-            if !crate::message_id::is_message_id(&id) {
-                return Err(SignError::InvalidId);
-            }
-            Some(id)
-        } else {
-            None
-        };
-        let timestamp = s
-            .timestamp
-            .as_ref()
-            .map(|_| msg.timestamp.unwrap_or_else(UnixTime::now));
-        let ts_text = match (&s.timestamp, timestamp) {
-            (Some(spec), Some(t)) => {
-                let v = t.in_unit(spec.unit);
-                if !(0..=999_999_999_999_999_999).contains(&v) {
-                    return Err(SignError::TimestampOutOfRange);
-                }
-                v.to_string()
-            }
-            _ => String::new(),
-        };
+        let id = self.message_id(msg)?;
+        let (timestamp, ts_text) = self.timestamp(msg)?;
         let (signed_text, send) = self.signed_text(msg.body)?;
         let (names, header_text) = self.named_headers(headers)?;
         let fields = Fields {
@@ -243,63 +219,7 @@ impl Signer {
             body: &signed_text,
             headers: &header_text,
         };
-        // The signature value, written in place: [ts item] [names item] then
-        // one tagged signature per version and key, strongest version first,
-        // list-separated.
-        let f = &s.format;
-        let sep = f.list_separator.as_deref().unwrap_or("");
-        let mut value = String::with_capacity(16 + self.keys.len() * 140);
-        // Opens a `{tag}{tag_separator}` item; the caller writes its value.
-        let open = |value: &mut String, tag: &str| {
-            if !value.is_empty() {
-                value.push_str(sep);
-            }
-            value.push_str(tag);
-            value.push_str(&f.tag_separator);
-        };
-        if let Some(tt) = &f.timestamp_tag {
-            open(&mut value, tt);
-            value.push_str(&ts_text);
-        }
-        if let Some(h) = &s.signed_headers {
-            open(&mut value, &h.tag);
-            value.push_str(&names);
-        }
-        for v in &s.stronger {
-            for k in &self.keys {
-                if let Key::Hmac(m) = k {
-                    open(&mut value, &v.tag);
-                    let mac = m.compute(v.message.parts(), &fields);
-                    s.encoding.encode_into(mac.as_bytes(), &mut value);
-                }
-            }
-        }
-        let mut whole = None; // the message as one string, for ed25519
-        for k in &self.keys {
-            if !value.is_empty() {
-                value.push_str(sep);
-            }
-            let (tag, sig) = match k {
-                Key::Hmac(m) => (
-                    f.tag.as_deref(),
-                    SigBytes::Mac(m.compute(s.message.parts(), &fields)),
-                ),
-                Key::Ed25519(Ed25519::Signing(sk)) => {
-                    use ed25519_dalek::Signer as _;
-                    let m = whole.get_or_insert_with(|| message_bytes(s.message.parts(), &fields));
-                    let tag = s.asymmetric.as_ref().map(|a| a.tag.as_str());
-                    (tag, SigBytes::Ed25519(sk.sign(m).to_bytes()))
-                }
-                // Refused by Signer::new.
-                Key::Ed25519(Ed25519::Public(_)) => continue,
-            };
-            if let Some(t) = tag {
-                value.push_str(t);
-                value.push_str(&f.tag_separator);
-            }
-            s.encoding.encode_into(sig.as_bytes(), &mut value);
-        }
-
+        let value = self.signature_value(&fields, &ts_text, &names);
         let mut headers = Vec::new();
         let mut query = Vec::new();
         match &s.signature {
@@ -319,6 +239,97 @@ impl Signer {
             timestamp,
             body: send,
         })
+    }
+
+    /// The message id: the caller's (checked against the one id rule) or a
+    /// fresh `evt_` id; none for a scheme without an id header.
+    fn message_id(&self, msg: &Message<'_>) -> Result<Option<String>, SignError> {
+        if self.scheme.id_header.is_none() {
+            return Ok(None);
+        }
+        let id = match msg.id {
+            Some(id) => id.to_owned(),
+            None => new_id(IdKind::Event).map_err(|_| SignError::Random)?,
+        };
+        if !crate::message_id::is_message_id(&id) {
+            return Err(SignError::InvalidId);
+        }
+        Ok(Some(id))
+    }
+
+    /// The signing time (the caller's, or now) and its text in the scheme's
+    /// unit; none and empty for a scheme without a timestamp.
+    fn timestamp(&self, msg: &Message<'_>) -> Result<(Option<UnixTime>, String), SignError> {
+        let Some(spec) = &self.scheme.timestamp else {
+            return Ok((None, String::new()));
+        };
+        let t = msg.timestamp.unwrap_or_else(UnixTime::now);
+        let v = t.in_unit(spec.unit);
+        if !(0..=999_999_999_999_999_999).contains(&v) {
+            return Err(SignError::TimestampOutOfRange);
+        }
+        Ok((Some(t), v.to_string()))
+    }
+
+    /// The signature value, written in place: [ts item] [names item] then
+    /// one tagged signature per version and key, strongest version first,
+    /// list-separated.
+    fn signature_value(&self, fields: &Fields<'_>, ts_text: &str, names: &str) -> String {
+        let s = &self.scheme;
+        let f = &s.format;
+        let sep = f.list_separator.as_deref().unwrap_or("");
+        let mut value = String::with_capacity(16 + self.keys.len() * 140);
+        // Opens a `{tag}{tag_separator}` item; the caller writes its value.
+        let open = |value: &mut String, tag: &str| {
+            if !value.is_empty() {
+                value.push_str(sep);
+            }
+            value.push_str(tag);
+            value.push_str(&f.tag_separator);
+        };
+        if let Some(tt) = &f.timestamp_tag {
+            open(&mut value, tt);
+            value.push_str(ts_text);
+        }
+        if let Some(h) = &s.signed_headers {
+            open(&mut value, &h.tag);
+            value.push_str(names);
+        }
+        for v in &s.stronger {
+            for k in &self.keys {
+                if let Key::Hmac(m) = k {
+                    open(&mut value, &v.tag);
+                    let mac = m.compute(v.message.parts(), fields);
+                    s.encoding.encode_into(mac.as_bytes(), &mut value);
+                }
+            }
+        }
+        let mut whole = None; // the message as one string, for ed25519
+        for k in &self.keys {
+            if !value.is_empty() {
+                value.push_str(sep);
+            }
+            let (tag, sig) = match k {
+                Key::Hmac(m) => (
+                    f.tag.as_deref(),
+                    SigBytes::Mac(m.compute(s.message.parts(), fields)),
+                ),
+                Key::Ed25519(Ed25519::Signing(sk)) => {
+                    use ed25519_dalek::Signer as _;
+                    let m = whole.get_or_insert_with(|| message_bytes(s.message.parts(), fields));
+                    let tag = s.asymmetric.as_ref().map(|a| a.tag.as_str());
+                    (tag, SigBytes::Ed25519(sk.sign(m).to_bytes()))
+                }
+                // Refused by Signer::new.
+                Key::Ed25519(Ed25519::Public(_)) => continue,
+            };
+            if let Some(t) = tag {
+                value.push_str(t);
+                value.push_str(&f.tag_separator);
+            }
+            s.encoding.encode_into(sig.as_bytes(), &mut value);
+        }
+        value
     }
 
     /// The names item's text and the `{headers}` text for `headers`; both
