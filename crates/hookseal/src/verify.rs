@@ -399,22 +399,7 @@ impl Verifier {
             }
         }
 
-        // Message id.
-        let id: &[u8] = match (&s.id_header, &names.id) {
-            (Some(_), Some(Named { name, key })) => match one(headers, key) {
-                One::Absent => return Err(VerifyError::MissingHeader { name: name.clone() }),
-                One::Repeated => return Err(malformed_header(name, "header is repeated")),
-                One::Present([]) => return Err(malformed_header(name, "empty")),
-                One::Present(v) if v.len() > MAX_MESSAGE_ID_LEN => {
-                    return Err(malformed_header(name, "too long"))
-                }
-                One::Present(v) if !is_message_id_bytes(v) => {
-                    return Err(malformed_header(name, "not printable ASCII"))
-                }
-                One::Present(v) => v,
-            },
-            _ => b"",
-        };
+        let id = self.message_id(headers, names)?;
 
         // Timestamp and replay window.
         let mut timestamp = None;
@@ -478,12 +463,47 @@ impl Verifier {
             }
             None => body,
         };
-        if let Some(i) = self.match_any(template, sigs, asym, (id, ts_text, &header_text), msg_body)
-        {
+        let signed = (id, ts_text, header_text.as_slice());
+        if let Some(i) = self.match_any(template, sigs, asym, signed, msg_body) {
             return Ok(done(i, Matched::RawBody));
         }
-        // Nothing matched. Signatures that cannot be a MAC at all are a
-        // malformed request rather than a mismatch.
+        self.check_decodable(sigs, asym)?;
+        // Second chance: the body as a re-serializing sender signs it.
+        match self.match_reserialized(template, sigs, asym, signed, body) {
+            Some((i, how)) => Ok(done(i, how)),
+            // Only signatures of other versions, or none matching: a mismatch.
+            None => Err(VerifyError::NoMatchingSignature),
+        }
+    }
+
+    /// The message id header's value (empty for a scheme without one),
+    /// checked against the one id rule.
+    fn message_id<'h, H: HeaderSource + ?Sized>(
+        &self,
+        headers: &'h H,
+        names: &Names,
+    ) -> Result<&'h [u8], VerifyError> {
+        let (Some(_), Some(Named { name, key })) = (&self.scheme.id_header, &names.id) else {
+            return Ok(b"");
+        };
+        match one(headers, key) {
+            One::Absent => Err(VerifyError::MissingHeader { name: name.clone() }),
+            One::Repeated => Err(malformed_header(name, "header is repeated")),
+            One::Present([]) => Err(malformed_header(name, "empty")),
+            One::Present(v) if v.len() > MAX_MESSAGE_ID_LEN => {
+                Err(malformed_header(name, "too long"))
+            }
+            One::Present(v) if !is_message_id_bytes(v) => {
+                Err(malformed_header(name, "not printable ASCII"))
+            }
+            One::Present(v) => Ok(v),
+        }
+    }
+
+    /// Nothing matched: signatures that cannot be a MAC (or an ed25519
+    /// signature) at all are a malformed request rather than a mismatch.
+    fn check_decodable(&self, sigs: &[&[u8]], asym: &[bool]) -> Result<(), VerifyError> {
+        let s = &self.scheme;
         let mac_len = s.algorithm.mac_len();
         let mut buf = [0u8; 64];
         let decodable = sigs.iter().zip(asym).any(|(c, &a)| {
@@ -507,31 +527,31 @@ impl Verifier {
                 },
             });
         }
-        // Second chance: the body as a re-serializing sender signs it.
-        if decodable {
-            if let Some(r) = s.reserialize(body) {
-                if r.compact != body {
-                    if let Some(i) = self.match_any(
-                        template,
-                        sigs,
-                        asym,
-                        (id, ts_text, &header_text),
-                        &r.compact,
-                    ) {
-                        return Ok(done(i, Matched::CompactJson));
-                    }
-                }
-                if let Some(projected) = &r.fields {
-                    if let Some(i) =
-                        self.match_any(template, sigs, asym, (id, ts_text, &header_text), projected)
-                    {
-                        return Ok(done(i, Matched::JsonFields));
-                    }
-                }
+        Ok(())
+    }
+
+    /// The second chance: the body as a re-serializing sender signs it
+    /// (its compact JSON form, or the projected fields).
+    fn match_reserialized(
+        &self,
+        template: &Template,
+        sigs: &[&[u8]],
+        asym: &[bool],
+        signed: (&[u8], &[u8], &[u8]),
+        body: &[u8],
+    ) -> Option<(usize, Matched)> {
+        if sigs.is_empty() {
+            return None;
+        }
+        let r = self.scheme.reserialize(body)?;
+        if r.compact != body {
+            if let Some(i) = self.match_any(template, sigs, asym, signed, &r.compact) {
+                return Some((i, Matched::CompactJson));
             }
         }
-        // Only signatures of other versions, or none matching: a mismatch.
-        Err(VerifyError::NoMatchingSignature)
+        let projected = r.fields.as_ref()?;
+        self.match_any(template, sigs, asym, signed, projected)
+            .map(|i| (i, Matched::JsonFields))
     }
 
     fn signature_name(&self) -> &str {
