@@ -8,6 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 rev=${1:?usage: bench/dispatch.sh --compare REV [events] [rounds]}
 n=${2:-40000}
 rounds=${3:-2}
+ordered_n=${HOOKSEAL_BENCH_ORDERED:-2000}   # events of the ordered case
 cd "$root"
 work=$(mktemp -d /tmp/hdc.XXXX)
 chown postgres:postgres "$work"
@@ -52,16 +53,20 @@ sql -c "CREATE EXTENSION hookseal" -c "CREATE ROLE bench_dispatcher LOGIN IN ROL
     -c "DROP EXTENSION hookseal"
 rport=$(free_port)
 
-# One drain: $1 variant, $2 endpoints; prints deliveries/s.
+# One drain: $1 variant, $2 endpoints ("1o": one ordered endpoint, which
+# takes one delivery at a time, so a round trip's every statement shows);
+# prints deliveries/s.
 drain() {
-  local v=$1 eps=$2 db=bench_$1_$2
+  local v=$1 eps=${2%o} db=bench_$1_$2 opts='{}' n=$n
+  if [ "$2" != "$eps" ]; then opts='{"ordered": true}'; n=$ordered_n; fi
   sql -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
   local dsql="psql -qAtX -v ON_ERROR_STOP=1 -d $db"
   $dsql -c "CREATE EXTENSION hookseal"
   $dsql -c "CREATE TABLE eps (n int PRIMARY KEY, app text, endpoint text, secret text)"
   $dsql -c "INSERT INTO eps SELECT g, a.app, e.endpoint_id, e.secret FROM generate_series(1, $eps) g,
             LATERAL (SELECT hookseal.create_app('b' || g) AS app) a,
-            LATERAL hookseal.create_endpoint(a.app, 'http://127.0.0.1:$rport/e/' || g, 'native') e"
+            LATERAL hookseal.create_endpoint(a.app, 'http://127.0.0.1:$rport/e/' || g, 'native',
+                                             options => '$opts') e"
   # Every endpoint signs with endpoint 1's secret, so one receiver verifies
   # them all (benchmark shortcut; hashes kept unique).
   $dsql -c "UPDATE hookseal.secrets s SET secret = (SELECT secret FROM hookseal.secrets WHERE webhook_id = (SELECT endpoint FROM eps WHERE n = 1)),
@@ -98,7 +103,7 @@ drain() {
 for r in $(seq "$rounds"); do
   for v in old new; do
     use "$v"
-    for eps in 1 100; do
+    for eps in 1 100 1o; do
       rate=$(drain "$v" "$eps")
       echo "round $r: $v, $eps endpoint(s): $rate deliveries/s"
       echo "$v $eps $rate" >> "$work/results.txt"
@@ -106,17 +111,19 @@ for r in $(seq "$rounds"); do
   done
 done
 use new
-python3 - "$work/results.txt" "$n" "$old_name" <<'PY'
+python3 - "$work/results.txt" "$n" "$old_name" "$ordered_n" <<'PY'
 import statistics, sys
-res, n, old_name = {}, sys.argv[2], sys.argv[3]
+res, n, old_name, ordered_n = {}, sys.argv[2], sys.argv[3], sys.argv[4]
 for line in open(sys.argv[1]):
     v, eps, rate = line.split()
     res.setdefault((v, eps), []).append(int(rate))
 print()
-print(f"| drain of {n} events, 1 worker | {old_name} deliveries/s | new deliveries/s | new / old (medians) |")
+print(f"| drain, 1 worker | {old_name} deliveries/s | new deliveries/s | new / old (medians) |")
 print("|---|---|---|---|")
-for eps in ("1", "100"):
+for eps in ("1", "100", "1o"):
     o, w = res[("old", eps)], res[("new", eps)]
-    print(f"| {eps} endpoint(s) | {' / '.join(map(str, o))} | {' / '.join(map(str, w))} | "
+    what = (f"{ordered_n} events, 1 ordered endpoint" if eps == "1o"
+            else f"{n} events, {eps} endpoint(s)")
+    print(f"| {what} | {' / '.join(map(str, o))} | {' / '.join(map(str, w))} | "
           f"{statistics.median(w) / statistics.median(o):.2f} |")
 PY

@@ -66,8 +66,8 @@ echo "== log scan: an end-to-end run at debug level logs none of its secrets"
 PGDATA_DIR="$work/pg" bash tests/security/logscan.sh
 echo "== fault injection (tests/faults: receivers that misbehave, PostgreSQL killed, a stalled link, statement timeouts, a failing outbox insert)"
 bash tests/faults/run.sh 100 "$root/target/faults-ci.md"
-echo "== short soak (bench/soak.sh: nothing lost, no lock wait, retention ran)"
-bash bench/soak.sh 200 60 '20 seconds' | tail -4
+echo "== short soak (bench/soak.sh on the debug builds: nothing lost, no lock wait, retention ran)"
+HOOKSEAL_BENCH_DEBUG=1 bash bench/soak.sh 200 60 '20 seconds' | tail -4
 echo "== crash test"
 if [ -n "${HOOKSEAL_CRASH_FULL:-}" ]; then
   bash tests/dispatch/crash.sh --events 10000 --kills 20

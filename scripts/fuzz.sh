@@ -3,12 +3,17 @@
 #   bash scripts/fuzz.sh [seconds per target] [target ...]
 # Defaults: 30 s each, every target. First replays the kept regression
 # inputs (fuzz/regressions/<target>/: crashers found and fixed), then runs
-# each target from its seeds (fuzz/seeds) and minimized corpus
-# (fuzz/corpus) for the given time. A crash fails the script and leaves the
-# input in fuzz/artifacts/<target>/. One line per target goes to stdout and
-# to $HOOKSEAL_FUZZ_REPORT (default target/fuzz-report.tsv):
+# each target from its seeds (fuzz/seeds, in git) and the minimized corpus
+# of earlier runs for the given time. The corpus is kept outside the
+# repository, in $HOOKSEAL_FUZZ_CORPUS (default ~/.cache/hookseal-fuzz):
+# it is built by the runs, not reviewed, and was 98% of the repository's
+# files. On a fresh machine (CI) a run starts from the seeds alone. A crash
+# fails the script and leaves the input in fuzz/artifacts/<target>/ (git
+# ignores it; a fixed crasher is copied to fuzz/regressions/<target>/). One
+# line per target goes to stdout and to $HOOKSEAL_FUZZ_REPORT (default
+# target/fuzz-report.tsv):
 #   target  seconds  executions  exec/s  coverage  corpus  crashes
-# HOOKSEAL_FUZZ_SAVE=1 merges what the run found into fuzz/corpus (minimized).
+# HOOKSEAL_FUZZ_SAVE=1 merges what the run found into that corpus (minimized).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -16,6 +21,7 @@ need_rust
 need_fuzz
 cd "$root/fuzz"
 secs=${1:-30}
+corpus=${HOOKSEAL_FUZZ_CORPUS:-$HOME/.cache/hookseal-fuzz}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
@@ -40,7 +46,7 @@ for t in "${targets[@]}"; do
     }
   fi
   mkdir -p "$work/$t" "artifacts/$t"
-  for d in seeds corpus; do
+  for d in seeds "$corpus"; do
     [ -d "$d/$t" ] && cp -r "$d/$t/." "$work/$t/" 2>/dev/null || true
   done
   crashes=0
@@ -61,9 +67,9 @@ for t in "${targets[@]}"; do
     grep -m1 -A25 -E 'panicked|ERROR: libFuzzer|ERROR: AddressSanitizer' "$work/$t.log" >&2 || tail -40 "$work/$t.log" >&2
     failed=1
   elif [ -n "${HOOKSEAL_FUZZ_SAVE:-}" ]; then
-    mkdir -p "corpus/$t" "$work/$t.min"
-    "$bin/$t" -merge=1 "$work/$t.min" "corpus/$t" "$work/$t" >/dev/null 2>&1
-    rm -rf "corpus/$t" && mv "$work/$t.min" "corpus/$t"
+    mkdir -p "$corpus/$t" "$work/$t.min"
+    "$bin/$t" -merge=1 "$work/$t.min" "$corpus/$t" "$work/$t" >/dev/null 2>&1
+    rm -rf "${corpus:?}/$t" && mv "$work/$t.min" "$corpus/$t"
   fi
 done
 exit $failed

@@ -127,11 +127,20 @@ need_node() {
 # $root set): the release CLI and extension built and installed; sets bin
 # (the CLI), work (a scratch folder the postgres user owns, /tmp/NAME.XXXX)
 # and pids (background processes); on exit they are killed, the cluster in
-# $work/pg stopped and $work removed.
+# $work/pg stopped and $work removed. HOOKSEAL_BENCH_DEBUG=1 uses the debug
+# builds instead: for CI's short runs of a benchmark, which check what it
+# asserts (nothing lost, retention ran), not its speed, and so need not
+# build the workspace a second time in release.
 bench_prepare() {
-  cargo build -q --release -p hookseal-cli
-  (cd crates/hookseal-pg && cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null)
-  bin=$root/target/release/hookseal
+  if [ -n "${HOOKSEAL_BENCH_DEBUG:-}" ]; then
+    cargo build -q -p hookseal-cli
+    (cd crates/hookseal-pg && cargo pgrx install --pg-config /usr/bin/pg_config >/dev/null)
+    bin=$root/target/debug/hookseal
+  else
+    cargo build -q --release -p hookseal-cli
+    (cd crates/hookseal-pg && cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null)
+    bin=$root/target/release/hookseal
+  fi
   work=$(mktemp -d "/tmp/$1.XXXX")
   chown postgres:postgres "$work"
   pids=()

@@ -373,14 +373,22 @@ pub mod pg_test {
     /// superuser-only key settings are defined before any session reads
     /// them) and the throwaway key in a key file, the one way a key is
     /// configured (an inline key in postgresql.conf is refused).
+    ///
+    /// pgrx asks for these once per test, while the server may be reading
+    /// the key file for another test: the file is written once per test
+    /// process, to a private name renamed into place, so no backend ever
+    /// reads it empty or half-written.
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        let path = std::env::temp_dir().join("hookseal-pgrx-test.key");
-        std::fs::write(&path, format!("{TEST_KEY}\n")).expect("write the test key file");
-        let line = format!("hookseal.server_key_file = '{}'", path.display());
-        vec![
-            "shared_preload_libraries = 'hookseal'",
-            Box::leak(line.into_boxed_str()),
-        ]
+        static LINE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+        let line = LINE.get_or_init(|| {
+            let path = std::env::temp_dir().join("hookseal-pgrx-test.key");
+            let tmp = path.with_extension(format!("key.{}", std::process::id()));
+            std::fs::write(&tmp, format!("{TEST_KEY}\n")).expect("write the test key file");
+            std::fs::rename(&tmp, &path).expect("move the test key file into place");
+            let line = format!("hookseal.server_key_file = '{}'", path.display());
+            Box::leak(line.into_boxed_str())
+        });
+        vec!["shared_preload_libraries = 'hookseal'", line]
     }
 }
