@@ -170,6 +170,35 @@ SELECT fail(c.outbox_id, 'w-c', 500, 'late', NULL, 'http', NULL, '2026-01-01 12:
             '2026-01-01 12:00:04.5+00', false, NULL, NULL)
 FROM claim('w-c', 100, '1 hour', 32) c WHERE c.event_id = :'evt8' AND c.endpoint_id = :'ep_c';
 SELECT circuit, consecutive_failures FROM endpoint_state WHERE endpoint_id = :'ep_c';
+-- The other order: the deliveries recorded first, while the endpoint had
+-- no counted failures (only last_success_at moves), then the failures: two
+-- before the first delivery (not counted), one after the last (row 6,
+-- counted), then one before the last (row 4, not counted).
+SELECT endpoint_id AS ep_d FROM create_endpoint(:'app', 'http://127.0.0.1:9/d', 'native',
+    event_types => ARRAY['circuit-d']) \gset
+SELECT count(webhook_send(:'app', 'circuit-d', jsonb_build_object('n', g))) AS sent FROM generate_series(1, 6) g;
+CREATE TEMP TABLE cd AS
+SELECT c.outbox_id, row_number() OVER (ORDER BY c.outbox_id) AS n
+FROM claim('w-d', 100, '1 hour', 32) c WHERE c.endpoint_id = :'ep_d';
+SELECT count(*) AS acked FROM ack_many('w-d',
+    ARRAY(SELECT outbox_id FROM cd WHERE n IN (3, 5) ORDER BY n), ARRAY[200, 200], ARRAY[1, 1],
+    ARRAY[timestamptz '2026-01-01 12:00:02+00', '2026-01-01 12:00:04+00'],
+    ARRAY[timestamptz '2026-01-01 12:00:03+00', '2026-01-01 12:00:05+00'],
+    ARRAY[false, false], ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[]);
+SELECT consecutive_failures, last_success_at
+FROM endpoint_state WHERE endpoint_id = :'ep_d';
+CREATE FUNCTION pg_temp.fail_d(n integer) RETURNS text LANGUAGE sql AS $$
+    SELECT fail(cd.outbox_id, 'w-d', 500, 'boom', NULL, 'http', NULL,
+                timestamptz '2026-01-01 12:00:00+00' + (cd.n - 1) * interval '1 second',
+                timestamptz '2026-01-01 12:00:00+00' + cd.n * interval '1 second', false, NULL, NULL)::text
+    FROM cd WHERE cd.n = $1
+$$;
+SELECT pg_temp.fail_d(1) AS f1, pg_temp.fail_d(2) AS f2;
+SELECT consecutive_failures AS after_1_2 FROM endpoint_state WHERE endpoint_id = :'ep_d';
+SELECT pg_temp.fail_d(6) AS f6;
+SELECT consecutive_failures AS after_6 FROM endpoint_state WHERE endpoint_id = :'ep_d';
+SELECT pg_temp.fail_d(4) AS f4;
+SELECT consecutive_failures AS after_4, circuit FROM endpoint_state WHERE endpoint_id = :'ep_d';
 
 -- Item 12: a body larger than receivers accept is refused before anything is written.
 SELECT count(*) AS events_before FROM events \gset
