@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hookseal::UnixTime;
+use hookseal_postgres::{ConnectError, Described};
 use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
@@ -33,9 +34,10 @@ const RESERVE: &str = "INSERT INTO hookseal_replay AS r (scope, id, until_ms) VA
 const FORGET: &str = "DELETE FROM hookseal_replay WHERE scope = $1 AND id = $2";
 const PURGE: &str = "DELETE FROM hookseal_replay WHERE until_ms <= $1";
 
-/// Opens a new connection when the last one broke.
+/// Opens a new connection when the last one broke. A `tokio_postgres`
+/// error converts with `?` ([`ConnectError`] is `From` it).
 pub type Connector =
-    Box<dyn Fn() -> BoxFuture<'static, Result<Client, tokio_postgres::Error>> + Send + Sync>;
+    Box<dyn Fn() -> BoxFuture<'static, Result<Client, ConnectError>> + Send + Sync>;
 
 /// A [`ReplayStore`] in PostgreSQL (table `hookseal_replay` on the
 /// connection's search path).
@@ -66,21 +68,19 @@ impl PgReplayStore {
         }
     }
 
-    /// A store over plaintext connections to `url` (a `postgres://` URL or
-    /// key=value string), for a database on the same host or network.
-    pub fn no_tls(url: &str) -> Result<Self, tokio_postgres::Error> {
-        let config: tokio_postgres::Config = url.parse()?;
+    /// A store that connects to `url` (a `postgres://` URL or key=value
+    /// string) as every hookseal component does ([`hookseal_postgres`]):
+    /// `sslmode=require` gives TLS verified against the Mozilla roots and
+    /// the `PGSSLROOTCERT` file, otherwise plaintext, for a database on the
+    /// same host or network. Until 0.3.0 this was `no_tls`, plaintext only.
+    pub fn from_url(url: &str) -> Result<Self, ConnectError> {
+        let _: tokio_postgres::Config = url.parse().map_err(ConnectError::Url)?;
+        let (url, root_cert) = (url.to_owned(), hookseal_postgres::root_cert_from_env());
         Ok(PgReplayStore::new(Box::new(move || {
-            let config = config.clone();
-            Box::pin(async move {
-                let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::warn!(error = %e, "replay store connection closed");
-                    }
-                });
-                Ok(client)
-            })
+            let (url, root_cert) = (url.clone(), root_cert.clone());
+            Box::pin(
+                async move { hookseal_postgres::connect(&url, root_cert.as_deref(), None).await },
+            )
         })))
     }
 
@@ -111,7 +111,7 @@ impl PgReplayStore {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let fresh = Arc::new((self.connect)().await.map_err(db)?);
+        let fresh = Arc::new((self.connect)().await.map_err(not_connected)?);
         *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
         Ok(fresh)
     }
@@ -141,11 +141,11 @@ impl PgReplayStore {
 fn db(e: tokio_postgres::Error) -> ReplayError {
     // The server's message and SQLSTATE; tokio-postgres never includes the
     // connection string or password in an error.
-    let detail = match e.as_db_error() {
-        Some(d) => format!("{} ({})", d.message(), d.code().code()),
-        None => e.to_string(),
-    };
-    ReplayError::Database(detail)
+    ReplayError::Database(Described(&e).to_string())
+}
+
+fn not_connected(e: ConnectError) -> ReplayError {
+    ReplayError::Database(e.to_string())
 }
 
 impl ReplayStore for PgReplayStore {

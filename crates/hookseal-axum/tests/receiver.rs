@@ -350,7 +350,7 @@ async fn the_postgres_store_is_shared_by_replicas() {
     let pg = std::env::var("HOOKSEAL_TEST_PG").expect("HOOKSEAL_TEST_PG=host:port");
     let (host, port) = pg.split_once(':').unwrap();
     let url = format!("host={host} port={port} user=postgres dbname=postgres");
-    let store = Arc::new(PgReplayStore::no_tls(&url).unwrap());
+    let store = Arc::new(PgReplayStore::from_url(&url).unwrap());
     store.create_table().await.unwrap();
     let scope = format!("test-{}", std::process::id());
     let replica = |store: Arc<PgReplayStore>| {
@@ -367,7 +367,7 @@ async fn the_postgres_store_is_shared_by_replicas() {
                 }),
         )
     };
-    let other = Arc::new(PgReplayStore::no_tls(&url).unwrap());
+    let other = Arc::new(PgReplayStore::from_url(&url).unwrap());
     let a = serve(replica(store.clone())).await;
     let b = serve(replica(other)).await;
     let body = br#"{"type":"a"}"#;

@@ -121,7 +121,10 @@ fn query(url: &str, sql: &str, param: &str) -> Result<Vec<Map<String, Value>>, F
         .build()
         .map_err(|e| failed(format!("runtime: {e}")))?;
     rt.block_on(async {
-        let client = hookseal_dispatch::pg::connect(url, None, None)
+        // The CA file of PGSSLROOTCERT, as every command that connects
+        // (0.3.0 and before passed none: a private CA such as RDS's failed
+        // here while `dispatch` worked).
+        let client = hookseal_postgres::connect_from_env(url, hookseal_postgres::DEFAULT_TIMEOUT)
             .await
             .map_err(|e| failed(format!("cannot connect: {e}")))?;
         let rows = client.query(sql, &[&param]).await.map_err(db_error)?;

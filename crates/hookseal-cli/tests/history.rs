@@ -215,3 +215,45 @@ async fn dispatch_refuses_a_database_without_the_extension() {
         .await
         .unwrap();
 }
+
+/// `status` and `attempts` take the CA file from PGSSLROOTCERT, as
+/// `dispatch` does (0.3.0 passed none: with a private CA such as RDS's
+/// they failed with an unknown issuer where `dispatch` worked). The test
+/// cluster of scripts/dispatch-test.sh serves TLS under its own CA.
+#[test]
+#[ignore = "needs PostgreSQL with TLS: scripts/dispatch-test.sh"]
+fn status_over_verified_tls_uses_pgsslrootcert() {
+    let pg = std::env::var("HOOKSEAL_TEST_PG").expect("HOOKSEAL_TEST_PG=host:port");
+    let ca = std::env::var("HOOKSEAL_TEST_PG_CA").expect(
+        "HOOKSEAL_TEST_PG_CA (the test cluster's CA) is not set; run scripts/dispatch-test.sh",
+    );
+    let url = format!("postgres://postgres@{pg}/hookseal_template?sslmode=require");
+    let run = |ca: Option<&str>, args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("DATABASE_URL", &url)
+            .env_remove("PGSSLROOTCERT");
+        if let Some(ca) = ca {
+            c.env("PGSSLROOTCERT", ca);
+        }
+        c.output().unwrap()
+    };
+    let out = run(Some(&ca), &["status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Connected and asked: the answer is about the event, not the link.
+    let out = run(Some(&ca), &["attempts", "evt_nothing"]);
+    assert!(
+        text(&out.stderr).contains("no event evt_nothing"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Without the CA file the certificate is refused, named as such.
+    let out = run(None, &["status"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(
+        err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
+        "{err}"
+    );
+}

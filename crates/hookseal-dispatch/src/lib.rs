@@ -30,15 +30,15 @@ use std::time::Duration;
 
 mod db;
 mod deliver;
+use hookseal_postgres as pg;
 mod metrics;
-pub mod pg;
 mod ssrf;
 mod worker;
 
-pub use deliver::{parse_retry_after, Attempt, Deliverer, Job, Outcome};
+pub use deliver::parse_retry_after;
 pub use ipnet::IpNet;
 pub use metrics::{serve as serve_metrics, Metrics};
-pub use ssrf::{classify, AddressPolicy, Blocked, PolicyResolver, Refused, UrlRefused};
+pub use ssrf::{AddressPolicy, Blocked, Refused, UrlRefused};
 pub use worker::{Dispatcher, Stopped, Summary};
 
 /// Why a dispatcher could not be built.
@@ -53,7 +53,7 @@ pub enum DispatchError {
 }
 
 /// Dispatcher settings. [`Config::new`] gives the defaults. The database
-/// URL's `sslmode=require` turns on verified TLS (see [`pg`]).
+/// URL's `sslmode=require` turns on verified TLS (see [`hookseal_postgres`]).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `postgres://` URL of a role granted `hookseal_dispatcher`.
@@ -128,7 +128,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(20),
             policy: AddressPolicy::default(),
             root_cert: pg::root_cert_from_env(),
-            db_timeout: Duration::from_secs(30),
+            db_timeout: pg::DEFAULT_TIMEOUT,
             maintain_every: None,
         }
     }

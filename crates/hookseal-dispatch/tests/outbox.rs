@@ -917,7 +917,7 @@ async fn sslmode_require_is_verified_tls() {
     );
     let ca = std::path::Path::new(&ca);
     let url = format!("postgres://postgres@{}/postgres?sslmode=require", pg());
-    let c = hookseal_dispatch::pg::connect(&url, Some(ca), None)
+    let c = hookseal_postgres::connect(&url, Some(ca), None)
         .await
         .unwrap();
     let ssl: bool = c
@@ -930,14 +930,14 @@ async fn sslmode_require_is_verified_tls() {
         .get(0);
     assert!(ssl, "the session is encrypted");
     // Without the private CA the certificate does not verify: refused, not downgraded.
-    let err = match hookseal_dispatch::pg::connect(&url, None, None).await {
+    let err = match hookseal_postgres::connect(&url, None, None).await {
         Ok(_) => panic!("connected to a server whose certificate does not verify"),
         Err(e) => format!("{e:?}"),
     };
     assert!(err.contains("UnknownIssuer"), "{err}");
     // A missing CA file is a clear error.
     let err =
-        hookseal_dispatch::pg::connect(&url, Some(std::path::Path::new("/nonexistent.pem")), None)
+        hookseal_postgres::connect(&url, Some(std::path::Path::new("/nonexistent.pem")), None)
             .await
             .err()
             .unwrap()
@@ -1567,7 +1567,7 @@ async fn the_maintain_flag_applies_retention() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
 async fn database_errors_are_described_with_their_sqlstate() {
-    use hookseal_dispatch::pg::{is_transient, Described};
+    use hookseal_postgres::{is_transient, Described};
     let db = Db::new("described", "http://127.0.0.1:9/", "native").await;
     let err = db
         .admin

@@ -147,15 +147,15 @@ impl App {
     /// version this build speaks. Missing or another version: an error
     /// (the process should not start); unreachable: a warning only, as a
     /// database may come up after the function.
-    pub async fn check_database(&self) -> Result<(), hookseal_dispatch::pg::ExtensionError> {
+    pub async fn check_database(&self) -> Result<(), hookseal_postgres::ExtensionError> {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        let root_cert = hookseal_dispatch::pg::root_cert_from_env();
+        let root_cert = hookseal_postgres::root_cert_from_env();
         // Within the init phase's 10 s: a database that does not answer is
         // a warning, not a failed start.
         let limit = Duration::from_secs(5);
-        match hookseal_dispatch::pg::check_url(&store.url, root_cert.as_deref(), limit).await {
+        match hookseal_postgres::check_url(&store.url, root_cert.as_deref(), limit).await {
             Err(e) if !e.is_fatal() => {
                 tracing::warn!(error = %e, "database not reachable at start");
                 Ok(())
@@ -175,8 +175,7 @@ impl App {
     }
 }
 
-fn error(status: u16, code: &'static str, message: impl Into<String>) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
     Rejection::new(status, code, message).into_response()
 }
 
@@ -202,11 +201,19 @@ async fn receive(
             }
             Err(e) if e.needs_operator() => {
                 tracing::error!(path, id, error = %e, "verified but not stored");
-                error(503, "store_failed", "the event could not be stored; retry")
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_failed",
+                    "the event could not be stored; retry",
+                )
             }
             Err(e) => {
                 tracing::warn!(path, id, error = %e, "verified but not stored");
-                error(503, "store_failed", "the event could not be stored; retry")
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_failed",
+                    "the event could not be stored; retry",
+                )
             }
         };
     }
@@ -233,7 +240,7 @@ async fn relay_message(
         Err(e) => {
             tracing::error!(path, id, error = %e, "cannot sign the relay");
             return error(
-                503,
+                StatusCode::SERVICE_UNAVAILABLE,
                 "relay_failed",
                 "the message could not be signed for relay",
             );
@@ -278,9 +285,17 @@ async fn relay_message(
             let timeout = e.is_timeout();
             tracing::warn!(path, id, error = %e.without_url(), "relay unreachable");
             if timeout {
-                error(504, "relay_timeout", "WEBHOOK_URL did not answer in time")
+                error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "relay_timeout",
+                    "WEBHOOK_URL did not answer in time",
+                )
             } else {
-                error(502, "relay_unreachable", "WEBHOOK_URL could not be reached")
+                error(
+                    StatusCode::BAD_GATEWAY,
+                    "relay_unreachable",
+                    "WEBHOOK_URL could not be reached",
+                )
             }
         }
     }
@@ -310,7 +325,7 @@ async fn store_event(store: &Store, app: &str, id: &str, body: &[u8]) -> Result<
     match insert(&client, app, &kind, &data, id).await {
         // A connection that broke between invocations: once more, fresh.
         Err(e) if client.is_closed() => {
-            tracing::warn!(error = %hookseal_dispatch::pg::Described(&e), "database connection lost; reconnecting");
+            tracing::warn!(error = %hookseal_postgres::Described(&e), "database connection lost; reconnecting");
             let fresh = connect(&store.url).await?;
             let r = insert(&fresh, app, &kind, &data, id).await;
             *guard = Some(fresh);
@@ -339,16 +354,16 @@ async fn insert(
 }
 
 async fn connect(url: &str) -> Result<tokio_postgres::Client, StoreError> {
-    let root_cert = hookseal_dispatch::pg::root_cert_from_env();
-    Ok(hookseal_dispatch::pg::connect(url, root_cert.as_deref(), None).await?)
+    let root_cert = hookseal_postgres::root_cert_from_env();
+    Ok(hookseal_postgres::connect(url, root_cert.as_deref(), None).await?)
 }
 
 /// Why an event was not stored.
 #[derive(Debug, thiserror::Error)]
 enum StoreError {
     #[error(transparent)]
-    Connect(#[from] hookseal_dispatch::pg::ConnectError),
-    #[error("{}", hookseal_dispatch::pg::Described(.0))]
+    Connect(#[from] hookseal_postgres::ConnectError),
+    #[error("{}", hookseal_postgres::Described(.0))]
     Db(#[from] tokio_postgres::Error),
 }
 
@@ -357,7 +372,7 @@ impl StoreError {
     /// privilege, a bad app id): an operator must act.
     fn needs_operator(&self) -> bool {
         match self {
-            StoreError::Db(e) => !hookseal_dispatch::pg::is_transient(e),
+            StoreError::Db(e) => !hookseal_postgres::is_transient(e),
             StoreError::Connect(e) => !e.is_transient(),
         }
     }
@@ -365,11 +380,15 @@ impl StoreError {
 
 async fn dispatch(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
     if req.method() != Method::POST {
-        return error(405, "method_not_allowed", "POST /dispatch");
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "POST /dispatch",
+        );
     }
     let Some(expected) = &app.dispatch_token else {
         return error(
-            404,
+            StatusCode::NOT_FOUND,
             "not_found",
             "dispatch is not configured (DISPATCH_TOKEN)",
         );
@@ -383,7 +402,11 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
     let ok: bool =
         given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()));
     if !ok {
-        return error(401, "unauthorized", "a valid bearer token is required");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        );
     }
     let budget = remaining_budget(&req);
     match app.drain(budget).await {
@@ -391,7 +414,11 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
             tracing::info!(%summary, "dispatched");
             answer(StatusCode::OK, summary)
         }
-        None => error(404, "not_found", "dispatch needs DATABASE_URL"),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "dispatch needs DATABASE_URL",
+        ),
     }
 }
 

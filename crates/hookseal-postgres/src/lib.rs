@@ -6,6 +6,13 @@
 //! libpq's `require`, an unverifiable certificate is an error, not a silent
 //! downgrade. `sslmode=disable` or `prefer` (the default): plaintext, for
 //! loopback and private networks.
+//!
+//! The one PostgreSQL client of the workspace: the dispatcher, the Lambda
+//! adapter, the CLI's `status`/`attempts` and the axum crate's
+//! `PgReplayStore` connect through it, so the CA file, the time limits and
+//! the error classes are the same everywhere.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,6 +75,19 @@ pub fn root_cert_from_env() -> Option<PathBuf> {
     std::env::var_os("PGSSLROOTCERT")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+/// [`connect`] with the CA file of `PGSSLROOTCERT` ([`root_cert_from_env`]),
+/// within `limit` (beyond it: [`ConnectError::Timeout`]): for a tool that
+/// takes its TLS settings from the environment, as libpq's do.
+pub async fn connect_from_env(
+    url: &str,
+    limit: std::time::Duration,
+) -> Result<Client, ConnectError> {
+    let root_cert = root_cert_from_env();
+    tokio::time::timeout(limit, connect(url, root_cert.as_deref(), None))
+        .await
+        .map_err(|_| ConnectError::Timeout(limit))?
 }
 
 /// Connects; the connection is driven on a spawned task, which signals
@@ -146,6 +166,10 @@ where
         }
     });
 }
+
+/// The longest wait for the database unless a caller sets its own (the
+/// dispatcher's `--db-timeout`): a connection, or one call.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The extension version this build speaks to (`hookseal.claim()`'s and
 /// `fail()`'s signatures, the outbox columns). Equal to the workspace
