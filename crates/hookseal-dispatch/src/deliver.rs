@@ -173,51 +173,24 @@ impl Deliverer {
         }
     }
 
+    /// One attempt: the request, its answer read (a bounded part), the
+    /// answer judged.
     async fn attempt(&self, job: &Job, answer: &mut Answer) -> Outcome {
-        let refuse = |error: String, class: FailureClass| Outcome::Retry {
-            status: None,
-            error,
-            retry_after: None,
-            class,
-        };
-        let retry = |error: String| refuse(error, FailureClass::Other);
-        if job.headers.is_empty() {
-            // The extension always signs; never send an unsigned body.
-            return retry("claim returned no signed headers; not sent".into());
-        }
-        let url = match self.policy.check_url(&job.url) {
-            Ok(u) => u,
-            Err(e @ UrlRefused::Invalid(_)) => return refuse(e.to_string(), FailureClass::Invalid),
-            Err(e @ UrlRefused::Policy(_)) => return refuse(e.to_string(), FailureClass::Policy),
-        };
-        let mut headers = HeaderMap::with_capacity(job.headers.len() + 1);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        for (name, value) in &job.headers {
-            match (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) {
-                (Ok(n), Ok(v)) => {
-                    headers.insert(n, v);
-                }
-                _ => return retry(format!("signed header `{name}` is not a valid HTTP header")),
-            }
-        }
-        let sent = self
-            .client
-            .post(url)
-            .headers(headers)
-            .body(job.body.clone())
-            .send()
-            .await;
-        let mut resp = match sent {
+        let request = match self.request(job) {
             Ok(r) => r,
-            Err(e) => return refuse(describe(&e), classify(&e)),
+            Err(refused) => return refused,
+        };
+        let mut resp = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return no_answer(describe(&e), classify(&e)),
         };
         let status = resp.status().as_u16();
         if !(100..=599).contains(&status) {
             // HTTP defines 1xx–5xx; `fail()` refuses anything else.
-            return retry(format!("invalid HTTP status {status} in the answer"));
+            return no_answer(
+                format!("invalid HTTP status {status} in the answer"),
+                FailureClass::Other,
+            );
         }
         let retry_after = match status {
             429 | 503 => resp
@@ -237,67 +210,134 @@ impl Deliverer {
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(ERROR_SNIPPET).collect::<String>());
-        // Read (a bounded part of) the answer so the connection can be reused.
-        let mut snippet = Vec::new();
-        let mut read = 0usize;
-        let broken = loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    read += chunk.len();
-                    if snippet.len() < LOGGED_BODY {
-                        let take = (LOGGED_BODY - snippet.len()).min(chunk.len());
-                        snippet.extend_from_slice(&chunk[..take]);
-                    }
-                    if read > MAX_ANSWER {
-                        break None;
-                    }
-                }
-                Ok(None) => break None,
-                Err(e) => break Some(e),
-            }
-        };
+        let (mut snippet, broken) = read_bounded(&mut resp).await;
         if !snippet.is_empty() {
             answer.body = Some(truncate_text(&snippet, LOGGED_BODY));
         }
-        match broken {
-            Some(e) if (200..300).contains(&status) => {
-                // The status line is the receiver's decision; a broken
-                // body after a 2xx still counts as delivered.
-                tracing::debug!(error = %describe(&e), "answer body unreadable");
-            }
-            Some(e) => {
+        if let Some(e) = broken {
+            if !(200..300).contains(&status) {
                 return Outcome::Retry {
                     status: Some(status),
                     error: format!("HTTP {status}, then {}", describe(&e)),
                     retry_after: None,
                     class: FailureClass::Http,
-                }
+                };
             }
-            None => {}
+            // The status line is the receiver's decision; a broken body
+            // after a 2xx still counts as delivered.
+            tracing::debug!(error = %describe(&e), "answer body unreadable");
         }
         snippet.truncate(ERROR_SNIPPET);
-        match status {
-            200..=299 => Outcome::Delivered { status },
-            410 => Outcome::Gone,
-            300..=399 => Outcome::Retry {
-                status: Some(status),
-                error: format!(
-                    "HTTP {status}: redirect not followed (Location: {})",
-                    location.as_deref().unwrap_or("none")
-                ),
-                retry_after: None,
-                class: FailureClass::Http,
-            },
-            _ => Outcome::Retry {
-                status: Some(status),
-                error: format!(
-                    "HTTP {status}: {}",
-                    String::from_utf8_lossy(&snippet).trim()
-                ),
-                retry_after,
-                class: FailureClass::Http,
-            },
+        judge(status, &snippet, location.as_deref(), retry_after)
+    }
+
+    /// The POST of `job`: its URL through the address policy, its signed
+    /// headers as HTTP headers. Refused (as the attempt's outcome, nothing
+    /// sent) when a check fails.
+    fn request(&self, job: &Job) -> Result<reqwest::RequestBuilder, Outcome> {
+        if job.headers.is_empty() {
+            // The extension always signs; never send an unsigned body.
+            return Err(no_answer(
+                "claim returned no signed headers; not sent".into(),
+                FailureClass::Other,
+            ));
         }
+        let url = match self.policy.check_url(&job.url) {
+            Ok(u) => u,
+            Err(e @ UrlRefused::Invalid(_)) => {
+                return Err(no_answer(e.to_string(), FailureClass::Invalid))
+            }
+            Err(e @ UrlRefused::Policy(_)) => {
+                return Err(no_answer(e.to_string(), FailureClass::Policy))
+            }
+        };
+        let mut headers = HeaderMap::with_capacity(job.headers.len() + 1);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in &job.headers {
+            match (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                (Ok(n), Ok(v)) => {
+                    headers.insert(n, v);
+                }
+                _ => {
+                    return Err(no_answer(
+                        format!("signed header `{name}` is not a valid HTTP header"),
+                        FailureClass::Other,
+                    ))
+                }
+            }
+        }
+        Ok(self
+            .client
+            .post(url)
+            .headers(headers)
+            .body(job.body.clone()))
+    }
+}
+
+/// A failed attempt without an HTTP status (nothing sent, or no answer).
+fn no_answer(error: String, class: FailureClass) -> Outcome {
+    Outcome::Retry {
+        status: None,
+        error,
+        retry_after: None,
+        class,
+    }
+}
+
+/// Reads the answer's body so the connection can be reused: all of it up
+/// to [`MAX_ANSWER`] bytes, keeping the first [`LOGGED_BODY`]; and the
+/// error that broke the read, if one did.
+async fn read_bounded(resp: &mut reqwest::Response) -> (Vec<u8>, Option<reqwest::Error>) {
+    let mut snippet = Vec::new();
+    let mut read = 0usize;
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                read += chunk.len();
+                if snippet.len() < LOGGED_BODY {
+                    let take = (LOGGED_BODY - snippet.len()).min(chunk.len());
+                    snippet.extend_from_slice(&chunk[..take]);
+                }
+                if read > MAX_ANSWER {
+                    return (snippet, None);
+                }
+            }
+            Ok(None) => return (snippet, None),
+            Err(e) => return (snippet, Some(e)),
+        }
+    }
+}
+
+/// What an answer's status means: 2xx delivered, 410 gone, a redirect
+/// (not followed) or any other status retried, with the receiver's
+/// `Retry-After` for 429 and 503.
+fn judge(
+    status: u16,
+    snippet: &[u8],
+    location: Option<&str>,
+    retry_after: Option<Duration>,
+) -> Outcome {
+    match status {
+        200..=299 => Outcome::Delivered { status },
+        410 => Outcome::Gone,
+        300..=399 => Outcome::Retry {
+            status: Some(status),
+            error: format!(
+                "HTTP {status}: redirect not followed (Location: {})",
+                location.unwrap_or("none")
+            ),
+            retry_after: None,
+            class: FailureClass::Http,
+        },
+        _ => Outcome::Retry {
+            status: Some(status),
+            error: format!("HTTP {status}: {}", String::from_utf8_lossy(snippet).trim()),
+            retry_after,
+            class: FailureClass::Http,
+        },
     }
 }
 

@@ -617,90 +617,11 @@ impl Scheme {
 
     /// The named preset.
     pub fn preset(name: &str) -> Result<Scheme, SchemeError> {
-        let plain = |name: &str,
-                     alg: Algorithm,
-                     enc: Encoding,
-                     header: &str,
-                     tag: Option<&str>,
-                     status: u16| Scheme {
-            name: name.into(),
-            algorithm: alg,
-            encoding: enc,
-            key: KeyDerivation::Utf8,
-            signature: Location::Header(header.into()),
-            format: Format {
-                tag: tag.map(Into::into),
-                tag_separator: "=".into(),
-                ..Format::default()
-            },
-            id_header: None,
-            timestamp: None,
-            message: tpl("{body}"),
-            json_fallback: JsonFallback::None,
-            asymmetric: None,
-            header_aliases: None,
-            stronger: Vec::new(),
-            signed_headers: None,
-            min_secret_len: 1,
-            mismatch_status: status,
-        };
         use Algorithm::*;
         use Encoding::*;
+        let plain = Scheme::plain;
         let s = match name {
-            "native" | "standard" => {
-                let native = name == "native";
-                let h = |n: &str| {
-                    if native {
-                        format!("x-webhook-{n}")
-                    } else {
-                        format!("webhook-{n}")
-                    }
-                };
-                Scheme {
-                    name: name.into(),
-                    algorithm: Sha256,
-                    encoding: if native { Hex } else { Base64 },
-                    key: if native {
-                        KeyDerivation::Utf8
-                    } else {
-                        KeyDerivation::Base64 {
-                            prefix: "whsec_".into(),
-                        }
-                    },
-                    signature: Location::Header(h("signature")),
-                    format: Format {
-                        tag: Some("v1".into()),
-                        tag_separator: ",".into(),
-                        list_separator: Some(" ".into()),
-                        timestamp_tag: None,
-                    },
-                    id_header: Some(h("id")),
-                    timestamp: Some(TimestampSpec {
-                        header: Some(h("timestamp")),
-                        unit: if native {
-                            TimeUnit::Milliseconds
-                        } else {
-                            TimeUnit::Seconds
-                        },
-                    }),
-                    message: tpl("{id}.{timestamp}.{body}"),
-                    json_fallback: JsonFallback::None,
-                    asymmetric: (!native).then(|| Asymmetric {
-                        tag: "v1a".into(),
-                        secret_prefix: "whsk_".into(),
-                        public_prefix: "whpk_".into(),
-                    }),
-                    header_aliases: (!native).then(|| HeaderAliases {
-                        signature: "svix-signature".into(),
-                        id: Some("svix-id".into()),
-                        timestamp: Some("svix-timestamp".into()),
-                    }),
-                    stronger: Vec::new(),
-                    signed_headers: None,
-                    min_secret_len: 1,
-                    mismatch_status: 400,
-                }
-            }
+            "native" | "standard" => Scheme::standard_family(name == "native"),
             "x-signature" => Scheme {
                 json_fallback: JsonFallback::Compact,
                 min_secret_len: 10,
@@ -753,6 +674,97 @@ impl Scheme {
         Ok(s)
     }
 
+    /// A scheme signing the body alone into one header: the shape of most
+    /// presets, which then change a field or two.
+    fn plain(
+        name: &str,
+        algorithm: Algorithm,
+        encoding: Encoding,
+        header: &str,
+        tag: Option<&str>,
+        mismatch_status: u16,
+    ) -> Scheme {
+        Scheme {
+            name: name.into(),
+            algorithm,
+            encoding,
+            key: KeyDerivation::Utf8,
+            signature: Location::Header(header.into()),
+            format: Format {
+                tag: tag.map(Into::into),
+                tag_separator: "=".into(),
+                ..Format::default()
+            },
+            id_header: None,
+            timestamp: None,
+            message: tpl("{body}"),
+            json_fallback: JsonFallback::None,
+            asymmetric: None,
+            header_aliases: None,
+            stronger: Vec::new(),
+            signed_headers: None,
+            min_secret_len: 1,
+            mismatch_status,
+        }
+    }
+
+    /// `standard` (Standard Webhooks: `webhook-*` headers, base64 `whsec_`
+    /// keys, v1a, the `svix-*` aliases) or, with `native`, hookseal's own
+    /// variant (`x-webhook-*`, hex, UTF-8 keys, millisecond timestamps).
+    fn standard_family(native: bool) -> Scheme {
+        let h = |n: &str| match native {
+            true => format!("x-webhook-{n}"),
+            false => format!("webhook-{n}"),
+        };
+        Scheme {
+            name: if native { "native" } else { "standard" }.into(),
+            algorithm: Algorithm::Sha256,
+            encoding: if native {
+                Encoding::Hex
+            } else {
+                Encoding::Base64
+            },
+            key: match native {
+                true => KeyDerivation::Utf8,
+                false => KeyDerivation::Base64 {
+                    prefix: "whsec_".into(),
+                },
+            },
+            signature: Location::Header(h("signature")),
+            format: Format {
+                tag: Some("v1".into()),
+                tag_separator: ",".into(),
+                list_separator: Some(" ".into()),
+                timestamp_tag: None,
+            },
+            id_header: Some(h("id")),
+            timestamp: Some(TimestampSpec {
+                header: Some(h("timestamp")),
+                unit: if native {
+                    TimeUnit::Milliseconds
+                } else {
+                    TimeUnit::Seconds
+                },
+            }),
+            message: tpl("{id}.{timestamp}.{body}"),
+            json_fallback: JsonFallback::None,
+            asymmetric: (!native).then(|| Asymmetric {
+                tag: "v1a".into(),
+                secret_prefix: "whsk_".into(),
+                public_prefix: "whpk_".into(),
+            }),
+            header_aliases: (!native).then(|| HeaderAliases {
+                signature: "svix-signature".into(),
+                id: Some("svix-id".into()),
+                timestamp: Some("svix-timestamp".into()),
+            }),
+            stronger: Vec::new(),
+            signed_headers: None,
+            min_secret_len: 1,
+            mismatch_status: 400,
+        }
+    }
+
     /// The body a sender of this scheme sends in place of `body`, when it
     /// differs: for a scheme that re-serializes JSON ([`JsonFallback`] other
     /// than `None`, e.g. `x-signature`, `fincra`), the compact form
@@ -791,26 +803,33 @@ impl Scheme {
 
     /// Checks that the parts of the description agree.
     pub fn validate(&self) -> Result<(), SchemeError> {
-        let bad = |why: &str| {
-            Err(SchemeError::Inconsistent {
-                name: self.name.clone(),
-                why: why.to_owned(),
-            })
+        let checked = if self.name.is_empty() {
+            Err("name is empty")
+        } else {
+            self.validate_names()
+                .and_then(|()| self.validate_template())
+                .and_then(|()| self.validate_asymmetric())
+                .and_then(|()| self.validate_format())
         };
-        if self.name.is_empty() {
-            return bad("name is empty");
-        }
+        checked.map_err(|why| SchemeError::Inconsistent {
+            name: self.name.clone(),
+            why: why.to_owned(),
+        })
+    }
+
+    /// Header and parameter names are tokens; aliases name the same
+    /// headers the scheme reads.
+    fn validate_names(&self) -> Result<(), &'static str> {
+        const NOT_TOKENS: &str = "header and parameter names must be non-empty tokens";
         let loc_name = match &self.signature {
             Location::Header(h) | Location::Query(h) => h,
         };
-        for h in [Some(loc_name), self.id_header.as_ref()]
+        let own = [Some(loc_name), self.id_header.as_ref()]
             .into_iter()
             .chain([self.timestamp.as_ref().and_then(|t| t.header.as_ref())])
-            .flatten()
-        {
-            if !is_header_token(h) {
-                return bad("header and parameter names must be non-empty tokens");
-            }
+            .flatten();
+        if !own.into_iter().all(|h| is_header_token(h)) {
+            return Err(NOT_TOKENS);
         }
         if let Some(a) = &self.header_aliases {
             if !matches!(self.signature, Location::Header(_))
@@ -818,33 +837,37 @@ impl Scheme {
                 || a.timestamp.is_some()
                     != self.timestamp.as_ref().is_some_and(|t| t.header.is_some())
             {
-                return bad("`header_aliases` name the same headers the scheme reads (signature, id, timestamp)");
+                return Err("`header_aliases` name the same headers the scheme reads (signature, id, timestamp)");
             }
             let names = [Some(&a.signature), a.id.as_ref(), a.timestamp.as_ref()];
             if !names.into_iter().flatten().all(|h| is_header_token(h)) {
-                return bad("header and parameter names must be non-empty tokens");
+                return Err(NOT_TOKENS);
             }
         }
-        let uses_id = self.message.uses(&Part::Id);
-        if uses_id != self.id_header.is_some() {
-            return bad("`{id}` in the template and `id_header` go together");
+        Ok(())
+    }
+
+    /// The template's parts agree with the id, timestamp and body the
+    /// scheme reads.
+    fn validate_template(&self) -> Result<(), &'static str> {
+        if self.message.uses(&Part::Id) != self.id_header.is_some() {
+            return Err("`{id}` in the template and `id_header` go together");
         }
-        let uses_ts = self.message.uses(&Part::Timestamp);
-        if uses_ts != self.timestamp.is_some() {
-            return bad("`{timestamp}` in the template and `timestamp` go together");
+        if self.message.uses(&Part::Timestamp) != self.timestamp.is_some() {
+            return Err("`{timestamp}` in the template and `timestamp` go together");
         }
         if let Some(ts) = &self.timestamp {
             match (&ts.header, &self.format.timestamp_tag) {
                 (Some(_), None) => {}
                 (None, Some(_)) if self.format.list_separator.is_some() => {}
                 _ => {
-                    return bad(
+                    return Err(
                         "the timestamp comes from a header or from a `timestamp_tag` in a list, not both",
                     )
                 }
             }
         } else if self.format.timestamp_tag.is_some() {
-            return bad("`timestamp_tag` needs `timestamp`");
+            return Err("`timestamp_tag` needs `timestamp`");
         }
         let body_parts = self
             .message
@@ -853,47 +876,53 @@ impl Scheme {
             .filter(|p| matches!(p, Part::Body | Part::JsonField(_)))
             .count();
         if body_parts != 1 {
-            return bad("the template must use `{body}` or one `{json:FIELD}` exactly once");
+            return Err("the template must use `{body}` or one `{json:FIELD}` exactly once");
         }
         if self.format.list_separator.is_some() && self.format.tag.is_none() {
-            return bad("a list of signatures needs a `tag`");
+            return Err("a list of signatures needs a `tag`");
         }
-        if let Some(a) = &self.asymmetric {
-            if self.format.list_separator.is_none()
-                || !matches!(self.signature, Location::Header(_))
-            {
-                return bad("`asymmetric` signatures travel in a header's list (`list_separator`)");
-            }
-            if a.tag.is_empty() || Some(&a.tag) == self.format.tag.as_ref() {
-                return bad("`asymmetric.tag` must be non-empty and differ from `tag`");
-            }
-            if self.json_fallback != JsonFallback::None {
-                return bad("`asymmetric` signs the body as it is (no `json_fallback`)");
-            }
-            if a.secret_prefix.is_empty()
-                || a.public_prefix.is_empty()
-                || a.secret_prefix == a.public_prefix
-            {
-                return bad("`asymmetric` key prefixes must be non-empty and different");
-            }
+        Ok(())
+    }
+
+    /// v1a signatures: in a header's list, under their own tag, over the
+    /// body as it is, with two distinct key prefixes.
+    fn validate_asymmetric(&self) -> Result<(), &'static str> {
+        let Some(a) = &self.asymmetric else {
+            return Ok(());
+        };
+        if self.format.list_separator.is_none() || !matches!(self.signature, Location::Header(_)) {
+            return Err("`asymmetric` signatures travel in a header's list (`list_separator`)");
         }
-        if matches!(self.format.list_separator.as_deref(), Some("")) {
-            return bad("`list_separator` is empty");
+        if a.tag.is_empty() || Some(&a.tag) == self.format.tag.as_ref() {
+            return Err("`asymmetric.tag` must be non-empty and differ from `tag`");
         }
-        if let Err(why) = self
-            .validate_versions()
-            .and_then(|()| self.validate_tokens())
+        if self.json_fallback != JsonFallback::None {
+            return Err("`asymmetric` signs the body as it is (no `json_fallback`)");
+        }
+        if a.secret_prefix.is_empty()
+            || a.public_prefix.is_empty()
+            || a.secret_prefix == a.public_prefix
         {
-            return bad(why);
+            return Err("`asymmetric` key prefixes must be non-empty and different");
         }
+        Ok(())
+    }
+
+    /// Separators, versions, tokens, the fallback and the mismatch status.
+    fn validate_format(&self) -> Result<(), &'static str> {
+        if matches!(self.format.list_separator.as_deref(), Some("")) {
+            return Err("`list_separator` is empty");
+        }
+        self.validate_versions()?;
+        self.validate_tokens()?;
         if self.format.tag.is_some() && self.format.tag_separator.is_empty() {
-            return bad("a `tag` needs a `tag_separator`");
+            return Err("a `tag` needs a `tag_separator`");
         }
         if self.json_fallback != JsonFallback::None && !self.message.uses(&Part::Body) {
-            return bad("`json_fallback` applies to `{body}` templates");
+            return Err("`json_fallback` applies to `{body}` templates");
         }
         if !(400..500).contains(&self.mismatch_status) {
-            return bad("`mismatch_status` must be a 4xx code");
+            return Err("`mismatch_status` must be a 4xx code");
         }
         Ok(())
     }

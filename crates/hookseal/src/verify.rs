@@ -314,6 +314,11 @@ impl Verifier {
 
     /// Verifies a request, with the URL's query string (the part after `?`,
     /// or a whole URL) for schemes whose signature is a query parameter.
+    ///
+    /// The steps, in order (each refusal names the first that failed): the
+    /// body's size, the signatures (header or query parameter), the message
+    /// id, the timestamp and its window, the strongest version present,
+    /// then the match (the raw body, then the re-serialized one).
     pub fn verify_request<H: HeaderSource + ?Sized>(
         &self,
         body: &[u8],
@@ -326,7 +331,6 @@ impl Verifier {
                 return Err(VerifyError::BodyTooLarge { limit });
             }
         }
-        let s = &self.scheme;
         let decoded_query;
         let mut p = Parsed {
             sigs: [&[]; MAX_SIGNATURES],
@@ -336,118 +340,23 @@ impl Verifier {
             ts: None,
             named: None,
         };
-        // One spelling for the whole request: the aliases' only when the
-        // scheme's own signature header is absent and theirs is present
-        // (the own header is read once; the alias only when it is absent).
-        let mut names = &self.names;
-        let mut aliased = false;
-        match (&s.signature, &self.names.signature) {
-            (Location::Header(_), Some(own)) => {
-                let (mut count, mut err) = self.parse_signature_header(headers, &own.key, &mut p);
-                let mut name = &own.name;
-                if count == 0 {
-                    if let Some((alias, a)) = self
-                        .alias
-                        .as_ref()
-                        .and_then(|alias| Some((alias, alias.signature.as_ref()?)))
-                    {
-                        let (c, e) = self.parse_signature_header(headers, &a.key, &mut p);
-                        if c > 0 {
-                            (names, aliased, count, err, name) = (alias, true, c, e, &a.name);
-                        }
-                    }
-                }
-                if count == 0 {
-                    return Err(VerifyError::MissingHeader {
-                        name: own.name.clone(),
-                    });
-                }
-                let reason = if count > 1 && s.format.list_separator.is_none() {
-                    Some("header is repeated")
-                } else {
-                    err
-                };
-                if let Some(reason) = reason {
-                    return Err(malformed_header(name, reason));
-                }
-            }
+        let (names, aliased) = match (&self.scheme.signature, &self.names.signature) {
+            (Location::Header(_), Some(own)) => self.read_signature_header(headers, own, &mut p)?,
             (Location::Query(name), _) | (Location::Header(name), None) => {
-                let missing = || VerifyError::MissingQueryParameter { name: name.clone() };
-                let malformed = |reason| VerifyError::MalformedQueryParameter {
-                    name: name.clone(),
-                    reason,
-                };
-                let q = query.ok_or_else(missing)?;
-                let q = q.split_once('?').map_or(q, |(_, q)| q);
-                let mut found = None;
-                for (k, v) in query_pairs(q) {
-                    if k == name {
-                        if found.is_some() {
-                            return Err(malformed("parameter is repeated"));
-                        }
-                        found = Some(v);
-                    }
-                }
-                let raw = found.ok_or_else(missing)?;
-                if raw.len() > MAX_VALUE_LEN {
-                    return Err(malformed("value is too long"));
-                }
-                decoded_query =
-                    percent_decode(raw).ok_or_else(|| malformed("bad percent-escape"))?;
+                decoded_query = query_parameter(query, name)?;
                 self.parse_value(&decoded_query, &mut p)
-                    .map_err(malformed)?;
+                    .map_err(|reason| malformed_query(name, reason))?;
+                (&self.names, false)
             }
-        }
-
+        };
         let id = self.message_id(headers, names)?;
-
-        // Timestamp and replay window.
-        let mut timestamp = None;
-        let mut ts_text: &[u8] = b"";
-        if let Some(spec) = &s.timestamp {
-            let (text, name) = match (&spec.header, &names.timestamp) {
-                (Some(_), Some(Named { name, key })) => match one(headers, key) {
-                    One::Absent => return Err(VerifyError::MissingHeader { name: name.clone() }),
-                    One::Repeated => return Err(malformed_header(name, "header is repeated")),
-                    One::Present(v) => (v, name.as_str()),
-                },
-                _ => {
-                    let sig_name = self.signature_name();
-                    match p.ts {
-                        Some(v) => (v, sig_name),
-                        None => return Err(malformed_header(sig_name, "no timestamp item")),
-                    }
-                }
-            };
-            let t = UnixTime::parse(text, spec.unit)
-                .ok_or_else(|| malformed_header(name, "timestamp is not a whole number"))?;
-            self.check_window(t, now)?;
-            timestamp = Some(t);
-            ts_text = text;
-        }
-
-        // The strongest version present is the only one checked: a correct
-        // weaker signature never rescues a wrong stronger one.
-        let strongest = (0..p.n)
-            .filter(|&i| !p.asym[i])
-            .map(|i| p.ver[i])
-            .min()
-            .unwrap_or(s.stronger.len());
-        let template = s.stronger.get(strongest).map_or(&s.message, |v| &v.message);
-        let mut kept = 0;
-        for i in 0..p.n {
-            if p.asym[i] || p.ver[i] == strongest {
-                p.sigs[kept] = p.sigs[i];
-                p.asym[kept] = p.asym[i];
-                kept += 1;
-            }
-        }
+        let (timestamp, ts_text) = self.read_timestamp(headers, names, &p, now)?;
+        let (template, kept) = self.strongest_only(&mut p);
         let header_text = match template.uses(&Part::Headers) {
             true => self.signed_header_text(headers, p.named)?,
             false => Vec::new(),
         };
-        let sigs = &p.sigs[..kept];
-        let asym = &p.asym[..kept];
+        let (sigs, asym) = (&p.sigs[..kept], &p.asym[..kept]);
         let done = |secret_index, matched| Verified {
             secret_index,
             timestamp,
@@ -474,6 +383,103 @@ impl Verifier {
             // Only signatures of other versions, or none matching: a mismatch.
             None => Err(VerifyError::NoMatchingSignature),
         }
+    }
+
+    /// The signatures of the scheme's header into `p`, or of its alias's
+    /// (one spelling for the whole request: the aliases' only when the
+    /// scheme's own signature header is absent and theirs is present; the
+    /// own header is read once). Returns the spelling used and whether it
+    /// is the alias.
+    fn read_signature_header<'a, H: HeaderSource + ?Sized>(
+        &'a self,
+        headers: &'a H,
+        own: &'a Named,
+        p: &mut Parsed<'a>,
+    ) -> Result<(&'a Names, bool), VerifyError> {
+        let (mut count, mut err) = self.parse_signature_header(headers, &own.key, p);
+        let (mut names, mut aliased, mut name) = (&self.names, false, &own.name);
+        if count == 0 {
+            if let Some((alias, a)) = self
+                .alias
+                .as_ref()
+                .and_then(|alias| Some((alias, alias.signature.as_ref()?)))
+            {
+                let (c, e) = self.parse_signature_header(headers, &a.key, p);
+                if c > 0 {
+                    (names, aliased, count, err, name) = (alias, true, c, e, &a.name);
+                }
+            }
+        }
+        if count == 0 {
+            return Err(VerifyError::MissingHeader {
+                name: own.name.clone(),
+            });
+        }
+        let reason = if count > 1 && self.scheme.format.list_separator.is_none() {
+            Some("header is repeated")
+        } else {
+            err
+        };
+        match reason {
+            Some(reason) => Err(malformed_header(name, reason)),
+            None => Ok((names, aliased)),
+        }
+    }
+
+    /// The timestamp (its own header, or an item of the signature header)
+    /// checked against the window, and its text as signed; none for a
+    /// scheme without one.
+    fn read_timestamp<'a, H: HeaderSource + ?Sized>(
+        &'a self,
+        headers: &'a H,
+        names: &'a Names,
+        p: &Parsed<'a>,
+        now: UnixTime,
+    ) -> Result<(Option<UnixTime>, &'a [u8]), VerifyError> {
+        let Some(spec) = &self.scheme.timestamp else {
+            return Ok((None, b""));
+        };
+        let (text, name) = match (&spec.header, &names.timestamp) {
+            (Some(_), Some(Named { name, key })) => match one(headers, key) {
+                One::Absent => return Err(VerifyError::MissingHeader { name: name.clone() }),
+                One::Repeated => return Err(malformed_header(name, "header is repeated")),
+                One::Present(v) => (v, name.as_str()),
+            },
+            _ => {
+                let sig_name = self.signature_name();
+                match p.ts {
+                    Some(v) => (v, sig_name),
+                    None => return Err(malformed_header(sig_name, "no timestamp item")),
+                }
+            }
+        };
+        let t = UnixTime::parse(text, spec.unit)
+            .ok_or_else(|| malformed_header(name, "timestamp is not a whole number"))?;
+        self.check_window(t, now)?;
+        Ok((Some(t), text))
+    }
+
+    /// Keeps in `p` only the signatures to check: the strongest version
+    /// present (a correct weaker signature never rescues a wrong stronger
+    /// one) and the asymmetric ones. Returns that version's template and
+    /// how many signatures were kept (at the front of `p`).
+    fn strongest_only(&self, p: &mut Parsed<'_>) -> (&Template, usize) {
+        let s = &self.scheme;
+        let strongest = (0..p.n)
+            .filter(|&i| !p.asym[i])
+            .map(|i| p.ver[i])
+            .min()
+            .unwrap_or(s.stronger.len());
+        let template = s.stronger.get(strongest).map_or(&s.message, |v| &v.message);
+        let mut kept = 0;
+        for i in 0..p.n {
+            if p.asym[i] || p.ver[i] == strongest {
+                p.sigs[kept] = p.sigs[i];
+                p.asym[kept] = p.asym[i];
+                kept += 1;
+            }
+        }
+        (template, kept)
     }
 
     /// The message id header's value (empty for a scheme without one),
@@ -777,6 +783,37 @@ fn split_once<'a>(s: &'a str, pat: &str) -> Option<(&'a str, &'a str)> {
         [b] if b.is_ascii() => s.split_once(char::from(*b)),
         _ => s.split_once(pat),
     }
+}
+
+fn malformed_query(name: &str, reason: &'static str) -> VerifyError {
+    VerifyError::MalformedQueryParameter {
+        name: name.to_owned(),
+        reason,
+    }
+}
+
+/// The signature query parameter `name`'s value, percent-decoded, from a
+/// query string or a whole URL: present once, not too long.
+fn query_parameter(query: Option<&str>, name: &str) -> Result<Vec<u8>, VerifyError> {
+    let missing = || VerifyError::MissingQueryParameter {
+        name: name.to_owned(),
+    };
+    let q = query.ok_or_else(missing)?;
+    let q = q.split_once('?').map_or(q, |(_, q)| q);
+    let mut found = None;
+    for (k, v) in query_pairs(q) {
+        if k == name {
+            if found.is_some() {
+                return Err(malformed_query(name, "parameter is repeated"));
+            }
+            found = Some(v);
+        }
+    }
+    let raw = found.ok_or_else(missing)?;
+    if raw.len() > MAX_VALUE_LEN {
+        return Err(malformed_query(name, "value is too long"));
+    }
+    percent_decode(raw).ok_or_else(|| malformed_query(name, "bad percent-escape"))
 }
 
 fn malformed_header(name: &str, reason: &'static str) -> VerifyError {
