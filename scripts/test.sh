@@ -30,6 +30,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+echo "== no function in crates/*/src over 80 lines (tests aside)"
+python3 scripts/fn-length.py
 echo "== cargo test"
 # The extension's tests need a PostgreSQL that refuses root: pg-test.sh runs them.
 cargo test --workspace --all-features --exclude hookseal-pg
