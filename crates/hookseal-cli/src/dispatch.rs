@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use hookseal_dispatch::{AddressPolicy, Config, Dispatcher, Stopped, Summary};
+use hookseal_dispatch::{defaults, AddressPolicy, Config, Dispatcher, Stopped, Summary};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::{failed, usage, Fail};
@@ -20,43 +20,43 @@ pub struct DispatchArgs {
     #[arg(long)]
     worker_id: Option<String>,
     /// Most rows claimed at once.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = defaults::BATCH)]
     batch: usize,
     /// Seconds a claim is held before another worker may take it.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = defaults::LEASE.as_secs_f64())]
     lease: f64,
     /// Most attempts in flight in this worker.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = defaults::CONCURRENCY)]
     concurrency: usize,
     /// Most attempts in flight to one endpoint from this worker (a ceiling on
     /// the endpoint's own max_in_flight).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = defaults::PER_ENDPOINT)]
     per_endpoint: usize,
     /// Milliseconds after which an unanswered attempt moves to the slow pool
     /// and frees its slot for other endpoints.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = defaults::SLOW_AFTER.as_millis() as u64)]
     slow_after_ms: u64,
     /// Most attempts in the slow pool.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = defaults::MAX_SLOW)]
     max_slow: usize,
     /// Connect timeout, seconds.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = defaults::CONNECT_TIMEOUT.as_secs_f64())]
     connect_timeout: f64,
     /// Whole-attempt timeout, seconds.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = defaults::TIMEOUT.as_secs_f64())]
     timeout: f64,
     /// Look for due rows this often without a notification, milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = defaults::POLL_INTERVAL.as_millis() as u64)]
     poll_ms: u64,
     /// Cap on a receiver's Retry-After, seconds.
-    #[arg(long, default_value_t = 3600)]
+    #[arg(long, default_value_t = defaults::MAX_RETRY_AFTER.as_secs())]
     max_retry_after: u64,
     /// Seconds to finish in-flight attempts after SIGTERM before releasing them.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = defaults::SHUTDOWN_GRACE.as_secs_f64())]
     shutdown_grace: f64,
     /// Longest wait for the database (connect, claim, recording), seconds;
     /// beyond it the connection is replaced.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = defaults::DB_TIMEOUT.as_secs_f64())]
     db_timeout: f64,
     /// Allow destinations in this network (CIDR, repeatable), e.g. 127.0.0.0/8.
     /// Loopback, private, link-local, CGNAT, multicast and reserved addresses

@@ -105,30 +105,60 @@ pub struct Config {
     pub maintain_every: Option<Duration>,
 }
 
+/// The dispatcher's defaults, written once: [`Config::new`] uses them and
+/// the CLI's flags show and fall back to them. `claim()`'s own SQL
+/// defaults for `batch`, `lease` and `per_endpoint` are the same numbers,
+/// checked against these by the outbox integration test.
+pub mod defaults {
+    use std::time::Duration;
+
+    /// Most rows claimed at once.
+    pub const BATCH: usize = 100;
+    /// How long a claim is held.
+    pub const LEASE: Duration = Duration::from_secs(60);
+    /// Most attempts in flight in a worker.
+    pub const CONCURRENCY: usize = 256;
+    /// When an unanswered attempt moves to the slow pool.
+    pub const SLOW_AFTER: Duration = Duration::from_millis(100);
+    /// Most attempts in the slow pool.
+    pub const MAX_SLOW: usize = 4096;
+    /// Most attempts in flight to one endpoint in a worker.
+    pub const PER_ENDPOINT: usize = 32;
+    /// TCP (and TLS) connect timeout.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Whole-attempt timeout.
+    pub const TIMEOUT: Duration = Duration::from_secs(30);
+    /// How often to look for due rows without a notification.
+    pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+    /// Upper bound on a receiver's `Retry-After`.
+    pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+    /// How long shutdown waits for in-flight attempts.
+    pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+    /// Longest wait for the database.
+    pub const DB_TIMEOUT: Duration = hookseal_postgres::DEFAULT_TIMEOUT;
+}
+
 impl Config {
-    /// Defaults: batch 100, lease 60 s, 256 in flight (32 per endpoint;
-    /// attempts slower than 0.1 s move to a slow pool of up to 4,096),
-    /// timeouts 5 s connect / 30 s total / 30 s for the database, poll
-    /// every second, `Retry-After`
-    /// capped at one hour, 20 s shutdown grace, public destinations only.
+    /// The settings of [`defaults`] (public destinations only, the CA file
+    /// of `PGSSLROOTCERT`, no retention timer) for `database_url`.
     pub fn new(database_url: impl Into<String>) -> Self {
         Config {
             database_url: database_url.into(),
             worker_id: default_worker_id(),
-            batch: 100,
-            lease: Duration::from_secs(60),
-            concurrency: 256,
-            slow_after: Duration::from_millis(100),
-            max_slow: 4096,
-            per_endpoint: 32,
-            connect_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(30),
-            poll_interval: Duration::from_secs(1),
-            max_retry_after: Duration::from_secs(3600),
-            shutdown_grace: Duration::from_secs(20),
+            batch: defaults::BATCH,
+            lease: defaults::LEASE,
+            concurrency: defaults::CONCURRENCY,
+            slow_after: defaults::SLOW_AFTER,
+            max_slow: defaults::MAX_SLOW,
+            per_endpoint: defaults::PER_ENDPOINT,
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            timeout: defaults::TIMEOUT,
+            poll_interval: defaults::POLL_INTERVAL,
+            max_retry_after: defaults::MAX_RETRY_AFTER,
+            shutdown_grace: defaults::SHUTDOWN_GRACE,
             policy: AddressPolicy::default(),
             root_cert: pg::root_cert_from_env(),
-            db_timeout: pg::DEFAULT_TIMEOUT,
+            db_timeout: defaults::DB_TIMEOUT,
             maintain_every: None,
         }
     }

@@ -1564,6 +1564,40 @@ async fn the_maintain_flag_applies_retention() {
     run.stop().await;
 }
 
+/// `claim()`'s SQL defaults (for callers other than this dispatcher) are
+/// the dispatcher's defaults: one set of numbers, checked here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn claim_defaults_in_sql_are_the_dispatchers() {
+    use hookseal_dispatch::defaults;
+    let db = Db::new("claim_defaults", "http://127.0.0.1:9/", "native").await;
+    let row = db
+        .admin
+        .query_one(
+            "SELECT pg_get_function_arguments('hookseal.claim(text, integer, interval, integer, text[])'::regprocedure),
+                    extract(epoch FROM (regexp_match(
+                        pg_get_function_arguments('hookseal.claim(text, integer, interval, integer, text[])'::regprocedure),
+                        'lease interval DEFAULT ''([^'']*)''::interval'))[1]::interval)::float8",
+            &[],
+        )
+        .await
+        .unwrap();
+    let args: String = row.get(0);
+    let lease_secs: f64 = row.get(1);
+    assert!(
+        args.contains(&format!("batch integer DEFAULT {}", defaults::BATCH)),
+        "{args}"
+    );
+    assert!(
+        args.contains(&format!(
+            "per_endpoint integer DEFAULT {}",
+            defaults::PER_ENDPOINT
+        )),
+        "{args}"
+    );
+    assert_eq!(lease_secs, defaults::LEASE.as_secs_f64(), "{args}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
 async fn database_errors_are_described_with_their_sqlstate() {

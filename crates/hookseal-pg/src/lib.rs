@@ -318,6 +318,35 @@ mod tests {
         (app, secret.unwrap())
     }
 
+    /// The SQL defaults of the replay tolerance (`tolerance_s` of
+    /// webhook_verify and webhook_verify_reason, text and bytea) are the
+    /// core's DEFAULT_TOLERANCE: pgrx's `default!` takes a literal, so this
+    /// test holds them to the one constant.
+    #[pg_test]
+    fn sql_tolerance_defaults_are_the_core_constant() {
+        let want = format!(
+            "tolerance_s integer DEFAULT {}",
+            hookseal_core::DEFAULT_TOLERANCE.as_secs()
+        );
+        let args = Spi::connect(|c| {
+            c.select(
+                "SELECT pg_get_function_arguments(p.oid) FROM pg_proc p
+                 JOIN pg_namespace n ON n.oid = p.pronamespace
+                 WHERE n.nspname = 'hookseal' AND p.proname IN ('webhook_verify', 'webhook_verify_reason')
+                   AND pg_get_function_arguments(p.oid) LIKE '%tolerance_s%'",
+                None,
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get::<String>(1).unwrap().unwrap())
+            .collect::<Vec<_>>()
+        });
+        assert_eq!(args.len(), 4, "{args:?}");
+        for a in &args {
+            assert!(a.contains(&want), "{a}");
+        }
+    }
+
     #[pg_test]
     fn committed_event_leaves_one_signed_row_per_matching_endpoint() {
         let (app, secret) = setup_app();
