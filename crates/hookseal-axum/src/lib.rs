@@ -27,11 +27,14 @@
 //!
 //! | status | code | when |
 //! |---|---|---|
-//! | 400 | `missing_header`, `malformed_header`, `missing_query_parameter`, `malformed_query_parameter`, `body_not_json`, `body_unreadable` | the request cannot be checked |
+//! | 400 | `missing_header`, `malformed_header`, `missing_signed_header`, `missing_query_parameter`, `malformed_query_parameter`, `body_not_json`, `body_unreadable` | the request cannot be checked |
 //! | the scheme's (401, 403 or 400) | `no_matching_signature`, `timestamp_too_old`, `timestamp_too_new` | it was checked and is not authentic or not fresh |
+//! | 404 | `not_found` | no route for the path (the Lambda's and `hookseal receive`'s routers) |
 //! | 405 (`Allow: POST`) | `method_not_allowed` | not a POST |
 //! | 409 | `replayed` | the message id was accepted within the replay window |
 //! | 413 | `body_too_large` | the body exceeds the limit (256 KiB by default) |
+//! | 431 | `headers_too_large` | the headers exceed 64 KiB or 100 fields (read that far by `serve`, feature `serve`) |
+//! | 500 | `receiver_not_configured` | a `Webhook` extractor on a route without the receiver layer (a bug in the service) |
 //! | 503 | `replay_store_unavailable` | the replay guard could not be asked; the request is refused, not let through |
 //!
 //! The replay guard remembers an id from the moment its handler answers
@@ -60,7 +63,9 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 100;
 
 pub use receiver::{Receiver, VerifyLayer, VerifyService, Webhook};
-pub use rejection::{json_response, method_not_allowed, not_found, Rejection};
+pub use rejection::{
+    json_response, method_not_allowed, not_found, refusal_table, Refusal, Rejection, REFUSALS,
+};
 pub use replay::{BoxFuture, MemoryReplayStore, ReplayError, ReplayStore, DEFAULT_MEMORY_CAPACITY};
 #[cfg(feature = "postgres")]
 pub use replay_pg::{Connector, PgReplayStore, PURGE_EVERY, REPLAY_TABLE_SQL};

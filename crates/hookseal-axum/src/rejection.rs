@@ -6,6 +6,117 @@ use axum::response::{IntoResponse, Response};
 use hookseal::{Scheme, VerifyError};
 use serde_json::json;
 
+/// One row of the refusal table: a status, the codes answered with it, and
+/// when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// The HTTP status; `None` for the scheme's own mismatch status
+    /// (`Scheme::mismatch_status`: 401, 403 or 400).
+    pub status: Option<u16>,
+    /// Said after the status in the docs (`Allow: POST` for 405).
+    pub note: &'static str,
+    /// The `error` codes of the JSON body.
+    pub codes: &'static [&'static str],
+    /// When they are answered.
+    pub when: &'static str,
+}
+
+/// Every answer a refused request gets from the receive wing (the axum
+/// layer, the Lambda's routes, `hookseal receive`): the one table. The
+/// crate docs and the README show [`refusal_table`]'s text, and the tests
+/// hold them, every [`Rejection`] constructor and every [`VerifyError`]
+/// code to it.
+pub const REFUSALS: &[Refusal] = &[
+    Refusal {
+        status: Some(400),
+        note: "",
+        codes: &[
+            "missing_header",
+            "malformed_header",
+            "missing_signed_header",
+            "missing_query_parameter",
+            "malformed_query_parameter",
+            "body_not_json",
+            "body_unreadable",
+        ],
+        when: "the request cannot be checked",
+    },
+    Refusal {
+        status: None,
+        note: "",
+        codes: &[
+            "no_matching_signature",
+            "timestamp_too_old",
+            "timestamp_too_new",
+        ],
+        when: "it was checked and is not authentic or not fresh",
+    },
+    Refusal {
+        status: Some(404),
+        note: "",
+        codes: &["not_found"],
+        when: "no route for the path (the Lambda's and `hookseal receive`'s routers)",
+    },
+    Refusal {
+        status: Some(405),
+        note: "(`Allow: POST`)",
+        codes: &["method_not_allowed"],
+        when: "not a POST",
+    },
+    Refusal {
+        status: Some(409),
+        note: "",
+        codes: &["replayed"],
+        when: "the message id was accepted within the replay window",
+    },
+    Refusal {
+        status: Some(413),
+        note: "",
+        codes: &["body_too_large"],
+        when: "the body exceeds the limit (256 KiB by default)",
+    },
+    Refusal {
+        status: Some(431),
+        note: "",
+        codes: &["headers_too_large"],
+        when: "the headers exceed 64 KiB or 100 fields (read that far by `serve`, feature `serve`)",
+    },
+    Refusal {
+        status: Some(500),
+        note: "",
+        codes: &["receiver_not_configured"],
+        when: "a `Webhook` extractor on a route without the receiver layer (a bug in the service)",
+    },
+    Refusal {
+        status: Some(503),
+        note: "",
+        codes: &["replay_store_unavailable"],
+        when: "the replay guard could not be asked; the request is refused, not let through",
+    },
+];
+
+/// [`REFUSALS`] as the Markdown table the docs show.
+pub fn refusal_table() -> String {
+    let mut out = String::from("| status | code | when |\n|---|---|---|\n");
+    for r in REFUSALS {
+        let status = match r.status {
+            Some(s) => s.to_string(),
+            None => "the scheme's (401, 403 or 400)".to_owned(),
+        };
+        let status = match r.note {
+            "" => status,
+            note => format!("{status} {note}"),
+        };
+        let codes: Vec<String> = r.codes.iter().map(|c| format!("`{c}`")).collect();
+        out.push_str(&format!(
+            "| {status} | {} | {} |\n",
+            codes.join(", "),
+            r.when
+        ));
+    }
+    out
+}
+
 /// Why a request was refused, as an HTTP answer.
 ///
 /// The response carries a clone of this value in its extensions, so an

@@ -23,9 +23,10 @@ pub struct DbArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     db: DbArgs,
-    /// The window the figures cover, as a PostgreSQL interval.
-    #[arg(long, default_value = "1 hour")]
-    since: String,
+    /// The window the figures cover, as a PostgreSQL interval (default:
+    /// endpoint_health()'s own, one hour).
+    #[arg(long)]
+    since: Option<String>,
 }
 
 /// `hookseal attempts` arguments.
@@ -66,11 +67,18 @@ const ATTEMPT_COLUMNS: &[&str] = &[
 
 /// Prints every endpoint's health over the window.
 pub fn status(args: StatusArgs) -> Result<u8, Fail> {
-    let rows = query(
-        &args.db.database_url,
-        "SELECT row_to_json(h)::text FROM hookseal.endpoint_health($1::text::interval) h",
-        &args.since,
-    )?;
+    let rows = match &args.since {
+        Some(since) => query(
+            &args.db.database_url,
+            "SELECT row_to_json(h)::text FROM hookseal.endpoint_health($1::text::interval) h",
+            &[since],
+        )?,
+        None => query(
+            &args.db.database_url,
+            "SELECT row_to_json(h)::text FROM hookseal.endpoint_health() h",
+            &[],
+        )?,
+    };
     print_rows(&rows, STATUS_COLUMNS, args.db.json)?;
     Ok(0)
 }
@@ -80,7 +88,7 @@ pub fn attempts(args: AttemptsArgs) -> Result<u8, Fail> {
     let rows = query(
         &args.db.database_url,
         "SELECT row_to_json(h)::text FROM hookseal.event_attempts($1) h",
-        &args.event_id,
+        &[&args.event_id],
     )?;
     if rows.is_empty() {
         return Err(failed(format!(
@@ -114,8 +122,8 @@ fn print_line(s: &str) -> Result<(), Fail> {
     writeln!(std::io::stdout().lock(), "{s}").map_err(|e| failed(format!("stdout: {e}")))
 }
 
-/// Runs one query with one text parameter; each row is one JSON object.
-fn query(url: &str, sql: &str, param: &str) -> Result<Vec<Map<String, Value>>, Fail> {
+/// Runs one query with text parameters; each row is one JSON object.
+fn query(url: &str, sql: &str, params: &[&String]) -> Result<Vec<Map<String, Value>>, Fail> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -127,7 +135,9 @@ fn query(url: &str, sql: &str, param: &str) -> Result<Vec<Map<String, Value>>, F
         let client = hookseal_postgres::connect_from_env(url, hookseal_postgres::DEFAULT_TIMEOUT)
             .await
             .map_err(|e| failed(format!("cannot connect: {e}")))?;
-        let rows = client.query(sql, &[&param]).await.map_err(db_error)?;
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            params.iter().map(|p| *p as _).collect();
+        let rows = client.query(sql, &params).await.map_err(db_error)?;
         rows.iter()
             .map(|r| {
                 let text: String = r.get(0);

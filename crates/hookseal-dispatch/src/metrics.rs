@@ -1,16 +1,17 @@
-//! Counters and a latency histogram, rendered in the Prometheus text format
-//! and optionally served over HTTP (`GET /metrics`).
+//! Counters and a latency histogram (`prometheus-client`), rendered in the
+//! OpenMetrics text format and optionally served over HTTP (`GET /metrics`,
+//! axum).
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
@@ -18,96 +19,83 @@ const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// What a dispatcher counts. Cheap to update from many tasks.
-#[derive(Debug, Default)]
+/// What a dispatcher counts. Cheap to update from many tasks (each counter
+/// one atomic).
+#[derive(Debug)]
 pub struct Metrics {
     /// Rows claimed.
-    pub claimed: AtomicU64,
+    pub claimed: Counter,
     /// 2xx answers recorded as delivered.
-    pub delivered: AtomicU64,
+    pub delivered: Counter,
     /// Failed attempts scheduled for a retry.
-    pub retried: AtomicU64,
+    pub retried: Counter,
     /// Rows dead-lettered (retries exhausted or 410).
-    pub dead: AtomicU64,
+    pub dead: Counter,
     /// 410 answers (the endpoint was disabled).
-    pub gone: AtomicU64,
+    pub gone: Counter,
     /// Results not recorded because the lease had passed to another worker.
-    pub lease_lost: AtomicU64,
+    pub lease_lost: Counter,
     /// Rows given back unsent at shutdown.
-    pub released: AtomicU64,
+    pub released: Counter,
     /// Database errors (each followed by a reconnect).
-    pub db_errors: AtomicU64,
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
+    pub db_errors: Counter,
+    attempts: Histogram,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("hookseal_dispatch");
+        let attempts = Histogram::new(BUCKETS);
+        let m = |name: &str, help: &str, registry: &mut Registry| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let metrics = Metrics {
+            claimed: m("claimed", "Outbox rows claimed.", &mut registry),
+            delivered: m("delivered", "Rows delivered (2xx).", &mut registry),
+            retried: m(
+                "retried",
+                "Failed attempts scheduled for retry.",
+                &mut registry,
+            ),
+            dead: m("dead", "Rows dead-lettered.", &mut registry),
+            gone: m(
+                "gone",
+                "410 answers; the endpoint was disabled.",
+                &mut registry,
+            ),
+            lease_lost: m("lease_lost", "Results dropped: lease lost.", &mut registry),
+            released: m(
+                "released",
+                "Rows released unsent at shutdown.",
+                &mut registry,
+            ),
+            db_errors: m("db_errors", "Database errors.", &mut registry),
+            attempts: attempts.clone(),
+            registry,
+        };
+        let mut registry = metrics.registry;
+        registry.register("attempt_seconds", "HTTP attempt latency.", attempts);
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
 }
 
 impl Metrics {
     /// Records one attempt's latency.
     pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                self.buckets[i].fetch_add(1, Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Relaxed);
-        self.sum_micros
-            .fetch_add(d.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+        self.attempts.observe(d.as_secs_f64());
     }
 
-    /// The Prometheus text exposition.
+    /// The OpenMetrics text exposition (which Prometheus reads).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
-        let counters: [(&str, &str, &AtomicU64); 8] = [
-            ("claimed", "Outbox rows claimed.", &self.claimed),
-            ("delivered", "Rows delivered (2xx).", &self.delivered),
-            (
-                "retried",
-                "Failed attempts scheduled for retry.",
-                &self.retried,
-            ),
-            ("dead", "Rows dead-lettered.", &self.dead),
-            (
-                "gone",
-                "410 answers; the endpoint was disabled.",
-                &self.gone,
-            ),
-            (
-                "lease_lost",
-                "Results dropped: lease lost.",
-                &self.lease_lost,
-            ),
-            (
-                "released",
-                "Rows released unsent at shutdown.",
-                &self.released,
-            ),
-            ("db_errors", "Database errors.", &self.db_errors),
-        ];
-        for (name, help, v) in counters {
-            let _ = writeln!(out, "# HELP hookseal_dispatch_{name}_total {help}");
-            let _ = writeln!(out, "# TYPE hookseal_dispatch_{name}_total counter");
-            let _ = writeln!(out, "hookseal_dispatch_{name}_total {}", v.load(Relaxed));
-        }
-        let name = "hookseal_dispatch_attempt_seconds";
-        let _ = writeln!(out, "# HELP {name} HTTP attempt latency.");
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        for (i, le) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{le}\"}} {}",
-                self.buckets[i].load(Relaxed)
-            );
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.sum_micros.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count {count}");
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
         out
     }
 }
@@ -120,31 +108,23 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || async move {
+                (
+                    [(
+                        CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.render(),
+                )
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }));
     let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let metrics = metrics.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let metrics = metrics.clone();
-                    async move {
-                        let (code, body) = match (req.method().as_str(), req.uri().path()) {
-                            ("GET", "/metrics") => (200, metrics.render()),
-                            ("GET", "/healthz") => (200, "ok\n".to_owned()),
-                            _ => (404, "not found\n".to_owned()),
-                        };
-                        Response::builder()
-                            .status(code)
-                            .header("content-type", "text/plain; version=0.0.4")
-                            .body(Full::new(Bytes::from(body)))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "metrics server stopped");
         }
     });
     Ok((bound, task))
@@ -160,7 +140,7 @@ mod tests {
         m.observe(Duration::from_micros(500));
         m.observe(Duration::from_millis(30));
         m.observe(Duration::from_secs(60));
-        m.delivered.fetch_add(2, Relaxed);
+        m.delivered.inc_by(2);
         let text = m.render();
         assert!(
             text.contains("hookseal_dispatch_delivered_total 2\n"),
@@ -168,7 +148,7 @@ mod tests {
         );
         assert!(text.contains("_bucket{le=\"0.001\"} 1\n"), "{text}");
         assert!(text.contains("_bucket{le=\"0.05\"} 2\n"), "{text}");
-        assert!(text.contains("_bucket{le=\"30\"} 2\n"), "{text}");
+        assert!(text.contains("_bucket{le=\"30.0\"} 2\n"), "{text}");
         assert!(text.contains("_bucket{le=\"+Inf\"} 3\n"), "{text}");
         assert!(
             text.contains("hookseal_dispatch_attempt_seconds_count 3\n"),
@@ -179,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn metrics_are_served_over_http() {
         let m = Arc::new(Metrics::default());
-        m.claimed.fetch_add(7, Relaxed);
+        m.claimed.inc_by(7);
         let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), m).await.unwrap();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let r = client

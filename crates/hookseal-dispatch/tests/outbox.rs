@@ -1656,7 +1656,7 @@ async fn failed_claims_back_off_doubling() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     // 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s: five or six claims in 3 s, not one
     // every ~110 ms (27).
-    let errors = metrics.db_errors.load(Ordering::Relaxed);
+    let errors = metrics.db_errors.get();
     assert!((3..=7).contains(&errors), "{errors} failed claims in 3 s");
     // Unlocked, the worker recovers (next try within 3.2 s).
     locker.batch_execute("ROLLBACK").await.unwrap();

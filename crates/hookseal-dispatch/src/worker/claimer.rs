@@ -131,12 +131,12 @@ impl Claimer {
         match connected {
             Ok(d) => Ok(Some(d)),
             Err(e) if e.is_permanent() => {
-                self.shared.metrics.db_errors.fetch_add(1, Relaxed);
+                self.shared.metrics.db_errors.inc_by(1);
                 tracing::error!(error = %e, "the database refuses this worker for good; stopping");
                 Err(End::Fatal(format!("cannot connect: {e}")))
             }
             Err(e) => {
-                self.shared.metrics.db_errors.fetch_add(1, Relaxed);
+                self.shared.metrics.db_errors.inc_by(1);
                 tracing::warn!(error = %e, retry_in_ms = self.backoff.current().as_millis() as u64,
                     "cannot connect to the database");
                 self.pause(shutdown).await?;
@@ -200,7 +200,7 @@ impl Claimer {
             // A stalled connection: drop it (the rows a lost answer
             // leased are delivered again after their lease).
             Err(_) => {
-                self.shared.metrics.db_errors.fetch_add(1, Relaxed);
+                self.shared.metrics.db_errors.inc_by(1);
                 tracing::warn!(
                     timeout_ms = cfg.db_timeout.as_millis() as u64,
                     "claim got no answer; reconnecting"
@@ -222,7 +222,7 @@ impl Claimer {
         e: &tokio_postgres::Error,
         shutdown: &mut Pin<&mut S>,
     ) -> Result<(), End> {
-        self.shared.metrics.db_errors.fetch_add(1, Relaxed);
+        self.shared.metrics.db_errors.inc_by(1);
         if is_permanent(e) {
             let fix = match e.code() {
                 Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => {
@@ -254,10 +254,7 @@ impl Claimer {
 
     /// One delivery task per claimed row, each with one of `permits`.
     fn spawn(&self, jobs: Vec<Job>, mut permits: OwnedSemaphorePermit) {
-        self.shared
-            .metrics
-            .claimed
-            .fetch_add(jobs.len() as u64, Relaxed);
+        self.shared.metrics.claimed.inc_by(jobs.len() as u64);
         for job in jobs {
             let Some(permit) = permits.split(1) else {
                 break; // claim never returns more than asked

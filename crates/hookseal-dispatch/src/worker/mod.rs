@@ -20,7 +20,6 @@
 
 use std::future::Future;
 use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,12 +176,12 @@ impl Dispatcher {
     pub fn summary(&self) -> Summary {
         let m = &self.metrics;
         Summary {
-            claimed: m.claimed.load(Relaxed),
-            delivered: m.delivered.load(Relaxed),
-            retried: m.retried.load(Relaxed),
-            dead: m.dead.load(Relaxed),
-            released: m.released.load(Relaxed),
-            lease_lost: m.lease_lost.load(Relaxed),
+            claimed: m.claimed.get(),
+            delivered: m.delivered.get(),
+            retried: m.retried.get(),
+            dead: m.dead.get(),
+            released: m.released.get(),
+            lease_lost: m.lease_lost.get(),
         }
     }
 

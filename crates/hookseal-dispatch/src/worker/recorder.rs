@@ -162,7 +162,7 @@ impl Batches {
                 log: *log,
             }),
             Record::Done(id, Outcome::Gone, log) => {
-                metrics.gone.fetch_add(1, Relaxed);
+                metrics.gone.inc_by(1);
                 self.fails.push(Failure {
                     outbox_id: id,
                     status: Some(410),
@@ -292,7 +292,7 @@ impl<C: Connect> Recorder<C> {
         match self.connect.connect().await {
             Ok(d) => Some(d),
             Err(e) => {
-                self.metrics.db_errors.fetch_add(1, Relaxed);
+                self.metrics.db_errors.inc_by(1);
                 if e.is_permanent() {
                     tracing::error!(error = %e, acks = b.acks.len(), fails = b.fails.len(),
                         release = b.release.len(),
@@ -333,10 +333,28 @@ impl<C: Connect> Recorder<C> {
                 retry_in_ms = backoff.current().as_millis() as u64,
                 "recording results failed; reconnecting"),
         }
-        self.metrics.db_errors.fetch_add(1, Relaxed);
+        self.metrics.db_errors.inc_by(1);
         backoff.wait().await;
         false
     }
+}
+
+/// A statement's error: an interruption is handed back (the batch is kept
+/// and tried again on a new connection); a refusal is counted, logged by
+/// `log` with the error's description, and the batch given up (retrying it
+/// would stall the recorder; its rows are delivered again after their
+/// lease).
+fn refused<S: ResultStore>(
+    metrics: &Metrics,
+    e: S::Error,
+    log: impl FnOnce(&str),
+) -> Result<(), S::Error> {
+    if S::is_transient(&e) {
+        return Err(e);
+    }
+    metrics.db_errors.inc_by(1);
+    log(&S::describe(&e));
+    Ok(())
 }
 
 /// Records the batches: the deliveries, then the failures, then the rows
@@ -368,22 +386,22 @@ async fn flush_acks<S: ResultStore>(
     }
     match db.ack_many(worker, acks).await {
         Ok(recorded) => {
-            metrics.delivered.fetch_add(recorded.len() as u64, Relaxed);
+            metrics.delivered.inc_by(recorded.len() as u64);
             let lost = acks.len().saturating_sub(recorded.len());
             if lost > 0 {
-                metrics.lease_lost.fetch_add(lost as u64, Relaxed);
+                metrics.lease_lost.inc_by(lost as u64);
                 tracing::warn!(
                     count = lost,
                     "delivered rows whose lease had passed to another worker"
                 );
             }
         }
-        Err(e) if !S::is_transient(&e) => {
-            metrics.db_errors.fetch_add(1, Relaxed);
-            tracing::error!(count = acks.len(), error = %S::describe(&e),
-                "ack_many() refused these results; the rows are delivered again after their lease");
+        Err(e) => {
+            refused::<S>(metrics, e, |error| {
+                tracing::error!(count = acks.len(), error,
+                "ack_many() refused these results; the rows are delivered again after their lease")
+            })?
         }
-        Err(e) => return Err(e),
     }
     acks.clear();
     Ok(())
@@ -408,17 +426,17 @@ async fn flush_fails<S: ResultStore>(
     for (f, r) in fails.drain(..).zip(results) {
         match r {
             Ok(Some(s)) if s == "dead" => {
-                metrics.dead.fetch_add(1, Relaxed);
+                metrics.dead.inc_by(1);
                 tracing::warn!(outbox_id = f.outbox_id, "dead-lettered");
             }
             Ok(Some(_)) => {
-                metrics.retried.fetch_add(1, Relaxed);
+                metrics.retried.inc_by(1);
             }
             Ok(None) => {
-                metrics.lease_lost.fetch_add(1, Relaxed);
+                metrics.lease_lost.inc_by(1);
             }
             Err(e) if !S::is_transient(&e) => {
-                metrics.db_errors.fetch_add(1, Relaxed);
+                metrics.db_errors.inc_by(1);
                 tracing::error!(outbox_id = f.outbox_id, error = %S::describe(&e),
                     "fail() refused this result; the row is retried after its lease");
             }
@@ -446,16 +464,15 @@ async fn flush_release<S: ResultStore>(
     }
     match db.release(worker, release).await {
         Ok(n) => {
-            metrics
-                .released
-                .fetch_add(u64::try_from(n).unwrap_or(0), Relaxed);
+            metrics.released.inc_by(u64::try_from(n).unwrap_or(0));
         }
-        Err(e) if !S::is_transient(&e) => {
-            metrics.db_errors.fetch_add(1, Relaxed);
-            tracing::error!(count = release.len(), error = %S::describe(&e),
-                "release() refused these rows; they are due again after their lease");
-        }
-        Err(e) => return Err(e),
+        Err(e) => refused::<S>(metrics, e, |error| {
+            tracing::error!(
+                count = release.len(),
+                error,
+                "release() refused these rows; they are due again after their lease"
+            )
+        })?,
     }
     release.clear();
     Ok(())
@@ -643,9 +660,9 @@ pub(super) mod tests {
             assert_eq!(f.releases, vec![vec![8, 9]]);
             assert_eq!(f.connects, 1);
         });
-        assert_eq!(m.delivered.load(Relaxed), 5);
-        assert_eq!(m.retried.load(Relaxed), 2);
-        assert_eq!(m.released.load(Relaxed), 2);
+        assert_eq!(m.delivered.get(), 5);
+        assert_eq!(m.retried.get(), 2);
+        assert_eq!(m.released.get(), 2);
         assert_eq!(left, 0, "every record handed over was accounted for");
     }
 
@@ -659,9 +676,9 @@ pub(super) mod tests {
         let mut records: Vec<Record> = (1..=5).map(delivered).collect();
         records.push(retried(6));
         let (m, left) = record_all(&db, records).await;
-        assert_eq!(m.delivered.load(Relaxed), 3);
-        assert_eq!(m.lease_lost.load(Relaxed), 2 + 1);
-        assert_eq!(m.retried.load(Relaxed), 0);
+        assert_eq!(m.delivered.get(), 3);
+        assert_eq!(m.lease_lost.get(), 2 + 1);
+        assert_eq!(m.retried.get(), 0);
         assert_eq!(left, 0);
     }
 
@@ -679,8 +696,8 @@ pub(super) mod tests {
             assert_eq!(f.acks, vec![vec![1, 2, 3, 4]], "recorded once, whole");
             assert_eq!(f.connects, 2 + 1, "the failed connect, then one per try");
         });
-        assert_eq!(m.delivered.load(Relaxed), 4);
-        assert_eq!(m.db_errors.load(Relaxed), 2);
+        assert_eq!(m.delivered.get(), 4);
+        assert_eq!(m.db_errors.get(), 2);
         // The interruption, then the failed connect: 100 ms, then 200 ms.
         assert!(started.elapsed() >= Duration::from_millis(300));
         assert_eq!(left, 0);
@@ -692,8 +709,8 @@ pub(super) mod tests {
         db.with(|f| f.ack_errors.push_back(FakeError::Refused));
         let (m, left) = record_all(&db, (1..=3).map(delivered).collect()).await;
         db.with(|f| assert!(f.acks.is_empty()));
-        assert_eq!(m.delivered.load(Relaxed), 0);
-        assert_eq!(m.db_errors.load(Relaxed), 1);
+        assert_eq!(m.delivered.get(), 0);
+        assert_eq!(m.db_errors.get(), 1);
         assert_eq!(left, 0);
     }
 
@@ -711,7 +728,7 @@ pub(super) mod tests {
             assert!(f.acks.is_empty() && f.fails.is_empty());
             assert_eq!(f.connects, 1, "a permanent refusal is not retried");
         });
-        assert_eq!(m.db_errors.load(Relaxed), 1);
+        assert_eq!(m.db_errors.get(), 1);
         assert_eq!(left, 0);
     }
 
