@@ -6,21 +6,8 @@
 //! copy lacked 431 and `missing_signed_header`.)
 
 use axum::http::StatusCode;
-use hookseal::{JsonError, Scheme, VerifyError};
+use hookseal::{JsonError, Scheme, VerifyError, PRESETS};
 use hookseal_axum::{refusal_table, Rejection, REFUSALS};
-
-const PRESETS: [&str; 10] = [
-    "native",
-    "standard",
-    "x-signature",
-    "flinks",
-    "fincra",
-    "signed-url",
-    "stripe",
-    "github",
-    "shopify",
-    "slack",
-];
 
 fn root(path: &str) -> String {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
