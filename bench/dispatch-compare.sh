@@ -21,31 +21,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-libdir=$(pg_config --pkglibdir)
-extdir=$(pg_config --sharedir)/extension
-
-# Build both: the CLI binary and the installed extension files of each. The
-# old tree gets its own target directory: cargo names workspace artifacts
-# by their path relative to the workspace, so two trees sharing one target
-# directory would reuse each other's stale libraries.
-build() { # tree name target-dir
-  (cd "$1" && CARGO_TARGET_DIR=$3 cargo build -q --release -p hookseal-cli)
-  install -D -m 755 "$3/release/hookseal" "$work/$2/hookseal"
-  (cd "$1/crates/hookseal-pg" && CARGO_TARGET_DIR=$3 \
-     cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null 2>&1)
-  cp "$libdir/hookseal.so" "$work/$2/"
-  cp "$extdir"/hookseal.control "$extdir"/hookseal--*.sql "$work/$2/"
-}
-git -C "$root" worktree add --detach "$old_tree" "$rev" >/dev/null 2>&1
-old_name="old ($(git -C "$root" rev-parse --short "$rev"))"
-build "$old_tree" old "$root/target/bench-old"
-build "$root" new "$root/target"
-use() { # name: put its extension files in place
-  install -m 755 "$work/$1/hookseal.so" "$libdir/hookseal.so"
-  rm -f "$extdir"/hookseal--*.sql
-  install -m 644 "$work/$1"/hookseal.control "$work/$1"/hookseal--*.sql "$extdir/"
-}
-
+compare_build "$rev"
 start_cluster "$work/pg" "fsync = on" "shared_buffers = '256MB'" "max_wal_size = '2GB'"
 export PGDATABASE=postgres
 sql() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
@@ -102,7 +78,7 @@ drain() {
 : > "$work/results.txt"
 for r in $(seq "$rounds"); do
   for v in old new; do
-    use "$v"
+    compare_use "$v"
     for eps in 1 100 1o; do
       rate=$(drain "$v" "$eps")
       echo "round $r: $v, $eps endpoint(s): $rate deliveries/s"
@@ -110,7 +86,7 @@ for r in $(seq "$rounds"); do
     done
   done
 done
-use new
+compare_use new
 python3 - "$work/results.txt" "$n" "$old_name" "$ordered_n" <<'PY'
 import statistics, sys
 res, n, old_name, ordered_n = {}, sys.argv[2], sys.argv[3], sys.argv[4]

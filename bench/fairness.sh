@@ -13,27 +13,48 @@
 #                    paths /e/N), each event to one at random; hanging: 10
 #                    endpoints of their own apps, 500 backlog events each.
 # Usage: bash bench/fairness.sh [events/s (200)] [seconds (20)]
+#        bash bench/fairness.sh --compare REV [rounds (3)] [events/s (200)] [seconds (10)]
+# The second runs the cases for REV and for this tree in alternating rounds
+# on one cluster (as bench/dispatch.sh --compare does for drains) and ends
+# with each case's median p99 on both sides. HOOKSEAL_BENCH_CASES picks the
+# layouts ("five thousand" by default; "five" for the 5-endpoint cases only).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
 need_rust
 need_base
 need_pg
-rate=${1:-200}
-secs=${2:-20}
+rev=""
+if [ "${1:-}" = --compare ]; then
+  rev=${2:?usage: bench/fairness.sh --compare REV [rounds] [events/s] [seconds]}
+  rounds=${3:-3}
+  rate=${4:-200}
+  secs=${5:-10}
+else
+  rate=${1:-200}
+  secs=${2:-20}
+fi
+layouts=${HOOKSEAL_BENCH_CASES:-five thousand}
 cd "$root"
-cargo build -q --release -p hookseal-cli
-(cd crates/hookseal-pg && cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null)
-bin=$root/target/release/hookseal
 work=$(mktemp -d /tmp/hfb.XXXX)
 chown postgres:postgres "$work"
+old_tree=$work/old-tree
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   stop_cluster "$work/pg"
+  [ -z "$rev" ] || git -C "$root" worktree remove --force "$old_tree" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+if [ -n "$rev" ]; then
+  compare_build "$rev"
+  bin=$work/new/hookseal
+else
+  cargo build -q --release -p hookseal-cli
+  (cd crates/hookseal-pg && cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null)
+  bin=$root/target/release/hookseal
+fi
 start_cluster "$work/pg" "fsync = on" "shared_buffers = '256MB'" "max_wal_size = '2GB'"
 export PGDATABASE=postgres
 sql() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
@@ -130,10 +151,30 @@ run_case() {
 }
 
 : > "$work/cases.txt"
-run_case "5 endpoints" five 0
-run_case "5 endpoints + 1 hanging (5,000 backlog)" five 1
-run_case "1,000 endpoints" thousand 0
-run_case "1,000 endpoints, 10 hanging (500 backlog each)" thousand 1
+all_cases() { # prefix
+  for layout in $layouts; do
+    case $layout in
+      five)
+        run_case "${1}5 endpoints" five 0
+        run_case "${1}5 endpoints + 1 hanging (5,000 backlog)" five 1 ;;
+      thousand)
+        run_case "${1}1,000 endpoints" thousand 0
+        run_case "${1}1,000 endpoints, 10 hanging (500 backlog each)" thousand 1 ;;
+    esac
+  done
+}
+if [ -n "$rev" ]; then
+  for r in $(seq "$rounds"); do
+    for v in old new; do
+      compare_use "$v"
+      bin=$work/$v/hookseal
+      all_cases "$v r$r: "
+    done
+  done
+  compare_use new
+else
+  all_cases ""
+fi
 
 python3 - "$work/cases.txt" "$rate" "$secs" <<'PY'
 import glob, json, sys
@@ -168,3 +209,33 @@ for layout, d in base.items():
     if "0" in d and "1" in d:
         print(f"{layout}: p99 with hanging / without = {d['1']} / {d['0']} ms = {d['1'] / max(d['0'], 1):.2f}x")
 PY
+if [ -n "$rev" ]; then
+  # The same cases side by side: each side's median p99 over its rounds.
+  python3 - "$work/cases.txt" "$old_name" <<'PY'
+import glob, json, statistics, sys
+cases, old_name = sys.argv[1], sys.argv[2]
+p99 = {}
+order = []
+for line in open(cases):
+    name, layout, hanging, backlog, left, out = line.strip().split("|")
+    side, case = name.split(" ", 1)[0], name.split(": ", 1)[1]
+    created = dict(l.split() for l in open(f"{out}/created.txt") if l.strip())
+    first = {}
+    for f in sorted(glob.glob(f"{out}/healthy-*.jsonl")):
+        for l in open(f):
+            r = json.loads(l)
+            if r.get("ok"):
+                key = (f, r["id"])
+                first[key] = min(first.get(key, 1 << 62), r["t_ms"])
+    lat = sorted(t - int(created[k[1]]) for k, t in first.items() if k[1] in created)
+    p99.setdefault((side, case), []).append(lat[min(len(lat) - 1, int(0.99 * len(lat)))])
+    if case not in order:
+        order.append(case)
+print(f"| case | {old_name} p99 ms | new p99 ms | old / new (medians) |")
+print("|---|---|---|---|")
+for case in order:
+    o, n = p99[("old", case)], p99[("new", case)]
+    ratio = statistics.median(o) / max(statistics.median(n), 1)
+    print(f"| {case} | {' / '.join(map(str, o))} | {' / '.join(map(str, n))} | {ratio:.2f} |")
+PY
+fi

@@ -161,3 +161,35 @@ need_fuzz() {
     cargo install --quiet --locked cargo-fuzz --version 0.13.2 >&2
   fi
 }
+
+# compare_build REV: for same-run comparisons (bench/dispatch-compare.sh,
+# bench/fairness.sh --compare), with $root and $work set and $old_tree a
+# path inside $work: builds the CLI and the extension of REV (a worktree at
+# $old_tree, target directory target/bench-old) and of the current tree,
+# keeping each side's binary and extension files in $work/old and $work/new;
+# sets old_name. The old tree gets its own target directory: cargo names
+# workspace artifacts by their path relative to the workspace, so two trees
+# sharing one target directory would reuse each other's stale libraries.
+# compare_use old|new puts that side's extension files in place.
+compare_build() {
+  local rev=$1
+  libdir=$(pg_config --pkglibdir)
+  extdir=$(pg_config --sharedir)/extension
+  git -C "$root" worktree add --detach "$old_tree" "$rev" >/dev/null 2>&1
+  old_name="old ($(git -C "$root" rev-parse --short "$rev"))"
+  compare_build_one "$old_tree" old "$root/target/bench-old"
+  compare_build_one "$root" new "$root/target"
+}
+compare_build_one() { # tree name target-dir
+  (cd "$1" && CARGO_TARGET_DIR=$3 cargo build -q --release -p hookseal-cli)
+  install -D -m 755 "$3/release/hookseal" "$work/$2/hookseal"
+  (cd "$1/crates/hookseal-pg" && CARGO_TARGET_DIR=$3 \
+     cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null 2>&1)
+  cp "$libdir/hookseal.so" "$work/$2/"
+  cp "$extdir"/hookseal.control "$extdir"/hookseal--*.sql "$work/$2/"
+}
+compare_use() { # old|new
+  install -m 755 "$work/$1/hookseal.so" "$libdir/hookseal.so"
+  rm -f "$extdir"/hookseal--*.sql
+  install -m 644 "$work/$1"/hookseal.control "$work/$1"/hookseal--*.sql "$extdir/"
+}
