@@ -46,41 +46,32 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("hookseal_dispatch");
-        let attempts = Histogram::new(BUCKETS);
-        let m = |name: &str, help: &str, registry: &mut Registry| {
+        let mut counter = |name: &str, help: &str| {
             let c = Counter::default();
             registry.register(name, help, c.clone());
             c
         };
-        let metrics = Metrics {
-            claimed: m("claimed", "Outbox rows claimed.", &mut registry),
-            delivered: m("delivered", "Rows delivered (2xx).", &mut registry),
-            retried: m(
-                "retried",
-                "Failed attempts scheduled for retry.",
-                &mut registry,
-            ),
-            dead: m("dead", "Rows dead-lettered.", &mut registry),
-            gone: m(
-                "gone",
-                "410 answers; the endpoint was disabled.",
-                &mut registry,
-            ),
-            lease_lost: m("lease_lost", "Results dropped: lease lost.", &mut registry),
-            released: m(
-                "released",
-                "Rows released unsent at shutdown.",
-                &mut registry,
-            ),
-            db_errors: m("db_errors", "Database errors.", &mut registry),
-            attempts: attempts.clone(),
-            registry,
-        };
-        let mut registry = metrics.registry;
-        registry.register("attempt_seconds", "HTTP attempt latency.", attempts);
+        let claimed = counter("claimed", "Outbox rows claimed.");
+        let delivered = counter("delivered", "Rows delivered (2xx).");
+        let retried = counter("retried", "Failed attempts scheduled for retry.");
+        let dead = counter("dead", "Rows dead-lettered.");
+        let gone = counter("gone", "410 answers; the endpoint was disabled.");
+        let lease_lost = counter("lease_lost", "Results dropped: lease lost.");
+        let released = counter("released", "Rows released unsent at shutdown.");
+        let db_errors = counter("db_errors", "Database errors.");
+        let attempts = Histogram::new(BUCKETS);
+        registry.register("attempt_seconds", "HTTP attempt latency.", attempts.clone());
         Metrics {
+            claimed,
+            delivered,
+            retried,
+            dead,
+            gone,
+            lease_lost,
+            released,
+            db_errors,
+            attempts,
             registry,
-            ..metrics
         }
     }
 }

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-#[cfg(test)]
-use std::time::Instant;
 
 use crate::pg::Described;
 use crate::Config;
@@ -59,6 +57,8 @@ async fn maintain_once(cfg: &Config) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     /// A database link that accepts and then says nothing (a partition, a
