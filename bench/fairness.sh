@@ -18,6 +18,10 @@
 # on one cluster (as bench/dispatch.sh --compare does for drains) and ends
 # with each case's median p99 on both sides. HOOKSEAL_BENCH_CASES picks the
 # layouts ("five thousand" by default; "five" for the 5-endpoint cases only).
+# HOOKSEAL_BENCH_PROFILE=1 also loads pg_stat_statements and track_functions
+# and ends with each side's server time per call of the hookseal functions
+# and the top statements, summed over the rounds (the same overhead on both
+# sides; the latencies of a profiled run are not comparable with others).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -55,7 +59,12 @@ else
   (cd crates/hookseal-pg && cargo pgrx install --release --pg-config /usr/bin/pg_config >/dev/null)
   bin=$root/target/release/hookseal
 fi
-start_cluster "$work/pg" "fsync = on" "shared_buffers = '256MB'" "max_wal_size = '2GB'"
+profile=()
+if [ "${HOOKSEAL_BENCH_PROFILE:-0}" = 1 ]; then
+  profile=("shared_preload_libraries = 'hookseal,pg_stat_statements'"
+           "pg_stat_statements.track = all" "track_functions = all")
+fi
+start_cluster "$work/pg" "fsync = on" "shared_buffers = '256MB'" "max_wal_size = '2GB'" "${profile[@]}"
 export PGDATABASE=postgres
 sql() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 sql -c "CREATE ROLE bench_dispatcher LOGIN IN ROLE hookseal_dispatcher" 2>/dev/null ||
@@ -126,6 +135,10 @@ run_case() {
   fi
   local backlog
   backlog=$($dsql -c "SELECT count(*) FROM hookseal.outbox")
+  if [ ${#profile[@]} -gt 0 ]; then
+    $dsql -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+          -c "SELECT pg_stat_reset()" -c "SELECT pg_stat_statements_reset()" >/dev/null
+  fi
   RUST_LOG=warn "$bin" dispatch --database-url "postgres://bench_dispatcher@127.0.0.1:$PGPORT/$db" \
     --allow 127.0.0.0/8 2>"$out/worker.log" &
   local wp=$!
@@ -146,6 +159,15 @@ run_case() {
   kill -TERM "$wp"; wait "$wp" 2>/dev/null || true
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.5
+  if [ ${#profile[@]} -gt 0 ]; then
+    sleep 1  # backends flush their function counts at most once a second
+    $dsql -F$'\t' -c "SELECT 'fn', funcname, calls, total_time, self_time FROM pg_stat_user_functions
+                    WHERE schemaname = 'hookseal'" > "$out/profile.txt"
+    $dsql -F$'\t' -c "SELECT 'st', regexp_replace(left(query, 70), '\s+', ' ', 'g'), calls, total_exec_time, 0
+                    FROM pg_stat_statements
+                    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                      AND query NOT LIKE '%pg_stat%'" >> "$out/profile.txt"
+  fi
   pids=()
   echo "$name|$layout|$hanging|$backlog|$left|$out" >> "$work/cases.txt"
 }
@@ -172,6 +194,32 @@ if [ -n "$rev" ]; then
     done
   done
   compare_use new
+  if [ ${#profile[@]} -gt 0 ]; then
+    python3 - "$work/cases.txt" "$old_name" <<'PY'
+import collections, sys
+cases, old_name = sys.argv[1], sys.argv[2]
+# (case, kind, name) -> side -> [calls, total ms, self ms]
+t = collections.defaultdict(lambda: {"old": [0, 0.0, 0.0], "new": [0, 0.0, 0.0]})
+for line in open(cases):
+    name, layout, hanging, backlog, left, out = line.strip().split("|")
+    side, case = name.split(" ", 1)[0], name.split(": ", 1)[1]
+    for l in open(f"{out}/profile.txt"):
+        kind, rest = l.rstrip("\n").split("\t", 1)
+        what, calls, total, self_ = rest.rsplit("\t", 3)
+        acc = t[(case, kind, what)][side]
+        acc[0] += int(calls); acc[1] += float(total); acc[2] += float(self_)
+for case in dict.fromkeys(k[0] for k in t):
+    print(f"\n{case}: server ms per call, summed over the rounds ({old_name} vs new)\n")
+    print("| function or statement | old calls | old ms/call (self) | new calls | new ms/call (self) |")
+    print("|---|---|---|---|---|")
+    rows = [(k, v) for k, v in t.items() if k[0] == case]
+    rows.sort(key=lambda kv: -max(kv[1]["old"][1], kv[1]["new"][1]))
+    for (c, kind, what), v in rows[:20]:
+        cell = lambda a: (f"{a[0]}", f"{a[1] / a[0]:.4f} ({a[2] / a[0]:.4f})" if a[0] else "-")
+        o, n = cell(v["old"]), cell(v["new"])
+        print(f"| {'' if kind == 'fn' else 'stmt: '}{what} | {o[0]} | {o[1]} | {n[0]} | {n[1]} |")
+PY
+  fi
 else
   all_cases ""
 fi
