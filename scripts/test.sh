@@ -2,6 +2,7 @@
 # Every test: formatting, lints, the vector copy, unit/property/vector/CLI
 # tests, the interop test against the official Standard Webhooks library, and
 # the Postgres extension's #[pg_test] and pg_regress suites (as `postgres`),
+# the portable flavour's SQL signing against the native functions,
 # the dispatcher's integration and crash tests, and the Lambda adapter's
 # end-to-end test, release zip and template lint, and the providers'
 # reference receivers (Node/Express) taking what every sender delivers.
@@ -39,6 +40,8 @@ echo "== interop"
 bash tests/interop/run.sh
 echo "== postgres extension"
 bash scripts/pg-test.sh
+echo "== portable flavour: SQL signing and verification on a server without hookseal's library, against the native functions and the vectors"
+bash tests/portable/run.sh
 echo "== dispatcher (real PostgreSQL, receivers on 127.0.0.1, crash test)"
 bash scripts/dispatch-test.sh
 echo "== lambda (cfn-lint, cargo lambda watch end to end, release zip)"

@@ -17,8 +17,9 @@
 -- - Scheme descriptions in TOML: write them as JSON.
 -- - Descriptions are checked for what signing reads (fields, types, the
 --   template); the core checks the rest where it signs.
--- pgcrypto is reached through _hmac() and _random_bytes() only: the
--- installer writes pgcrypto's schema where `@pgcrypto@` stands.
+-- pgcrypto is reached through _hmac() and _random_bytes() only.
+-- Objects are created in the first schema of the search_path: the
+-- installer (crates/hookseal-postgres/src/install.rs) sets it to hookseal.
 
 -- The error every refusal here raises: 22023 and "hookseal: ...", as the
 -- native functions do. Never given a secret.
@@ -31,16 +32,32 @@ BEGIN
 END
 $$;
 
--- pgcrypto's HMAC and random bytes.
-CREATE FUNCTION _hmac(data bytea, key bytea, algorithm text) RETURNS bytea
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, hookseal, pg_temp
-AS $$ SELECT @pgcrypto@.hmac(data, key, algorithm) $$;
-
-CREATE FUNCTION _random_bytes(n integer) RETURNS bytea
-LANGUAGE sql VOLATILE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, hookseal, pg_temp
-AS $$ SELECT @pgcrypto@.gen_random_bytes(n) $$;
+-- pgcrypto's HMAC and random bytes, written against the schema pgcrypto
+-- is in (public on most servers, `extensions` on Supabase), found when the
+-- script runs: the script itself names no schema but hookseal's.
+DO $pgcrypto$
+DECLARE
+    s text := (SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension x
+               JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
+               WHERE x.extname = 'pgcrypto');
+BEGIN
+    IF s IS NULL THEN
+        RAISE EXCEPTION 'hookseal: the portable flavour needs pgcrypto'
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'CREATE EXTENSION pgcrypto (trusted since PostgreSQL 13: the database owner may)';
+    END IF;
+    EXECUTE format($f$
+        CREATE FUNCTION _hmac(data bytea, key bytea, algorithm text) RETURNS bytea
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        SET search_path = pg_catalog, pg_temp
+        AS 'SELECT %s.hmac(data, key, algorithm)'$f$, s);
+    EXECUTE format($f$
+        CREATE FUNCTION _random_bytes(n integer) RETURNS bytea
+        LANGUAGE sql VOLATILE STRICT PARALLEL SAFE
+        SET search_path = pg_catalog, pg_temp
+        AS 'SELECT %s.gen_random_bytes(n)'$f$, s);
+END
+$pgcrypto$;
 
 -- The core's one message-id rule: 1 to max_message_id_len bytes of
 -- printable ASCII (`!` to `~`).

@@ -1,31 +1,97 @@
 #!/usr/bin/env bash
-# The portable flavour's SQL signing, differential: one cluster with the
-# native extension, one with no hookseal library at all (nothing preloaded),
-# where a database owner that is not a superuser creates pgcrypto and the
-# portable functions. tests/portable/signing.py compares the two on every
-# preset, described schemes and misuse, and the portable one with the
-# vectors. Expects the native extension installed (scripts/pg-test.sh).
+# The portable flavour, on a cluster with no hookseal library at all
+# (nothing preloaded), installed by `hookseal install` as a database owner
+# that is not a superuser, against a cluster with the native extension:
+#  1. the installer: a fresh install; again (nothing changes: the schema's
+#     dump is the same); two at once; --print-sql through psql leaves the
+#     same schema; refusals (the native extension present, a schema it did
+#     not make, a role that may not create), each leaving nothing behind;
+#  2. tests/portable/signing.py: both flavours on every preset, described
+#     schemes and misuse, and the portable one against the vectors.
+# Expects the native extension installed (scripts/pg-test.sh does it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/scripts/lib.sh"
+need_rust
 need_base
+cd "$root"
+cargo build -q -p hookseal-cli
+bin=$root/target/debug/hookseal
 work=$(mktemp -d /tmp/hsp.XXXX)
 chown postgres:postgres "$work"
 trap 'stop_cluster "$work/native"; stop_cluster "$work/portable"; rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
 
 start_cluster "$work/native"
 native_port=$PGPORT
 psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE EXTENSION hookseal"
 
 start_cluster "$work/portable" "shared_preload_libraries = ''"
-portable_port=$PGPORT
-psql -qX -v ON_ERROR_STOP=1 -d postgres \
-  -c "CREATE ROLE app_owner LOGIN" -c "CREATE DATABASE app OWNER app_owner"
-# Nothing of hookseal in the server: no preload, no library file loaded.
-[ -z "$(psql -qAtX -d app -c "SHOW shared_preload_libraries")" ]
-# As the owner (not a superuser): pgcrypto is trusted, the rest is plain SQL.
-bash "$root/tests/portable/install-sql.sh" "postgres://app_owner@127.0.0.1:$portable_port/app"
-[ "$(psql -qAtX -d app -c "SELECT count(*) FROM pg_proc WHERE probin LIKE '%hookseal%'")" = 0 ]
+port=$PGPORT
+su() { psql -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"; }
+su -d postgres -c "CREATE ROLE app_owner LOGIN" -c "CREATE ROLE stranger LOGIN" \
+   -c "CREATE DATABASE app OWNER app_owner" -c "CREATE DATABASE printed OWNER app_owner" \
+   -c "CREATE DATABASE twice OWNER app_owner" -c "CREATE DATABASE foreign_schema OWNER app_owner"
+# Nothing of hookseal in this server: no preload, and (checked below) no
+# function whose library is ours.
+[ -z "$(su -d app -c "SHOW shared_preload_libraries")" ] || fail "a library is preloaded"
+url() { echo "postgres://$1@127.0.0.1:$port/$2"; }
+dump() { runuser -u postgres -- "$PG_BIN/pg_dump" -h 127.0.0.1 -p "$port" -U postgres --schema-only -n hookseal "$1" |
+         grep -v '^-- Dumped\|^\\restrict\|^\\unrestrict'; }
 
+echo "-- install as the database owner (not a superuser)"
+[ "$(su -d app -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'app_owner'")" = f ]
+out=$("$bin" install --database-url "$(url app_owner app)")
+echo "$out"
+[[ $out == "installed hookseal "*" (portable flavour) in schema hookseal" ]] || fail "fresh install said: $out"
+[ "$(su -d app -c "SELECT count(*) FROM pg_proc WHERE probin LIKE '%hookseal%'")" = 0 ] || fail "a function names a hookseal library"
+[ "$(su -d app -c "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension")" = "pgcrypto,plpgsql" ] ||
+  fail "extensions other than pgcrypto"
+dump app > "$work/first.sql"
+[ "$(grep -c '^CREATE FUNCTION' "$work/first.sql")" -gt 30 ] || fail "the dump holds too few functions"
+
+echo "-- install again: nothing changes"
+out=$("$bin" install --database-url "$(url app_owner app)")
+[[ $out == *"is installed already; nothing changed" ]] || fail "second install said: $out"
+dump app > "$work/second.sql"
+cmp "$work/first.sql" "$work/second.sql" || fail "the second install changed the schema"
+[ "$(su -d app -c "SELECT count(*) FROM hookseal.schema_versions")" = 1 ] || fail "versions recorded twice"
+
+echo "-- two installers at once: one installs, the other finds it done"
+"$bin" install --database-url "$(url app_owner twice)" > "$work/a.out" &
+"$bin" install --database-url "$(url app_owner twice)" > "$work/b.out"
+wait $!
+cat "$work/a.out" "$work/b.out"
+[ "$(grep -c 'installed hookseal' "$work/a.out" "$work/b.out" | awk -F: '{s+=$2} END {print s}')" = 1 ] ||
+  fail "not exactly one installer installed"
+grep -q 'nothing changed' "$work/a.out" "$work/b.out" || fail "the other installer did not find it done"
+
+echo "-- --print-sql through psql leaves the same schema"
+"$bin" install --print-sql | psql -qX -v ON_ERROR_STOP=1 "$(url app_owner printed)"
+dump printed > "$work/printed.sql"
+cmp "$work/first.sql" "$work/printed.sql" || fail "--print-sql differs from hookseal install"
+out=$("$bin" install --database-url "$(url app_owner printed)")
+[[ $out == *"nothing changed" ]] || fail "the installer did not recognise a printed install: $out"
+
+echo "-- refusals leave nothing behind"
+su -d foreign_schema -c "CREATE SCHEMA hookseal AUTHORIZATION app_owner"
+if out=$("$bin" install --database-url "$(url app_owner foreign_schema)" 2>&1); then fail "installed over a foreign schema"; fi
+echo "$out"; [[ $out == *"was not made by hookseal install"* ]] || fail "foreign schema: $out"
+[ "$(su -d foreign_schema -c "SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'")" = 0 ] ||
+  fail "the refused install left pgcrypto behind"
+if out=$("$bin" install --database-url "$(url stranger printed)" 2>&1); then fail "a stranger passed"; fi
+echo "$out"; [[ $out == *"nothing installed"*"permission denied for schema hookseal"* ]] || fail "stranger: $out"
+dump printed > "$work/printed-after.sql"
+cmp "$work/printed.sql" "$work/printed-after.sql" || fail "the refused install changed the schema"
+su -d postgres -c "CREATE DATABASE not_mine OWNER app_owner"
+su -d not_mine -c "REVOKE CREATE ON DATABASE not_mine FROM PUBLIC"
+if out=$("$bin" install --database-url "$(url stranger not_mine)" 2>&1); then fail "a role without CREATE installed"; fi
+echo "$out"; [[ $out == *"nothing installed"*"pgcrypto"* ]] || fail "no rights: $out"
+[ "$(su -d not_mine -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'hookseal'")" = 0 ] || fail "left a schema"
+native_url="postgres://postgres@127.0.0.1:$native_port/postgres"
+if out=$("$bin" install --database-url "$native_url" 2>&1); then fail "installed beside the native extension"; fi
+echo "$out"; [[ $out == *"native hookseal extension"*"ALTER EXTENSION"* ]] || fail "native: $out"
+
+echo "-- signing and verification: portable against native and the vectors"
 python3 "$root/tests/portable/signing.py" -h 127.0.0.1 -p "$native_port" -U postgres -d postgres \
-  -- -h 127.0.0.1 -p "$portable_port" -U app_owner -d app
+  -- -h 127.0.0.1 -p "$port" -U app_owner -d app

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 mod dispatch;
 mod history;
+mod install;
 mod receive;
 
 /// Environment variable holding the server key (64 hex characters).
@@ -129,6 +130,14 @@ enum Command {
         after_help = "Example:\n  DATABASE_URL=postgres://admin@db/app hookseal attempts evt_2bV..."
     )]
     Attempts(history::AttemptsArgs),
+    /// Install (or upgrade) the portable flavour as plain SQL, for managed
+    /// PostgreSQL that loads no native extension (RDS, Aurora, Cloud SQL,
+    /// Supabase, Neon): schema hookseal, on pgcrypto, as the database owner.
+    /// Today it holds the SQL signing and verification functions.
+    #[command(
+        after_help = "Examples:\n  DATABASE_URL=postgres://owner@db/app hookseal install\n  hookseal install --print-sql > migrations/0001_hookseal.sql"
+    )]
+    Install(install::InstallArgs),
 }
 
 #[derive(Args)]
@@ -516,6 +525,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Command::Dispatch(args) => dispatch::run(args),
         Command::Status(args) => history::status(args),
         Command::Attempts(args) => history::attempts(args),
+        Command::Install(args) => install::run(args),
         Command::Receive {
             scheme,
             secrets,

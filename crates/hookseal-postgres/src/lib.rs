@@ -14,6 +14,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod install;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

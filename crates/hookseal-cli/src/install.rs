@@ -1,0 +1,51 @@
+//! `hookseal install`: the portable flavour into a database that loads no
+//! library of ours, as its owner (`hookseal_postgres::install`).
+
+use clap::Args;
+
+use crate::{failed, print, Fail};
+
+/// `hookseal install` arguments.
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// `postgres://` URL of the database owner, or any role that may create
+    /// a schema and pgcrypto in it (never printed).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        required_unless_present = "print_sql"
+    )]
+    database_url: Option<String>,
+    /// Write the install script to standard output and connect nowhere: for
+    /// migrations run by your own tool (sqlx, Flyway, Prisma). It leaves the
+    /// database `hookseal install` leaves.
+    #[arg(long, conflicts_with = "database_url")]
+    print_sql: bool,
+}
+
+/// Installs, upgrades or finds current; prints what it did.
+pub fn run(args: InstallArgs) -> Result<u8, Fail> {
+    if args.print_sql {
+        print(hookseal_postgres::install::print_sql().trim_end())?;
+        return Ok(0);
+    }
+    let Some(url) = args.database_url else {
+        return Err(failed("--database-url (or DATABASE_URL) is needed"));
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(format!("runtime: {e}")))?;
+    rt.block_on(async {
+        let mut client =
+            hookseal_postgres::connect_from_env(&url, hookseal_postgres::DEFAULT_TIMEOUT)
+                .await
+                .map_err(|e| failed(format!("cannot connect: {e}")))?;
+        let done = hookseal_postgres::install::install(&mut client)
+            .await
+            .map_err(|e| failed(format!("nothing installed: {e}")))?;
+        print(&done.to_string())?;
+        Ok(0)
+    })
+}
