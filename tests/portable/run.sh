@@ -92,6 +92,24 @@ native_url="postgres://postgres@127.0.0.1:$native_port/postgres"
 if out=$("$bin" install --database-url "$native_url" 2>&1); then fail "installed beside the native extension"; fi
 echo "$out"; [[ $out == *"native hookseal extension"*"ALTER EXTENSION"* ]] || fail "native: $out"
 
+echo "-- sealing: hookseal keygen --sealing-key; a live pgcrypto seals, the core opens"
+"$bin" keygen --sealing-key "$work/opening.asc" > "$work/sealing.pub.asc"
+[ "$(stat -c %a "$work/opening.asc")" = 600 ] || fail "the opening key file is not owner-only"
+grep -q 'BEGIN PGP PUBLIC KEY BLOCK' "$work/sealing.pub.asc" || fail "no public key printed"
+grep -q 'PRIVATE' "$work/sealing.pub.asc" && fail "the private key was printed"
+if "$bin" keygen --sealing-key "$work/opening.asc" > /dev/null 2>&1; then fail "overwrote an opening key"; fi
+plain="whsec_live-pgcrypto-$RANDOM ü"
+# pgcrypto seals with the registered public key (here the fixture key A,
+# whose opening key the core's test holds) and the database never sees
+# the opening key.
+sealed=$(psql -qAtX -v ON_ERROR_STOP=1 "$(url app_owner app)" -v key="$(cat "$root/crates/hookseal/tests/fixtures/sealing/test-key-a.pub.asc")" -v plain="$plain" <<'SQL'
+SELECT 'pgp1.' || translate(encode(pgp_pub_encrypt(:'plain', dearmor(:'key')), 'base64'), E'\n', '');
+SQL
+)
+[[ $sealed == pgp1.* && $sealed != *live-pgcrypto* ]] || fail "pgcrypto did not seal"
+HOOKSEAL_TEST_SEALED=$sealed HOOKSEAL_TEST_SEALED_PLAIN=$plain \
+  cargo test -q -p hookseal --features sealing --test sealing -- --ignored opens_what_a_live_pgcrypto_sealed
+
 echo "-- signing and verification: portable against native and the vectors"
 python3 "$root/tests/portable/signing.py" -h 127.0.0.1 -p "$native_port" -U postgres -d postgres \
   -- -h 127.0.0.1 -p "$port" -U app_owner -d app

@@ -60,7 +60,7 @@ enum Command {
     },
     /// Generate a secret (default), an id, or a server key.
     #[command(
-        after_help = "Examples:\n  hookseal keygen\n  hookseal keygen --scheme standard --bytes 32\n  hookseal keygen --scheme standard-v1a\n  hookseal keygen --id evt\n  hookseal keygen --server-key"
+        after_help = "Examples:\n  hookseal keygen\n  hookseal keygen --scheme standard --bytes 32\n  hookseal keygen --scheme standard-v1a\n  hookseal keygen --id evt\n  hookseal keygen --server-key\n  hookseal keygen --sealing-key /etc/hookseal/sealing.asc > sealing.pub.asc"
     )]
     Keygen(KeygenArgs),
     /// Sign a body (stdin or --body-file); prints one `Name: value` line per header.
@@ -158,6 +158,12 @@ struct KeygenArgs {
     /// encrypts decrypts only with it).
     #[arg(long)]
     server_key: bool,
+    /// Make a sealing key pair instead (the portable flavour's secrets):
+    /// the opening key goes to FILE (created with mode 0600, never
+    /// overwritten; it belongs with the dispatchers), the public key for
+    /// the database to standard output.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["scheme", "id", "server_key"])]
+    sealing_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -540,6 +546,9 @@ fn run(cli: Cli) -> Result<u8, Fail> {
 
 /// `hookseal keygen`: a server key, an id, an ed25519 pair or a secret.
 fn keygen(args: KeygenArgs) -> Result<u8, Fail> {
+    if let Some(path) = &args.sealing_key {
+        return sealing_keygen(path);
+    }
     if args.server_key {
         let k = ServerKey::generate().map_err(|e| failed(e.to_string()))?;
         print(&k.to_hex())?;
@@ -573,6 +582,30 @@ fn keygen(args: KeygenArgs) -> Result<u8, Fail> {
         .new_secret(args.bytes.unwrap_or(hookseal::DEFAULT_SECRET_BYTES))
         .map_err(|e| usage(e.to_string()))?;
     print(secret.expose())?;
+    Ok(0)
+}
+
+/// `hookseal keygen --sealing-key FILE`: the opening key into a new
+/// owner-only file, the public key printed.
+fn sealing_keygen(path: &std::path::Path) -> Result<u8, Fail> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            failed(format!(
+                "{}: {e} (an existing file is never overwritten)",
+                path.display()
+            ))
+        })?;
+    let (opening, public) = hookseal::SealingKeys::generate().map_err(|e| failed(e.to_string()))?;
+    file.write_all(opening.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| failed(format!("{}: {e}", path.display())))?;
+    print(public.trim_end())?;
     Ok(0)
 }
 

@@ -41,6 +41,8 @@ pub mod json;
 mod mac;
 mod message_id;
 mod scheme;
+#[cfg(feature = "sealing")]
+mod sealing;
 mod secret;
 mod sign;
 mod storage;
@@ -59,6 +61,8 @@ pub use scheme::{
     Scheme, SchemeError, SignedHeaders, Template, TimestampSpec, Version,
     MIN_CONFIGURED_SECRET_LEN, PRESETS,
 };
+#[cfg(feature = "sealing")]
+pub use sealing::{seal, SealError, SealingKeys, SEALED_PREFIX, SEALING_KEY_BITS};
 pub use secret::{
     content_id, new_id, IdKind, Secret, SecretError, DEFAULT_SECRET_BYTES, SECRET_PREFIX,
 };
