@@ -158,7 +158,8 @@ fn open_with(key: &SignedSecretKey, bytes: &[u8]) -> Option<Zeroizing<Vec<u8>>> 
 
 /// Seals `secret` to an armored public key, in the stored form, as the
 /// portable flavour's database does with pgcrypto (for tests and for
-/// sealing outside the database).
+/// sealing outside the database). The plaintext's copy inside the OpenPGP
+/// builder is not zeroized (the `pgp` crate's buffer).
 pub fn seal(public_armored: &str, secret: &Secret) -> Result<String, SealError> {
     use pgp::composed::MessageBuilder;
     use pgp::crypto::sym::SymmetricKeyAlgorithm;
@@ -175,6 +176,6 @@ pub fn seal(public_armored: &str, secret: &Secret) -> Result<String, SealError> 
     builder
         .encrypt_to_key(&mut rng, &sub)
         .map_err(|_| SealError::Generate)?;
-    let bytes = builder.to_vec(&mut rng).map_err(|_| SealError::Generate)?;
+    let bytes = builder.to_vec(rng).map_err(|_| SealError::Generate)?;
     Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(bytes)))
 }
