@@ -22,6 +22,11 @@ pub struct InstallArgs {
     /// database `hookseal install` leaves.
     #[arg(long, conflicts_with = "database_url")]
     print_sql: bool,
+    /// Register the scripts with pg_tle instead (RDS, Aurora, Supabase), as
+    /// a role granted pgtle_admin; then `CREATE EXTENSION hookseal` and
+    /// `ALTER EXTENSION hookseal UPDATE` work as for any extension.
+    #[arg(long, conflicts_with = "print_sql")]
+    pg_tle: bool,
 }
 
 /// Installs, upgrades or finds current; prints what it did.
@@ -42,10 +47,16 @@ pub fn run(args: InstallArgs) -> Result<u8, Fail> {
             hookseal_postgres::connect_from_env(&url, hookseal_postgres::DEFAULT_TIMEOUT)
                 .await
                 .map_err(|e| failed(format!("cannot connect: {e}")))?;
-        let done = hookseal_postgres::install::install(&mut client)
-            .await
-            .map_err(|e| failed(format!("nothing installed: {e}")))?;
-        print(&done.to_string())?;
+        let done = if args.pg_tle {
+            hookseal_postgres::install::install_pg_tle(&mut client)
+                .await
+                .map(|r| r.to_string())
+        } else {
+            hookseal_postgres::install::install(&mut client)
+                .await
+                .map(|r| r.to_string())
+        };
+        print(&done.map_err(|e| failed(format!("nothing installed: {e}")))?)?;
         Ok(0)
     })
 }

@@ -141,6 +141,13 @@ pub enum InstallError {
          run it as the database owner (pgcrypto is trusted since PostgreSQL 13)"
     )]
     Pgcrypto(String),
+    /// `--pg-tle` in a database without the pg_tle extension.
+    #[error(
+        "pg_tle is not installed in this database: CREATE EXTENSION pg_tle first (on RDS and \
+         Aurora, as rds_superuser, with pg_tle in shared_preload_libraries), or install without \
+         --pg-tle"
+    )]
+    NoPgTle,
     /// The database refused a statement.
     #[error("{}", crate::Described(.0))]
     Db(#[from] tokio_postgres::Error),
@@ -175,6 +182,127 @@ pub fn print_sql() -> String {
          BEGIN;\n{LOCK};\nCREATE EXTENSION IF NOT EXISTS pgcrypto;\n{}COMMIT;\n",
         install_sql()
     )
+}
+
+/// The extension script pg_tle registers for [`PORTABLE_VERSION`]: the
+/// same scripts, without what `CREATE EXTENSION` does itself (the schema,
+/// the search path; versions live in `pg_extension`, so no versions table).
+pub fn pg_tle_script() -> String {
+    SCRIPT.join("\n")
+}
+
+/// What [`install_pg_tle`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registered {
+    /// [`PORTABLE_VERSION`] (and the update paths to it) newly registered.
+    Registered {
+        /// [`PORTABLE_VERSION`].
+        version: String,
+        /// Update paths registered beside it, as `from--to`.
+        paths: Vec<String>,
+    },
+    /// It was registered already: nothing changed.
+    Current {
+        /// [`PORTABLE_VERSION`].
+        version: String,
+    },
+}
+
+impl std::fmt::Display for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Registered::Registered { version, paths } => write!(
+                f,
+                "registered hookseal {version} with pg_tle{}; now run CREATE EXTENSION hookseal \
+                 (or ALTER EXTENSION hookseal UPDATE)",
+                if paths.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (update paths {})", paths.join(", "))
+                }
+            ),
+            Registered::Current { version } => write!(
+                f,
+                "hookseal {version} is registered with pg_tle already; nothing changed"
+            ),
+        }
+    }
+}
+
+/// Registers the portable flavour with pg_tle (RDS, Aurora, Supabase), as a
+/// role holding `pgtle_admin`: [`PORTABLE_VERSION`]'s script with
+/// `pgtle.install_extension` (schema hookseal, requiring pgcrypto), every
+/// upgrade script with `pgtle.install_update_path`, and the default
+/// version. `CREATE EXTENSION hookseal` and `ALTER EXTENSION hookseal
+/// UPDATE` are then the database's own. One transaction; again: no change.
+pub async fn install_pg_tle(client: &mut Client) -> Result<Registered, InstallError> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(LOCK).await?;
+    let has_tle: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_tle')",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !has_tle {
+        return Err(InstallError::NoPgTle);
+    }
+    let known: Vec<String> = tx
+        .query(
+            "SELECT version FROM pgtle.available_extension_versions() WHERE name = 'hookseal'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if known.iter().any(|v| v == PORTABLE_VERSION) {
+        return Ok(Registered::Current {
+            version: PORTABLE_VERSION.to_owned(),
+        });
+    }
+    if known.is_empty() {
+        tx.execute(
+            "SELECT pgtle.install_extension('hookseal', $1, $2, $3, ARRAY['pgcrypto'], $4)",
+            &[
+                &PORTABLE_VERSION,
+                &"hookseal, portable flavour: webhook signing and verification in SQL on pgcrypto",
+                &pg_tle_script(),
+                &SCHEMA,
+            ],
+        )
+        .await?;
+    } else {
+        // A new version of an extension pg_tle knows: its script, then the
+        // paths from the versions before it.
+        tx.execute(
+            "SELECT pgtle.install_extension_version_sql('hookseal', $1, $2)",
+            &[&PORTABLE_VERSION, &pg_tle_script()],
+        )
+        .await?;
+    }
+    let mut paths = Vec::new();
+    for u in UPGRADES.iter().filter(|_| !known.is_empty()) {
+        tx.execute(
+            "SELECT pgtle.install_update_path('hookseal', $1, $2, $3)",
+            &[&u.from, &u.to, &u.sql],
+        )
+        .await?;
+        paths.push(format!("{}--{}", u.from, u.to));
+    }
+    if !known.is_empty() {
+        tx.execute(
+            "SELECT pgtle.set_default_version('hookseal', $1)",
+            &[&PORTABLE_VERSION],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Registered::Registered {
+        version: PORTABLE_VERSION.to_owned(),
+        paths,
+    })
 }
 
 fn record(version: &str) -> String {
