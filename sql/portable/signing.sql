@@ -625,10 +625,27 @@ SET search_path = pg_catalog, hookseal, pg_temp
 AS $$ SELECT _endpoint_scheme_error(name) IS NULL $$;
 
 -- The largest delivery body webhook_send stores: hookseal.max_body_bytes
--- when set (a custom setting: ALTER DATABASE ... SET works without the
--- library), else the receivers' default.
+-- when set (a custom setting, `ALTER DATABASE ... SET` works without the
+-- library; bytes, or PostgreSQL's memory units as the native setting shows
+-- them: 256kB, 1MB), else the receivers' default.
 CREATE FUNCTION _max_body_bytes() RETURNS integer
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, hookseal, pg_temp
-AS $$ SELECT coalesce(nullif(current_setting('hookseal.max_body_bytes', true), '')::integer,
-                     _core_limit('max_body_bytes')) $$;
+AS $$
+DECLARE
+    v text := btrim(coalesce(current_setting('hookseal.max_body_bytes', true), ''));
+    m text[] := regexp_match(v, '^([0-9]{1,10})\s*(B|kB|MB|GB)?$');
+    bytes bigint;
+BEGIN
+    IF v = '' THEN
+        RETURN _core_limit('max_body_bytes');
+    END IF;
+    bytes := m[1]::bigint * CASE m[2] WHEN 'kB' THEN 1024 WHEN 'MB' THEN 1048576
+                                      WHEN 'GB' THEN 1073741824 ELSE 1 END;
+    IF bytes IS NULL OR bytes > 2147483647 THEN
+        RAISE EXCEPTION 'hookseal: hookseal.max_body_bytes is %, not a size (bytes, or with kB, MB, GB)',
+            quote_literal(v) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN bytes;
+END
+$$;

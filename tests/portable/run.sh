@@ -92,6 +92,11 @@ native_url="postgres://postgres@127.0.0.1:$native_port/postgres"
 if out=$("$bin" install --database-url "$native_url" 2>&1); then fail "installed beside the native extension"; fi
 echo "$out"; [[ $out == *"native hookseal extension"*"ALTER EXTENSION"* ]] || fail "native: $out"
 
+echo "-- a hookseal.max_body_bytes that is not a size: refused where it is read (a custom setting takes any text)"
+out=$(psql -qAtX "$(url app_owner app)" -c "SET hookseal.max_body_bytes = 'lots'" \
+      -c "SELECT hookseal.webhook_verify_reason('github', ARRAY['k'], 'b', '{}')" 2>&1 || true)
+echo "$out"; [[ $out == *"hookseal.max_body_bytes is 'lots', not a size"* ]] || fail "max_body_bytes: $out"
+
 echo "-- sealing: hookseal keygen --sealing-key; a live pgcrypto seals, the core opens"
 "$bin" keygen --sealing-key "$work/opening.asc" > "$work/sealing.pub.asc"
 [ "$(stat -c %a "$work/opening.asc")" = 600 ] || fail "the opening key file is not owner-only"

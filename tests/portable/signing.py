@@ -117,6 +117,14 @@ for call in [
 ]:
     cases.append(f"SELECT {call};")
 
+# hookseal.max_body_bytes as a session sets it (the native flavour's is a
+# real setting, the portable one's a custom one read by _max_body_bytes).
+big = q("x" * 2048)
+for setting in ["'1kB'", "'1500'", "'2MB'"]:
+    cases += [f"SET hookseal.max_body_bytes = {setting};",
+              f"SELECT hookseal.webhook_verify_reason('github', ARRAY['k'], {big}, "
+              "'{\"X-Hub-Signature-256\": \"sha256=00\"}');",
+              "RESET hookseal.max_body_bytes;"]
 native = run_cases(native_args, cases)
 portable = run_cases(portable_args, cases)
 assert len(native) == len(portable) == len(cases), (len(native), len(portable), len(cases))
