@@ -10,7 +10,8 @@ AS $presets$ SELECT $json$[{"name":"native","algorithm":"sha256","encoding":"hex
 
 -- The core's limits: the largest body a receiver accepts by default
 -- (hookseal.max_body_bytes' default), signatures read per value, message id bytes,
--- bytes of a signature value, the verification window's default (seconds).
+-- bytes of a signature value, the verification window's default (seconds),
+-- random characters of an id or secret, random bytes of a base64 secret.
 CREATE FUNCTION _core_limit(name text) RETURNS integer
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -18,4 +19,12 @@ AS $$ SELECT CASE name WHEN 'max_body_bytes' THEN 262144
                       WHEN 'max_signatures' THEN 16
                       WHEN 'max_message_id_len' THEN 256
                       WHEN 'max_value_len' THEN 8192
-                      WHEN 'default_tolerance_s' THEN 300 END $$;
+                      WHEN 'default_tolerance_s' THEN 300
+                      WHEN 'id_random_len' THEN 21
+                      WHEN 'default_secret_bytes' THEN 32 END $$;
+
+-- The prefix of every secret hookseal makes.
+CREATE FUNCTION _secret_prefix() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 'whsec_'::text $$;

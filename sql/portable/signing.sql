@@ -549,22 +549,44 @@ BEGIN
 END
 $$;
 
--- A fresh id: the kind's prefix and 21 characters of the nanoid alphabet
--- (64 letters: each random byte's low six bits pick one, unbiased).
+-- `n` characters of the nanoid alphabet (64 letters: each random byte's
+-- low six bits pick one, unbiased), as the core's nanoid.
+CREATE FUNCTION _nanoid(n integer) RETURNS text
+LANGUAGE sql VOLATILE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT string_agg(substr('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-',
+                             (get_byte(r.b, i) & 63) + 1, 1), '' ORDER BY i)
+    FROM (SELECT _random_bytes(n) AS b) r, generate_series(0, n - 1) i
+$$;
+
+-- A fresh id: the kind's prefix and id_random_len nanoid characters.
 CREATE FUNCTION new_id(kind text) RETURNS text
 LANGUAGE plpgsql VOLATILE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
-DECLARE
-    alphabet constant text := 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
-    bytes bytea;
 BEGIN
     IF kind NOT IN ('evt', 'wh', 'app', 'secret') THEN
         PERFORM _refuse('unknown id kind: evt, wh, app or secret');
     END IF;
-    bytes := _random_bytes(21);
-    RETURN kind || '_' || (SELECT string_agg(substr(alphabet, (get_byte(bytes, i) & 63) + 1, 1), '' ORDER BY i)
-                           FROM generate_series(0, 20) i);
+    RETURN kind || '_' || _nanoid(_core_limit('id_random_len'));
+END
+$$;
+
+-- A new secret fit for `scheme` (internal: create_secret returns it once),
+-- as the core's Scheme::new_secret: the prefix and base64 of
+-- default_secret_bytes random bytes when the key is base64 (`standard`),
+-- else the prefix and id_random_len nanoid characters.
+CREATE FUNCTION _new_secret(scheme text) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    IF _scheme(scheme) #> '{key,base64}' IS NOT NULL THEN
+        RETURN _secret_prefix()
+               || translate(encode(_random_bytes(_core_limit('default_secret_bytes')), 'base64'), E'\n', '');
+    END IF;
+    RETURN _secret_prefix() || _nanoid(_core_limit('id_random_len'));
 END
 $$;
 

@@ -100,6 +100,10 @@ for scheme in presets + described:
         f"SELECT row(m.*)::text FROM hookseal.webhook_sign_message({q(scheme)}, {q(secrets[1])}, "
         f"{q(bodies[1])}, 'msg_abc', '2024-12-28 21:29:06+00') m;")
     cases.append(f"SELECT hookseal.scheme_exists({q(scheme)});")
+    # A new secret's shape (its characters are random) and that it signs.
+    cases.append(f"SELECT regexp_replace(s, '[A-Za-z0-9_+/-]', 'x', 'g') || ' ' || "
+                 f"(hookseal.webhook_sign({q(scheme)}, s, 'b', 'msg_1', now()) IS NOT NULL) "
+                 f"FROM hookseal._new_secret({q(scheme)}) s;")
 for call in [
     "hookseal.webhook_sign(NULL, 'k', 'b')", "hookseal.webhook_sign('github', NULL::text, 'b')",
     "hookseal.webhook_sign('github', 'k', NULL::text)",
@@ -114,6 +118,7 @@ for call in [
     "hookseal._message_id('ok_id')", "hookseal._message_id('no spaces')", "hookseal._message_id(NULL)",
     "hookseal._endpoint_scheme_error('signed-url')", "hookseal._endpoint_scheme_error('nope')",
     "hookseal.new_id('nope')", "length(hookseal.new_id('evt'))", "left(hookseal.new_id('secret'), 7)",
+    "hookseal._new_secret('nope')",
 ]:
     cases.append(f"SELECT {call};")
 

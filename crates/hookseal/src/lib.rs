@@ -64,7 +64,8 @@ pub use scheme::{
 #[cfg(feature = "sealing")]
 pub use sealing::{seal, SealError, SealingKeys, SEALED_PREFIX, SEALING_KEY_BITS};
 pub use secret::{
-    content_id, new_id, IdKind, Secret, SecretError, DEFAULT_SECRET_BYTES, SECRET_PREFIX,
+    content_id, new_id, IdKind, Secret, SecretError, DEFAULT_SECRET_BYTES, NANOID_LEN,
+    SECRET_PREFIX,
 };
 pub use sign::{Message, SignError, Signed, SignedUrl, Signer};
 pub use storage::{KeyError, KeyId, Keyring, ServerKey, StorageError};

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 
 use hookseal::{
-    Scheme, DEFAULT_MAX_BODY, DEFAULT_TOLERANCE, MAX_MESSAGE_ID_LEN, MAX_SIGNATURES, MAX_VALUE_LEN,
+    Scheme, DEFAULT_MAX_BODY, DEFAULT_SECRET_BYTES, DEFAULT_TOLERANCE, MAX_MESSAGE_ID_LEN,
+    MAX_SIGNATURES, MAX_VALUE_LEN, NANOID_LEN, SECRET_PREFIX,
 };
 
 fn generated() -> String {
@@ -30,7 +31,8 @@ fn generated() -> String {
          \n\
          -- The core's limits: the largest body a receiver accepts by default\n\
          -- (hookseal.max_body_bytes' default), signatures read per value, message id bytes,\n\
-         -- bytes of a signature value, the verification window's default (seconds).\n\
+         -- bytes of a signature value, the verification window's default (seconds),\n\
+         -- random characters of an id or secret, random bytes of a base64 secret.\n\
          CREATE FUNCTION _core_limit(name text) RETURNS integer\n\
          LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE\n\
          SET search_path = pg_catalog, pg_temp\n\
@@ -38,7 +40,15 @@ fn generated() -> String {
          \x20                     WHEN 'max_signatures' THEN {MAX_SIGNATURES}\n\
          \x20                     WHEN 'max_message_id_len' THEN {MAX_MESSAGE_ID_LEN}\n\
          \x20                     WHEN 'max_value_len' THEN {MAX_VALUE_LEN}\n\
-         \x20                     WHEN 'default_tolerance_s' THEN {tolerance} END $$;\n"
+         \x20                     WHEN 'default_tolerance_s' THEN {tolerance}\n\
+         \x20                     WHEN 'id_random_len' THEN {NANOID_LEN}\n\
+         \x20                     WHEN 'default_secret_bytes' THEN {DEFAULT_SECRET_BYTES} END $$;\n\
+         \n\
+         -- The prefix of every secret hookseal makes.\n\
+         CREATE FUNCTION _secret_prefix() RETURNS text\n\
+         LANGUAGE sql IMMUTABLE PARALLEL SAFE\n\
+         SET search_path = pg_catalog, pg_temp\n\
+         AS $$ SELECT '{SECRET_PREFIX}'::text $$;\n"
     )
 }
 
