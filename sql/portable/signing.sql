@@ -207,6 +207,37 @@ BEGIN
 END
 $$;
 
+-- The bytes of `t` when it is canonical base64 (the standard alphabet,
+-- padded, clean trailing bits: decoding and encoding again gives `t`),
+-- else NULL: one text per value, as the core's decoder.
+CREATE FUNCTION _canonical_base64(t text) RETURNS bytea
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    b bytea;
+BEGIN
+    IF t !~ '^[A-Za-z0-9+/]*={0,2}$' OR length(t) % 4 <> 0 THEN
+        RETURN NULL;
+    END IF;
+    b := decode(t, 'base64');
+    RETURN CASE WHEN translate(encode(b, 'base64'), E'\n', '') = t THEN b END;
+END
+$$;
+
+-- The HMAC keys of `secrets` (in order), at most max_signatures of them.
+CREATE FUNCTION _hmac_keys(s jsonb, secrets text[]) RETURNS bytea[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    IF cardinality(secrets) > _core_limit('max_signatures') THEN
+        PERFORM _refuse(format('at most %s secrets sign one message', _core_limit('max_signatures')));
+    END IF;
+    RETURN ARRAY(SELECT _hmac_key(s, x) FROM unnest(secrets) WITH ORDINALITY AS u(x, n) ORDER BY n);
+END
+$$;
+
 -- The HMAC key for `secret` under the scheme's key rule (the core's
 -- derive_key): the UTF-8 bytes, or the canonical base64 after the prefix.
 CREATE FUNCTION _hmac_key(s jsonb, secret text) RETURNS bytea
@@ -234,13 +265,8 @@ BEGIN
         RETURN convert_to(secret, 'UTF8');
     END IF;
     rest := CASE WHEN starts_with(secret, prefix) THEN substr(secret, length(prefix) + 1) ELSE secret END;
-    -- Canonical base64 only (padding and trailing bits): decode, then the
-    -- same text must come back.
-    IF rest !~ '^[A-Za-z0-9+/]*={0,2}$' OR length(rest) % 4 <> 0 THEN
-        PERFORM _refuse('secret is not valid base64 after its `whsec_` prefix');
-    END IF;
-    key := decode(rest, 'base64');
-    IF translate(encode(key, 'base64'), E'\n', '') <> rest THEN
+    key := _canonical_base64(rest);
+    IF key IS NULL THEN
         PERFORM _refuse('secret is not valid base64 after its `whsec_` prefix');
     END IF;
     IF length(key) = 0 THEN
@@ -310,41 +336,46 @@ AS $$
                 ELSE coalesce(_js_compact(body), body) END
 $$;
 
+-- For a fields fallback (fincra): the compact JSON of an object holding
+-- only those top-level fields of the compact JSON object `compact`, in that
+-- order; NULL when the scheme has none or the object holds none of them.
+CREATE FUNCTION _projection(s jsonb, compact text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    doc json := compact::json;
+BEGIN
+    IF jsonb_typeof(s -> 'json_fallback') <> 'object' OR json_typeof(doc) <> 'object' THEN
+        RETURN NULL;
+    END IF;
+    RETURN (SELECT '{' || string_agg(to_json(f)::text || ':' || (doc -> f)::text, ',' ORDER BY n) || '}'
+            FROM jsonb_array_elements_text(s #> '{json_fallback,fields}') WITH ORDINALITY AS x(f, n)
+            WHERE doc -> f IS NOT NULL);
+END
+$$;
+
 -- The bytes `{body}` stands for: the sent body, or for a fields fallback
--- (fincra) the compact JSON of an object holding only those top-level
--- fields, in that order, when the body is an object holding any of them.
+-- its projection (_projection) when there is one.
 CREATE FUNCTION _signed_body(s jsonb, body bytea) RETURNS bytea
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
 DECLARE
-    text_body text;
-    sent text;
-    doc json;
-    picked text;
+    compact text;
 BEGIN
     IF s -> 'json_fallback' = '"none"' OR s ->> 'message' ~ '\{json:' THEN
         RETURN body;
     END IF;
     BEGIN
-        text_body := convert_from(body, 'UTF8');
-    EXCEPTION WHEN OTHERS THEN
+        compact := _js_compact(convert_from(body, 'UTF8'));
+    EXCEPTION WHEN character_not_in_repertoire OR untranslatable_character THEN
         RETURN body;  -- not UTF-8, so not JSON: signed as it is
     END;
-    sent := _sent_body(s, text_body);
-    IF jsonb_typeof(s -> 'json_fallback') = 'object' AND _js_compact(text_body) IS NOT NULL THEN
-        doc := sent::json;
-        IF json_typeof(doc) = 'object' THEN
-            SELECT '{' || string_agg(to_json(f)::text || ':' || (doc -> f)::text, ',' ORDER BY n) || '}'
-            INTO picked
-            FROM jsonb_array_elements_text(s #> '{json_fallback,fields}') WITH ORDINALITY AS x(f, n)
-            WHERE doc -> f IS NOT NULL;
-            IF picked IS NOT NULL THEN
-                RETURN convert_to(picked, 'UTF8');
-            END IF;
-        END IF;
+    IF compact IS NULL THEN
+        RETURN body;
     END IF;
-    RETURN convert_to(sent, 'UTF8');
+    RETURN convert_to(coalesce(_projection(s, compact), compact), 'UTF8');
 END
 $$;
 
@@ -382,10 +413,7 @@ BEGIN
     IF cardinality(secrets) > 1 AND f -> 'list_separator' = 'null' THEN
         PERFORM _refuse(format('scheme `%s` carries one signature; sign with one secret', s ->> 'name'));
     END IF;
-    IF cardinality(secrets) > _core_limit('max_signatures') THEN
-        PERFORM _refuse(format('at most %s secrets sign one message', _core_limit('max_signatures')));
-    END IF;
-    keys := ARRAY(SELECT _hmac_key(s, x) FROM unnest(secrets) WITH ORDINALITY AS u(x, n) ORDER BY n);
+    keys := _hmac_keys(s, secrets);
     IF s -> 'id_header' <> 'null' THEN
         id := coalesce(id, new_id('evt'));
         IF NOT _is_message_id(id) THEN

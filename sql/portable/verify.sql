@@ -152,17 +152,11 @@ CREATE FUNCTION _decode_signature(s jsonb, c text) RETURNS bytea
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
-DECLARE
-    b bytea;
 BEGIN
     IF s ->> 'encoding' = 'hex' THEN
         RETURN CASE WHEN c ~ '^([0-9a-f]{2})*$' THEN decode(c, 'hex') END;
     END IF;
-    IF c !~ '^[A-Za-z0-9+/]*={0,2}$' OR length(c) % 4 <> 0 THEN
-        RETURN NULL;
-    END IF;
-    b := decode(c, 'base64');
-    RETURN CASE WHEN translate(encode(b, 'base64'), E'\n', '') = c THEN b END;
+    RETURN _canonical_base64(c);
 END
 $$;
 
@@ -244,10 +238,7 @@ BEGIN
         PERFORM _refuse('secret is empty');
     END IF;
     s := _scheme(scheme);
-    IF cardinality(secrets) > _core_limit('max_signatures') THEN
-        PERFORM _refuse(format('at most %s secrets sign one message', _core_limit('max_signatures')));
-    END IF;
-    keys := ARRAY(SELECT _hmac_key(s, x) FROM unnest(secrets) WITH ORDINALITY AS u(x, n) ORDER BY n);
+    keys := _hmac_keys(s, secrets);
     IF (headers IS NULL OR jsonb_typeof(headers) = 'null') AND s #> '{signature,query}' IS NULL THEN
         RETURN 'bad_headers: headers must be a JSON object of strings';
     END IF;
@@ -384,12 +375,10 @@ BEGIN
            AND _match_any(s, template, keys, sigs, asym, id, ts, header_text, convert_to(sent, 'UTF8')) IS NOT NULL THEN
             RETURN 'ok';
         END IF;
-        IF sent IS NOT NULL AND jsonb_typeof(s -> 'json_fallback') = 'object' THEN
-            projected := _signed_body(s, body);
-            IF projected <> convert_to(sent, 'UTF8')
-               AND _match_any(s, template, keys, sigs, asym, id, ts, header_text, projected) IS NOT NULL THEN
-                RETURN 'ok';
-            END IF;
+        projected := convert_to(_projection(s, sent), 'UTF8');
+        IF projected IS NOT NULL
+           AND _match_any(s, template, keys, sigs, asym, id, ts, header_text, projected) IS NOT NULL THEN
+            RETURN 'ok';
         END IF;
     END IF;
     RETURN 'no_matching_signature: no signature matches';

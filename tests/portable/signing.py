@@ -26,23 +26,9 @@ def q(s):
     return "NULL" if s is None else "'" + s.replace("'", "''") + "'"
 
 
-def run(args, statements):
-    """Each statement's one-line output or its error, in order."""
-    marker = "@@case@@"
-    script = "".join(f"\\echo {marker}\n{st}\n" for st in statements)
-    out = subprocess.run(
-        ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=0", *args],
-        input=script, capture_output=True, text=True,
-    )
-    # psql writes errors to stderr; interleave by re-running per chunk would
-    # be slow, so errors are routed to stdout with \set VERBOSITY terse below.
-    parts = out.stdout.split(marker + "\n")[1:]
-    return [p.strip() for p in parts]
-
-
 def run_cases(args, statements):
+    """Each statement's output or its error (terse, on the same stream), in order."""
     prelude = "\\set VERBOSITY terse\n"
-    # errors to stdout: psql's -o does not take them, so run through a shell 2>&1
     script = prelude + "".join(f"\\echo @@case@@\n{st}\n" for st in statements)
     out = subprocess.run(
         ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=0", *args],
@@ -216,8 +202,8 @@ print(f"{len(want)} vectors: {vec_ok} reproduced, {vec_refused} refused by desig
 # in both databases. The two must agree, and both must say what the vector
 # says (accepted, or refused with its code).
 checks = []  # (label, scheme, secrets, body, headers, now, url, expected code or "ok")
-def add(label, scheme, secrets, body, headers, now, url, expect):
-    checks.append((label, scheme, secrets, body, headers, now, url, expect))
+def add(label, scheme, secrets, body, headers, now, url, expect, tol=300):
+    checks.append((label, scheme, secrets, body, headers, now, url, expect, tol))
 for v in json.load(open(os.path.join(vectors, "schemes.json")))["schemes"]:
     add(f"schemes {v['scheme']}", v["scheme"], [v["secret"]], v["body"], v.get("headers"),
         v.get("now"), v.get("url"), "ok")
@@ -263,16 +249,15 @@ for label, headers, secrets, now, tol in [
     ("no headers", None, [std["secret"]], std["now"], 300),
     ("headers a string", "x", [std["secret"]], std["now"], 300),
 ]:
-    checks.append((f"misuse {label}", "standard", secrets, std["body"], headers, now, None, "=", tol))
+    add(f"misuse {label}", "standard", secrets, std["body"], headers, now, None, "=", tol)
 url_v = [v for v in json.load(open(os.path.join(vectors, "schemes.json")))["schemes"]
          if v["scheme"] == "signed-url"][0]
 for label, url in [("repeated parameter", url_v["url"] + "&signature=x"), ("no parameter", "https://r.example/x?a=1"),
                    ("bad escape", url_v["url"][:-3] + "%G1"), ("NULL url", None), ("query only", url_v["url"].split("?", 1)[1]),
                    ("with fragment", url_v["url"] + "#frag")]:
-    checks.append((f"signed-url {label}", "signed-url", [url_v["secret"]], url_v["body"], None, None, url, "=", 300))
+    add(f"signed-url {label}", "signed-url", [url_v["secret"]], url_v["body"], None, None, url, "=")
 for label, body in [("not JSON", "nope"), ("no field", '{"status":"x"}')]:
-    checks.append((f"signed-url {label}", "signed-url", [url_v["secret"]], body, None, None, url_v["url"], "=", 300))
-checks = [c if len(c) == 9 else c + (300,) for c in checks]
+    add(f"signed-url {label}", "signed-url", [url_v["secret"]], body, None, None, url_v["url"], "=")
 stmts = []
 for label, scheme, secrets, body, headers, now, url, expect, tol in checks:
     arr = "ARRAY[" + ", ".join(q(x) for x in secrets) + "]::text[]"

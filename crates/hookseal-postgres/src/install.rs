@@ -60,6 +60,15 @@ COMMENT ON TABLE hookseal.schema_versions IS
     'hookseal portable flavour: versions applied by hookseal install (newest last)';
 ";
 
+/// Where a script's objects go, and bodies checked when called rather than
+/// when created (the scripts' functions refer to each other), as `CREATE
+/// EXTENSION` arranges for an extension script.
+fn preamble() -> String {
+    format!(
+        "SET LOCAL search_path = {SCHEMA}, pg_catalog;\nSET LOCAL check_function_bodies = off;\n"
+    )
+}
+
 /// The advisory lock every installer takes first (`hashtext` of its name).
 /// (A DO block, so that a printed script writes no result row.)
 const LOCK: &str = "DO $lock$ BEGIN PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('hookseal install')); END $lock$";
@@ -158,12 +167,7 @@ pub enum InstallError {
 /// (created in the first schema of the search path, set here) and the
 /// version's row. Expects pgcrypto in the database.
 pub fn install_sql() -> String {
-    let mut sql = format!(
-        "CREATE SCHEMA {SCHEMA};\n\
-         SET LOCAL search_path = {SCHEMA}, pg_catalog;\n\
-         SET LOCAL check_function_bodies = off;\n\
-         {VERSIONS_TABLE}"
-    );
+    let mut sql = format!("CREATE SCHEMA {SCHEMA};\n{}{VERSIONS_TABLE}", preamble());
     for part in SCRIPT {
         sql.push_str(part);
         sql.push('\n');
@@ -333,13 +337,8 @@ pub async fn install(client: &mut Client) -> Result<Installed, InstallError> {
         Some(v) if newer(&v, PORTABLE_VERSION) => return Err(InstallError::Newer { installed: v }),
         Some(v) => {
             for step in upgrade_path(&v)? {
-                tx.batch_execute(&format!(
-                    "SET LOCAL search_path = {SCHEMA}, pg_catalog;\n\
-                     SET LOCAL check_function_bodies = off;\n{}\n{}",
-                    step.sql,
-                    record(step.to)
-                ))
-                .await?;
+                tx.batch_execute(&format!("{}{}\n{}", preamble(), step.sql, record(step.to)))
+                    .await?;
             }
             Installed::Upgraded {
                 from: v,
