@@ -21,6 +21,11 @@
 -- - webhook_send refuses a delivery body over hookseal.max_body_bytes;
 --   webhook_verify_reason() takes a bytea body; replay() refuses an inverted
 --   or future range; claim() refuses a NULL worker and a lease of 0.
+--
+-- One schema for two flavours (issue 22): _flavour() and _delivery_body(),
+-- the portable flavour's sealing_keys table and register_sealing_key()
+-- (refused here, in the native flavour), claim()'s scheme and sealed
+-- columns (NULL sealed secrets here: this flavour signs in the database).
 
 \echo Use "ALTER EXTENSION hookseal UPDATE TO '0.3.0'" to load this file. \quit
 
@@ -78,6 +83,26 @@ LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'webhook_verify_reason_bytea_wrapper';
 
 -- SQL functions and views (as in sql/hookseal.sql) -------------------------------
+
+-- Which flavour this is (sql/hookseal.sql branches on it).
+CREATE FUNCTION _flavour() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 'native'::text $$;
+
+-- The body the outbox stores for an endpoint of `scheme`: webhook_body().
+CREATE FUNCTION _delivery_body(scheme text, payload text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT webhook_body(scheme, payload) $$;
+
+-- The portable flavour's sealing keys (0.3.0): armored OpenPGP public
+-- keys; new secrets are sealed to the newest. Their private keys are never
+-- here (hookseal keygen --sealing-key gives them to the dispatchers).
+-- Empty in the native flavour, whose secrets are under the server key.
+CREATE TABLE sealing_keys (
+    id          text PRIMARY KEY,               -- OpenPGP key id, as pgp_key_id() writes it
+    public_key  text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
 
 -- The app must exist, named in a hookseal error (not a foreign-key
 -- violation carrying the whole row).
@@ -148,6 +173,9 @@ AS $$
 DECLARE
     payload text := event_body(NEW.id, NEW.type, NEW.created_at, NEW.data);
     signed_at timestamptz := clock_timestamp();
+    -- The portable flavour cannot sign here: every row is stored unsigned
+    -- (signed_at = -infinity) and its dispatcher signs at claim.
+    in_db boolean := _flavour() = 'native';
 BEGIN
     IF octet_length(payload) > _max_body_bytes() THEN
         RAISE EXCEPTION 'hookseal: event % of app % is % bytes as delivered, more than '
@@ -164,12 +192,12 @@ BEGIN
     ORDER BY e.id;
     INSERT INTO outbox (event_id, app_id, endpoint_id, body, signed_at, ordered, headers)
     SELECT NEW.id, NEW.app_id, e.id, m.body,
-           CASE WHEN cardinality(k.secrets) = 0 THEN '-infinity' ELSE signed_at END,
+           CASE WHEN cardinality(k.secrets) = 0 OR NOT in_db THEN '-infinity' ELSE signed_at END,
            e.ordered,
-           CASE WHEN cardinality(k.secrets) = 0 THEN '{}'::jsonb
+           CASE WHEN cardinality(k.secrets) = 0 OR NOT in_db THEN '{}'::jsonb
                 ELSE _sign_stored(e.scheme, k.secrets, m.body, NEW.id, signed_at) END
     FROM endpoints e
-    CROSS JOIN LATERAL (SELECT webhook_body(e.scheme, payload) AS body OFFSET 0) m
+    CROSS JOIN LATERAL (SELECT _delivery_body(e.scheme, payload) AS body OFFSET 0) m
     CROSS JOIN LATERAL (SELECT ARRAY(SELECT s.secret FROM secrets s
                                      WHERE s.webhook_id = e.id AND s.revoked_at IS NULL
                                        AND (s.expires_at IS NULL OR s.expires_at > signed_at)
@@ -183,6 +211,10 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- claim() returns the endpoint's scheme and, in the portable flavour, the
+-- sealed secrets to sign with: a new result type.
+DROP FUNCTION claim(text, integer, interval, integer, text[]);
 
 -- Claim up to `batch` due rows for `worker` for `lease`, fairly across
 -- endpoints, leaving out the endpoints in `skip` (those the worker already
@@ -212,10 +244,11 @@ $$;
 -- which the attempt log records). Generic
 -- plans: planning the statement anew per call measured about 0.25 ms, a
 -- quarter of a small claim (bench/dispatch.sh --compare).
-CREATE OR REPLACE FUNCTION claim(worker text, batch integer DEFAULT 100, lease interval DEFAULT '60 seconds',
+CREATE FUNCTION claim(worker text, batch integer DEFAULT 100, lease interval DEFAULT '60 seconds',
                       per_endpoint integer DEFAULT 32, skip text[] DEFAULT NULL)
 RETURNS TABLE (outbox_id bigint, event_id text, endpoint_id text, url text, body text,
-               headers jsonb, attempt integer, send_delay double precision, resigned boolean)
+               headers jsonb, attempt integer, send_delay double precision, resigned boolean,
+               scheme text, sealed text[])
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 SET plan_cache_mode = force_generic_plan
@@ -348,12 +381,16 @@ BEGIN
         signed_at = CASE WHEN o.attempts = 0 AND o.signed_at > now_ - interval '60 seconds'
                          THEN o.signed_at ELSE now_ END,
         headers = CASE WHEN o.attempts = 0 AND o.signed_at > now_ - interval '60 seconds' THEN o.headers
+                       WHEN _flavour() = 'portable' THEN '{}'
                        ELSE _sign_stored(e.scheme, _active_secrets(o.endpoint_id), o.body,
                                          o.event_id, now_) END
     FROM numbered n, endpoints e
     WHERE o.id = n.id AND e.id = o.endpoint_id
     RETURNING o.id, o.event_id, o.endpoint_id, e.url, o.body, o.headers, o.attempts,
-              n.delay::double precision, o.signed_at = now_;
+              n.delay::double precision, o.signed_at = now_, e.scheme,
+              -- Portable: the sealed secrets that sign now, newest first;
+              -- the dispatcher opens them and signs this attempt.
+              CASE WHEN _flavour() = 'portable' THEN _active_secrets(o.endpoint_id) END;
 END
 $$;
 
@@ -1187,9 +1224,38 @@ BEGIN
 END
 $$;
 
+-- Register the public key new secrets are sealed to (portable flavour,
+-- 0.3.0); returns its key id. The newest registered key seals; the ones
+-- before keep their secrets until hookseal reseal moves them (the
+-- dispatchers hold every private key meanwhile). Registering a key again
+-- makes it the newest.
+CREATE FUNCTION register_sealing_key(public_key text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    key_id text;
+BEGIN
+    IF _flavour() = 'native' THEN
+        RAISE EXCEPTION 'hookseal: the native flavour keeps secrets encrypted under its server key; '
+                        'sealing keys are the portable flavour''s'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'rotate the server key with hookseal.old_server_keys and rewrap_secrets()';
+    END IF;
+    key_id := _sealing_key_id(public_key);
+    INSERT INTO sealing_keys AS k (id, public_key) VALUES (key_id, btrim(public_key))
+    ON CONFLICT (id) DO UPDATE SET created_at = clock_timestamp();
+    RETURN key_id;
+END
+$$;
+
 -- Privileges ------------------------------------------------------------------
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA hookseal FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webhook_verify_reason(text, text[], bytea, jsonb, integer, timestamptz, text)
     TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
 GRANT EXECUTE ON FUNCTION event_attempts(text, text) TO hookseal_admin;
+GRANT EXECUTE ON FUNCTION claim(text, integer, interval, integer, text[]) TO hookseal_dispatcher;
+GRANT EXECUTE ON FUNCTION _flavour() TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
+GRANT EXECUTE ON FUNCTION register_sealing_key(text) TO hookseal_admin;
+GRANT SELECT ON sealing_keys TO hookseal_admin;

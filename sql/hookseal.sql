@@ -1,11 +1,20 @@
--- hookseal: tables, triggers, roles and grants. Included at the end of the
--- extension's install script (after the Rust functions it calls).
+-- hookseal: tables, triggers, roles and grants, one script for both
+-- flavours. Native: included at the end of the extension's install script,
+-- after the Rust functions it calls. Portable: installed after
+-- sql/portable/*.sql, which define the same functions in PL/pgSQL on
+-- pgcrypto. Where the flavours behave differently this script asks
+-- _flavour() ('native' or 'portable'): the native flavour signs in the
+-- database (the fan-out and claim()); the portable one stores rows
+-- unsigned, and claim() hands the dispatcher the sealed secrets to sign
+-- with.
 --
 -- Security model
 --   PUBLIC has nothing: no schema usage, no table, no function.
 --   hookseal_writer      may call webhook_send() (and sign/verify helpers).
 --   hookseal_dispatcher  may claim(), ack(), fail() outbox rows; it sees bodies
---                        and signed headers, never a secret.
+--                        and signed headers, never a secret (portable
+--                        flavour: the sealed secrets, which only the
+--                        holders of the sealing key open).
 --   hookseal_admin       manages apps, endpoints and secrets; reads every table
 --                        (the attempt log included) except the encrypted
 --                        secrets; replays and redrives.
@@ -25,6 +34,14 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hookseal_admin') THEN
         CREATE ROLE hookseal_admin NOLOGIN;
     END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+    -- The portable flavour's installer is a database owner, who may lack
+    -- CREATEROLE.
+    RAISE EXCEPTION 'hookseal: the roles hookseal_writer, hookseal_dispatcher and hookseal_admin '
+                    'do not all exist, and % may not create roles', current_user
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'install as a role with CREATEROLE (the master user on RDS and Aurora, postgres '
+                     'on Supabase, the owner on Neon), or have one run CREATE ROLE <name> NOLOGIN for each';
 END
 $roles$;
 
@@ -99,13 +116,24 @@ CREATE TABLE endpoint_state (
 CREATE TABLE secrets (
     id           text PRIMARY KEY DEFAULT new_id('secret'),
     webhook_id   text NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
-    secret       text NOT NULL,                  -- AES-256-GCM, never plaintext
+    secret       text NOT NULL,                  -- never plaintext: native AES-256-GCM
+                                                 -- (server key), portable sealed (pgp1.)
     hash         text NOT NULL UNIQUE,           -- hex(sha256(secret))
     created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
     expires_at   timestamptz,                    -- end of a rotation's grace period
     revoked_at   timestamptz
 );
 CREATE INDEX secrets_endpoint ON secrets (webhook_id, created_at DESC);
+
+-- The portable flavour's sealing keys (0.3.0): armored OpenPGP public
+-- keys; new secrets are sealed to the newest. Their private keys are never
+-- here (hookseal keygen --sealing-key gives them to the dispatchers).
+-- Empty in the native flavour, whose secrets are under the server key.
+CREATE TABLE sealing_keys (
+    id          text PRIMARY KEY,               -- OpenPGP key id, as pgp_key_id() writes it
+    public_key  text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
 
 -- An event's id is its message id, unique within its app (0.3.0; before, ids
 -- were unique across apps, and an id another app had used was silently
@@ -203,9 +231,11 @@ $$;
 
 -- Fan an event out to every matching enabled endpoint, signed in the same
 -- transaction, and wake the dispatchers. Each row stores the body its
--- endpoint's scheme sends (webhook_body: the compact JSON form for
--- x-signature and fincra, the event body as it is otherwise), and that body
--- is what is signed. The secrets lookup repeats
+-- endpoint's scheme sends (_delivery_body: webhook_body's compact JSON form
+-- for x-signature and fincra, the event body as it is otherwise; the
+-- portable flavour keeps the event body where it cannot prove the compact
+-- form, and its dispatcher's signer sends the form it signs), and that
+-- body is what is signed. The secrets lookup repeats
 -- _active_secrets' predicate on purpose: calling a SQL function per row here
 -- (SECURITY DEFINER or not) measured 0.80x of the unsigned-insert throughput
 -- in bench/pg.sh, against 1.0x with the subquery inlined.
@@ -224,6 +254,9 @@ AS $$
 DECLARE
     payload text := event_body(NEW.id, NEW.type, NEW.created_at, NEW.data);
     signed_at timestamptz := clock_timestamp();
+    -- The portable flavour cannot sign here: every row is stored unsigned
+    -- (signed_at = -infinity) and its dispatcher signs at claim.
+    in_db boolean := _flavour() = 'native';
 BEGIN
     IF octet_length(payload) > _max_body_bytes() THEN
         RAISE EXCEPTION 'hookseal: event % of app % is % bytes as delivered, more than '
@@ -240,12 +273,12 @@ BEGIN
     ORDER BY e.id;
     INSERT INTO outbox (event_id, app_id, endpoint_id, body, signed_at, ordered, headers)
     SELECT NEW.id, NEW.app_id, e.id, m.body,
-           CASE WHEN cardinality(k.secrets) = 0 THEN '-infinity' ELSE signed_at END,
+           CASE WHEN cardinality(k.secrets) = 0 OR NOT in_db THEN '-infinity' ELSE signed_at END,
            e.ordered,
-           CASE WHEN cardinality(k.secrets) = 0 THEN '{}'::jsonb
+           CASE WHEN cardinality(k.secrets) = 0 OR NOT in_db THEN '{}'::jsonb
                 ELSE _sign_stored(e.scheme, k.secrets, m.body, NEW.id, signed_at) END
     FROM endpoints e
-    CROSS JOIN LATERAL (SELECT webhook_body(e.scheme, payload) AS body OFFSET 0) m
+    CROSS JOIN LATERAL (SELECT _delivery_body(e.scheme, payload) AS body OFFSET 0) m
     CROSS JOIN LATERAL (SELECT ARRAY(SELECT s.secret FROM secrets s
                                      WHERE s.webhook_id = e.id AND s.revoked_at IS NULL
                                        AND (s.expires_at IS NULL OR s.expires_at > signed_at)
@@ -363,7 +396,8 @@ $$;
 CREATE FUNCTION claim(worker text, batch integer DEFAULT 100, lease interval DEFAULT '60 seconds',
                       per_endpoint integer DEFAULT 32, skip text[] DEFAULT NULL)
 RETURNS TABLE (outbox_id bigint, event_id text, endpoint_id text, url text, body text,
-               headers jsonb, attempt integer, send_delay double precision, resigned boolean)
+               headers jsonb, attempt integer, send_delay double precision, resigned boolean,
+               scheme text, sealed text[])
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 SET plan_cache_mode = force_generic_plan
@@ -496,12 +530,16 @@ BEGIN
         signed_at = CASE WHEN o.attempts = 0 AND o.signed_at > now_ - interval '60 seconds'
                          THEN o.signed_at ELSE now_ END,
         headers = CASE WHEN o.attempts = 0 AND o.signed_at > now_ - interval '60 seconds' THEN o.headers
+                       WHEN _flavour() = 'portable' THEN '{}'
                        ELSE _sign_stored(e.scheme, _active_secrets(o.endpoint_id), o.body,
                                          o.event_id, now_) END
     FROM numbered n, endpoints e
     WHERE o.id = n.id AND e.id = o.endpoint_id
     RETURNING o.id, o.event_id, o.endpoint_id, e.url, o.body, o.headers, o.attempts,
-              n.delay::double precision, o.signed_at = now_;
+              n.delay::double precision, o.signed_at = now_, e.scheme,
+              -- Portable: the sealed secrets that sign now, newest first;
+              -- the dispatcher opens them and signs this attempt.
+              CASE WHEN _flavour() = 'portable' THEN _active_secrets(o.endpoint_id) END;
 END
 $$;
 
@@ -1494,6 +1532,31 @@ AS $$
     SELECT count(*)::integer FROM done
 $$;
 
+-- Register the public key new secrets are sealed to (portable flavour,
+-- 0.3.0); returns its key id. The newest registered key seals; the ones
+-- before keep their secrets until hookseal reseal moves them (the
+-- dispatchers hold every private key meanwhile). Registering a key again
+-- makes it the newest.
+CREATE FUNCTION register_sealing_key(public_key text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    key_id text;
+BEGIN
+    IF _flavour() = 'native' THEN
+        RAISE EXCEPTION 'hookseal: the native flavour keeps secrets encrypted under its server key; '
+                        'sealing keys are the portable flavour''s'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'rotate the server key with hookseal.old_server_keys and rewrap_secrets()';
+    END IF;
+    key_id := _sealing_key_id(public_key);
+    INSERT INTO sealing_keys AS k (id, public_key) VALUES (key_id, btrim(public_key))
+    ON CONFLICT (id) DO UPDATE SET created_at = clock_timestamp();
+    RETURN key_id;
+END
+$$;
+
 -- Privileges ------------------------------------------------------------------
 
 REVOKE ALL ON SCHEMA hookseal FROM PUBLIC;
@@ -1515,7 +1578,7 @@ GRANT EXECUTE ON FUNCTION
     webhook_verify_reason(text, text[], text, jsonb, integer, timestamptz, text),
     webhook_verify_reason(text, text[], bytea, jsonb, integer, timestamptz, text),
     secret_hash(text), new_id(text), event_body(text, text, bigint, jsonb),
-    scheme_exists(text), retry_schedule(text), webhook_public_key(text, text)
+    scheme_exists(text), retry_schedule(text), webhook_public_key(text, text), _flavour()
 TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
 
 GRANT EXECUTE ON FUNCTION webhook_send(text, text, jsonb), webhook_send(text, text, jsonb, text)
@@ -1532,7 +1595,7 @@ GRANT EXECUTE ON FUNCTION create_app(text), create_secret(text), create_keypair(
     enable_endpoint(text), rotate_secret(text, interval),
     revoke_secret(text), find_secret(text), rewrap_secrets(integer), redrive(bigint),
     redrive_endpoint(text, timestamptz), replay(text, timestamptz, timestamptz, text),
-    event_attempts(text, text), endpoint_health(interval)
+    event_attempts(text, text), endpoint_health(interval), register_sealing_key(text)
 TO hookseal_admin;
 GRANT SELECT ON apps, endpoints, endpoint_state, endpoint_status, events, outbox, attempts
     TO hookseal_admin;
@@ -1541,3 +1604,5 @@ GRANT UPDATE (enabled, disabled_reason, url, event_types, retry_schedule, retry_
               max_in_flight, rate_limit, failure_threshold, probe_interval, disable_after)
     ON endpoints TO hookseal_admin;
 GRANT SELECT (id, webhook_id, hash, created_at, expires_at, revoked_at) ON secrets TO hookseal_admin;
+-- Public keys only: who seals to which key is no secret.
+GRANT SELECT ON sealing_keys TO hookseal_admin;

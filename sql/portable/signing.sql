@@ -17,7 +17,8 @@
 -- - Scheme descriptions in TOML: write them as JSON.
 -- - Descriptions are checked for what signing reads (fields, types, the
 --   template); the core checks the rest where it signs.
--- pgcrypto is reached through _hmac() and _random_bytes() only.
+-- pgcrypto is reached through _hmac(), _random_bytes(), _pgp_pub_encrypt(),
+-- _pgp_key_id() and _dearmor() only.
 -- Objects are created in the first schema of the search_path: the
 -- installer (crates/hookseal-postgres/src/install.rs) sets it to hookseal.
 
@@ -56,6 +57,23 @@ BEGIN
         LANGUAGE sql VOLATILE STRICT PARALLEL SAFE
         SET search_path = pg_catalog, pg_temp
         AS 'SELECT %s.gen_random_bytes(n)'$f$, s);
+    -- Sealing (secrets.sql): OpenPGP public-key encryption, the key id a
+    -- key or a sealed message names, armor.
+    EXECUTE format($f$
+        CREATE FUNCTION _pgp_pub_encrypt(data text, key bytea) RETURNS bytea
+        LANGUAGE sql VOLATILE STRICT PARALLEL SAFE
+        SET search_path = pg_catalog, pg_temp
+        AS 'SELECT %s.pgp_pub_encrypt(data, key)'$f$, s);
+    EXECUTE format($f$
+        CREATE FUNCTION _pgp_key_id(data bytea) RETURNS text
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        SET search_path = pg_catalog, pg_temp
+        AS 'SELECT %s.pgp_key_id(data)'$f$, s);
+    EXECUTE format($f$
+        CREATE FUNCTION _dearmor(data text) RETURNS bytea
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        SET search_path = pg_catalog, pg_temp
+        AS 'SELECT %s.dearmor(data)'$f$, s);
 END
 $pgcrypto$;
 
@@ -564,6 +582,30 @@ CREATE FUNCTION webhook_body(scheme text, body text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$ SELECT _sent_body(_scheme(scheme), body) $$;
+
+-- The body the outbox stores for an endpoint of `scheme` (the fan-out in
+-- sql/hookseal.sql): webhook_body's form where it can be proven, else the
+-- event body as it is. A re-serializing scheme's JSON.stringify form that
+-- SQL cannot prove is then written by the dispatcher's signer (the core),
+-- which sends the form it signs: one endpoint's scheme never refuses a
+-- webhook_send.
+CREATE FUNCTION _delivery_body(scheme text, payload text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    s jsonb := _scheme(scheme);
+BEGIN
+    IF s -> 'json_fallback' = '"none"' OR s ->> 'message' ~ '\{json:' THEN
+        RETURN payload;
+    END IF;
+    BEGIN
+        RETURN coalesce(_js_compact(payload), payload);
+    EXCEPTION WHEN invalid_parameter_value THEN
+        RETURN payload;
+    END;
+END
+$$;
 
 CREATE FUNCTION secret_hash(secret text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE

@@ -293,6 +293,26 @@ fn webhook_body(scheme: &str, body: &str) -> String {
     }
 }
 
+// The native flavour's answers to what the one shared script
+// (sql/hookseal.sql) asks of a flavour; the portable flavour defines the
+// same two in sql/portable/. Plain SQL, so that the planner inlines them
+// where they are called (the fan-out runs them per row).
+pgrx::extension_sql!(
+    r#"
+-- Which flavour this is (sql/hookseal.sql branches on it).
+CREATE FUNCTION _flavour() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 'native'::text $$;
+
+-- The body the outbox stores for an endpoint of `scheme`: webhook_body().
+CREATE FUNCTION _delivery_body(scheme text, payload text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT webhook_body(scheme, payload) $$;
+"#,
+    name = "flavour",
+    requires = [webhook_body]
+);
+
 /// Outcome of a verification: `Ok`, or why not.
 fn verify(
     scheme_name: Option<&str>,

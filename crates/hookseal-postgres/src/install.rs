@@ -11,11 +11,9 @@
 //! 13, and nothing else needs a superuser. Running it again changes
 //! nothing.
 //!
-//! What the portable flavour holds today: the SQL signing layer
-//! (`sql/portable/`: `webhook_sign`, `webhook_verify`, `webhook_verify_reason`,
-//! `webhook_body`, `event_body`, `new_id`, `secret_hash` and their helpers,
-//! on `pgcrypto`). The outbox, sealed secrets and the rest of the schema are
-//! not in it yet.
+//! The portable flavour is `sql/portable/` (the native flavour's Rust
+//! functions in PL/pgSQL on `pgcrypto`: signing, verification, sealed
+//! secrets) followed by `sql/hookseal.sql`, the schema both flavours share.
 
 use tokio_postgres::Client;
 
@@ -29,11 +27,14 @@ pub const PORTABLE_VERSION: &str = EXTENSION_VERSION;
 pub const SCHEMA: &str = "hookseal";
 
 /// The portable flavour's install script at [`PORTABLE_VERSION`]: the core's
-/// data (generated from the Rust presets), signing and verification.
-const SCRIPT: [&str; 3] = [
+/// data (generated from the Rust presets), signing, verification, sealed
+/// secrets, then the schema both flavours share.
+const SCRIPT: [&str; 5] = [
     include_str!("../../../sql/portable/core.sql"),
     include_str!("../../../sql/portable/signing.sql"),
     include_str!("../../../sql/portable/verify.sql"),
+    include_str!("../../../sql/portable/secrets.sql"),
+    include_str!("../../../sql/hookseal.sql"),
 ];
 
 /// One upgrade script of the portable flavour.
@@ -271,7 +272,7 @@ pub async fn install_pg_tle(client: &mut Client) -> Result<Registered, InstallEr
             "SELECT pgtle.install_extension('hookseal', $1, $2, $3, ARRAY['pgcrypto'], $4)",
             &[
                 &PORTABLE_VERSION,
-                &"hookseal, portable flavour: webhook signing and verification in SQL on pgcrypto",
+                &"hookseal, portable flavour: signed webhooks, sealed secrets and an outbox in SQL on pgcrypto",
                 &pg_tle_script(),
                 &SCHEMA,
             ],

@@ -1,0 +1,174 @@
+-- hookseal, portable flavour: sealed secrets, and the native functions
+-- this flavour cannot have.
+--
+-- The database seals but never opens. Every secret it makes
+-- (create_endpoint, create_secret, rotate_secret in sql/hookseal.sql) is
+-- stored sealed with pgcrypto's pgp_pub_encrypt to the newest public key
+-- in sealing_keys; the opening (private) key lives only with the
+-- dispatchers and the Lambda (hookseal keygen --sealing-key makes the
+-- pair). The stored form is `pgp1.` and the base64 of the OpenPGP message,
+-- which the core's sealing module opens. So the fan-out stores rows
+-- unsigned and claim() hands the worker the sealed secrets that sign now;
+-- the dispatcher signs each attempt (sql/hookseal.sql asks _flavour()).
+--
+-- Same names and signatures as the native flavour's Rust functions, so
+-- that sql/hookseal.sql is one script for both; the ones that would need
+-- a secret in the clear raise feature_not_supported and say what to do.
+
+-- Which flavour this is: sql/hookseal.sql branches on it where the
+-- flavours differ (signing in the database or in the dispatcher). An
+-- immutable SQL function, inlined and folded where it is called.
+CREATE FUNCTION _flavour() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 'portable'::text $$;
+
+-- The error of a native-only function. Never given a secret.
+CREATE FUNCTION _native_only(what text, instead text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'hookseal: % needs the native flavour', what
+        USING ERRCODE = 'feature_not_supported', HINT = instead;
+END
+$$;
+
+-- The OpenPGP key id (16 hex digits, upper case, as pgp_key_id writes
+-- it) of an armored public key fit for sealing; refuses anything else by
+-- name (a private key above all: it must never reach the database).
+CREATE FUNCTION _sealing_key_id(public_key text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    key bytea;
+    id text;
+BEGIN
+    IF public_key IS NULL OR public_key !~ '-----BEGIN PGP PUBLIC KEY BLOCK-----' THEN
+        RAISE EXCEPTION 'hookseal: a sealing key is an armored OpenPGP public key '
+                        '(-----BEGIN PGP PUBLIC KEY BLOCK-----)'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'hookseal keygen --sealing-key FILE writes the private key to FILE '
+                         'and prints the public key to register';
+    END IF;
+    BEGIN
+        key := _dearmor(public_key);
+        id := _pgp_key_id(key);
+        -- pgcrypto refuses a key it cannot encrypt to only when it uses it.
+        PERFORM _pgp_pub_encrypt('hookseal', key);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'hookseal: not a sealing public key pgcrypto can encrypt to (%)', SQLERRM
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'use the public key hookseal keygen --sealing-key printed (RSA)';
+    END;
+    RETURN id;
+END
+$$;
+
+-- The key id a stored sealed secret was sealed to (NULL when it is not in
+-- the sealed form).
+CREATE FUNCTION _sealed_key_id(stored text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    IF left(stored, 5) <> 'pgp1.' THEN
+        RETURN NULL;
+    END IF;
+    RETURN _pgp_key_id(decode(substr(stored, 6), 'base64'));
+EXCEPTION WHEN OTHERS THEN
+    RETURN NULL;
+END
+$$;
+
+-- Seals a new secret to the newest registered sealing key (internal: the
+-- native flavour's encryption under the server key).
+CREATE FUNCTION _encrypt_secret(secret text) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    key text;
+BEGIN
+    SELECT k.public_key INTO key FROM sealing_keys k ORDER BY k.created_at DESC, k.id LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'hookseal: no sealing key is registered, so no secret can be stored'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'hookseal keygen --sealing-key FILE makes the pair (FILE goes to the '
+                         'dispatchers); then SELECT hookseal.register_sealing_key(''<public key>'')';
+    END IF;
+    RETURN 'pgp1.' || translate(encode(_pgp_pub_encrypt(secret, _dearmor(key)), 'base64'), E'\n', '');
+END
+$$;
+
+CREATE FUNCTION _decrypt_secret(stored text) RETURNS text
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    PERFORM _native_only('opening a secret in the database',
+        'in the portable flavour only the holders of the sealing key (the dispatchers) open secrets');
+    RETURN NULL;
+END
+$$;
+
+-- True when `stored` is sealed to a key other than the newest (rotation:
+-- hookseal reseal reseals those, since the database cannot).
+CREATE FUNCTION _needs_rewrap(stored text) RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT _sealed_key_id(stored) IS DISTINCT FROM
+           (SELECT k.id FROM sealing_keys k ORDER BY k.created_at DESC, k.id LIMIT 1)
+$$;
+
+CREATE FUNCTION _rewrap(stored text) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    PERFORM _native_only('resealing in the database',
+        'run hookseal reseal --database-url URL --sealing-key-file NEW --sealing-key-file OLD: '
+        'it opens with the old key and seals to the newest registered one');
+    RETURN NULL;
+END
+$$;
+
+-- No v1a key pair can be made here (pgcrypto has no ed25519), so no
+-- stored secret is one.
+CREATE FUNCTION _is_signing_key(scheme text, stored text) RETURNS boolean
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+AS $$ SELECT false $$;
+
+CREATE FUNCTION _new_keypair(scheme text, OUT signing text, OUT public text)
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    PERFORM _native_only('a v1a (ed25519) key pair',
+        'pgcrypto has no ed25519: sign with HMAC secrets (create_secret), or use the native flavour');
+END
+$$;
+
+CREATE FUNCTION webhook_public_key(scheme text, key text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    PERFORM _native_only('webhook_public_key (ed25519)',
+        'hookseal keygen --scheme standard-v1a makes and derives ed25519 keys outside the database');
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION _sign_stored(scheme text, stored text[], body text, id text, ts timestamptz)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    PERFORM _native_only('signing with stored secrets in the database',
+        'in the portable flavour claim() returns the sealed secrets and the dispatcher signs');
+    RETURN NULL;
+END
+$$;
