@@ -4,6 +4,10 @@
 # the integration tests (real receivers on 127.0.0.1) and the crash test.
 #   bash scripts/dispatch-test.sh            # everything, crash test shortened
 #   HOOKSEAL_CRASH_FULL=1 bash scripts/dispatch-test.sh   # 10,000-event crash runs
+#   HOOKSEAL_FLAVOUR=portable bash scripts/dispatch-test.sh   # the same tests on the
+#     portable flavour: no library preloaded, installed by `hookseal install` as a
+#     database owner that is not a superuser, secrets sealed to a key the
+#     dispatchers get through HOOKSEAL_SEALING_KEY_FILE
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -28,13 +32,34 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key
   -days 2 -extfile "$work/server.ext" -out "$work/server.crt" 2>/dev/null
 chown postgres:postgres "$work/server.key" "$work/server.crt"
 chmod 600 "$work/server.key"
+flavour=${HOOKSEAL_FLAVOUR:-native}
+export HOOKSEAL_TEST_FLAVOUR=$flavour
+case $flavour in
+  native) preload=() ;;
+  portable) preload=("shared_preload_libraries = ''") ;;
+  *) echo "HOOKSEAL_FLAVOUR: native or portable, not $flavour" >&2; exit 2 ;;
+esac
+echo "== flavour: $flavour"
 start_cluster "$work/pg" "max_connections = 200" "ssl = on" \
-  "ssl_cert_file = '$work/server.crt'" "ssl_key_file = '$work/server.key'"
+  "ssl_cert_file = '$work/server.crt'" "ssl_key_file = '$work/server.key'" "${preload[@]}"
 export HOOKSEAL_TEST_PG_CA="$work/ca.pem"
-psql -qX -v ON_ERROR_STOP=1 -d postgres <<'SQL'
-CREATE DATABASE hookseal_template;
-\c hookseal_template
-CREATE EXTENSION hookseal;
+if [ "$flavour" = native ]; then
+  psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE hookseal_template"
+  psql -qX -v ON_ERROR_STOP=1 -d hookseal_template -c "CREATE EXTENSION hookseal"
+else
+  # As a managed provider's database owner: CREATEROLE, not a superuser.
+  cargo build --quiet -p hookseal-cli
+  psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE hookseal_owner LOGIN CREATEROLE" \
+    -c "CREATE DATABASE hookseal_template OWNER hookseal_owner"
+  target/debug/hookseal install --database-url "postgres://hookseal_owner@127.0.0.1:$PGPORT/hookseal_template"
+  target/debug/hookseal keygen --sealing-key "$work/sealing.asc" > "$work/sealing.pub.asc"
+  echo "SELECT hookseal.register_sealing_key(:'key')" |
+    psql -qX -v ON_ERROR_STOP=1 -U hookseal_owner -d hookseal_template -v key="$(cat "$work/sealing.pub.asc")" >/dev/null
+  [ "$(psql -qAtX -d hookseal_template -c "SELECT count(*) FROM pg_proc WHERE probin LIKE '%hookseal%'")" = 0 ]
+  # Every dispatcher these tests start (the library's and `hookseal dispatch`) opens with it.
+  export HOOKSEAL_SEALING_KEY_FILE="$work/sealing.asc" HOOKSEAL_TEST_SEALING_KEY_FILE="$work/sealing.asc"
+fi
+psql -qX -v ON_ERROR_STOP=1 -d hookseal_template <<'SQL'
 CREATE ROLE hookseal_test_dispatcher LOGIN IN ROLE hookseal_dispatcher;
 CREATE ROLE hookseal_test_lambda LOGIN IN ROLE hookseal_writer, hookseal_dispatcher;
 SQL
@@ -45,18 +70,22 @@ echo "== lambda adapter with a database"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-lambda --test database -- --ignored
 echo "== receiver middleware: the PostgreSQL replay store"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-axum --features postgres --test receiver -- --ignored
-echo "== v1a across the CLI, SQL and a dispatcher delivery, verified by Python's cryptography"
-psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE v1a_interop TEMPLATE hookseal_template"
-venv=${HOOKSEAL_VENV:-${TMPDIR:-/tmp}/hookseal-interop-venv}
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check 'cryptography>=42'
-cargo build --quiet -p hookseal-cli
-HOOKSEAL_PSQL="psql -h 127.0.0.1 -p $PGPORT -U postgres -d v1a_interop" \
-HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a_interop" \
-  "$venv/bin/python" tests/interop/v1a.py target/debug/hookseal
-HOOKSEAL_PSQL="psql -h 127.0.0.1 -p $PGPORT -U postgres -d v1a_interop" \
-HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a_interop" \
-  node tests/interop/v1a.mjs target/debug/hookseal
+if [ "$flavour" = native ]; then
+  echo "== v1a across the CLI, SQL and a dispatcher delivery, verified by Python's cryptography"
+  psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE v1a_interop TEMPLATE hookseal_template"
+  venv=${HOOKSEAL_VENV:-${TMPDIR:-/tmp}/hookseal-interop-venv}
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'cryptography>=42'
+  cargo build --quiet -p hookseal-cli
+  HOOKSEAL_PSQL="psql -h 127.0.0.1 -p $PGPORT -U postgres -d v1a_interop" \
+  HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a_interop" \
+    "$venv/bin/python" tests/interop/v1a.py target/debug/hookseal
+  HOOKSEAL_PSQL="psql -h 127.0.0.1 -p $PGPORT -U postgres -d v1a_interop" \
+  HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a_interop" \
+    node tests/interop/v1a.mjs target/debug/hookseal
+else
+  echo "== v1a interop: native flavour only (pgcrypto has no ed25519; the portable flavour refuses key pairs by name)"
+fi
 echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
 echo "== hookseal dispatch as a process: signals during --drain, roles without the grant"

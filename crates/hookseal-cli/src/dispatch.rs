@@ -82,9 +82,43 @@ pub struct DispatchArgs {
     /// one worker (or pg_cron) is enough.
     #[arg(long, value_name = "SECONDS")]
     maintain_every: Option<f64>,
+    /// The portable flavour's sealing key (hookseal keygen --sealing-key
+    /// made it): this worker opens the sealed secrets claim() hands over
+    /// and signs each attempt. Repeatable, newest first, while secrets are
+    /// sealed to an older key too; a file may also hold several keys.
+    /// Not needed for the native flavour, which signs in the database.
+    #[arg(
+        long = "sealing-key-file",
+        value_name = "FILE",
+        env = "HOOKSEAL_SEALING_KEY_FILE",
+        value_delimiter = ','
+    )]
+    sealing_key_files: Vec<std::path::PathBuf>,
     /// Log format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+}
+
+/// The sealing keys in `files`, newest first (`None` for no file). The
+/// errors name the file, never its content.
+pub fn sealing_keys(
+    files: &[std::path::PathBuf],
+) -> Result<Option<Arc<hookseal::SealingKeys>>, Fail> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut text = zeroize::Zeroizing::new(String::new());
+    for f in files {
+        let one = zeroize::Zeroizing::new(
+            std::fs::read_to_string(f)
+                .map_err(|e| usage(format!("--sealing-key-file {}: {e}", f.display())))?,
+        );
+        text.push_str(&one);
+        text.push('\n');
+    }
+    let keys = hookseal::SealingKeys::parse(&text)
+        .map_err(|e| usage(format!("--sealing-key-file: {e}")))?;
+    Ok(Some(Arc::new(keys)))
 }
 
 fn secs(name: &str, v: f64) -> Result<Duration, Fail> {
@@ -123,6 +157,7 @@ fn config(args: &DispatchArgs) -> Result<Config, Fail> {
     config.max_retry_after = Duration::from_secs(args.max_retry_after);
     config.shutdown_grace = secs("shutdown-grace", args.shutdown_grace)?;
     config.db_timeout = secs("db-timeout", args.db_timeout)?;
+    config.sealing_keys = sealing_keys(&args.sealing_key_files)?;
     config.maintain_every = match args.maintain_every {
         Some(v) if v > 0.0 => Some(secs("maintain-every", v)?),
         Some(_) => return Err(usage("--maintain-every: must be positive")),
@@ -153,7 +188,7 @@ async fn serve(
     // default (die at once) but a shutdown once the worker runs.
     let signals = Signals::new()?;
     match dispatcher.check_database().await {
-        Ok(()) => {}
+        Ok(flavour) => tracing::info!(%flavour, "database checked"),
         Err(e) if e.is_fatal() => return Err(failed(format!("cannot dispatch: {e}"))),
         Err(e) => tracing::warn!(error = %e, "database not reachable yet; will keep trying"),
     }

@@ -111,7 +111,8 @@ impl Db {
         let claim = client
             .prepare(
                 "SELECT outbox_id, event_id, endpoint_id, url, body, headers::text, attempt, \
-                 send_delay, resigned FROM hookseal.claim($1, $2, make_interval(secs => $3), $4, $5)",
+                 send_delay, resigned, scheme, sealed \
+                 FROM hookseal.claim($1, $2, make_interval(secs => $3), $4, $5)",
             )
             .await?;
         let ack_many = client
@@ -179,6 +180,8 @@ impl Db {
                     attempt: r.get(6),
                     send_after: send_after(r.get(7)),
                     resigned: r.get::<_, Option<bool>>(8).unwrap_or(true),
+                    scheme: r.get(9),
+                    sealed: r.get(10),
                 }
             })
             .collect())

@@ -32,6 +32,12 @@ pub struct Job {
     pub send_after: std::time::Duration,
     /// Whether the claim signed these headers anew (for the attempt log).
     pub resigned: bool,
+    /// The endpoint's scheme (a preset name or a description).
+    pub scheme: Option<String>,
+    /// Portable flavour: the sealed secrets that sign this attempt, newest
+    /// first, with `headers` empty; the sender signs ([`crate::sealed`]).
+    /// `None` when the database signed (native flavour).
+    pub sealed: Option<Vec<String>>,
 }
 
 /// Why an attempt did not deliver, as the attempt log classes it
@@ -278,7 +284,7 @@ impl Deliverer {
 }
 
 /// A failed attempt without an HTTP status (nothing sent, or no answer).
-fn no_answer(error: String, class: FailureClass) -> Outcome {
+pub(crate) fn no_answer(error: String, class: FailureClass) -> Outcome {
     Outcome::Retry {
         status: None,
         error,

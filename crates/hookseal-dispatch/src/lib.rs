@@ -1,11 +1,15 @@
 //! # hookseal-dispatch
 //!
-//! Delivers the rows of hookseal's Postgres outbox over HTTP. The database
-//! does everything that needs a secret: the fan-out trigger signs each row
-//! when the event commits, and `hookseal.claim()` re-signs retries with a
-//! fresh timestamp. A dispatcher only moves bytes: it claims rows under a
-//! lease, POSTs the body with the signed headers, and records the answer
-//! with `ack_many()` / `fail()`; the extension applies the endpoint's retry
+//! Delivers the rows of hookseal's Postgres outbox over HTTP. With the
+//! native flavour the database does everything that needs a secret: the
+//! fan-out trigger signs each row when the event commits, and
+//! `hookseal.claim()` re-signs retries with a fresh timestamp; a dispatcher
+//! only moves bytes. With the portable flavour (no library in the
+//! database) `claim()` hands over the sealed secrets and the dispatcher,
+//! given the sealing key ([`Config::sealing_keys`]), opens them and signs
+//! each attempt ([`sealed`]). Either way it claims rows under a lease,
+//! POSTs the body with the signed headers, and records the answer with
+//! `ack_many()` / `fail()`; the database applies the endpoint's retry
 //! schedule, dead-letters, and disables endpoints that answer 410.
 //!
 //! Any number of dispatchers may share a database: `claim()` uses
@@ -32,6 +36,7 @@ mod db;
 mod deliver;
 use hookseal_postgres as pg;
 mod metrics;
+pub mod sealed;
 mod ssrf;
 mod worker;
 
@@ -39,6 +44,8 @@ pub use deliver::parse_retry_after;
 pub use ipnet::IpNet;
 pub use metrics::{serve as serve_metrics, Metrics};
 pub use ssrf::{AddressPolicy, Blocked, Refused, UrlRefused};
+pub use hookseal::SealingKeys;
+pub use pg::Flavour;
 pub use worker::{Dispatcher, Stopped, Summary};
 
 /// Why a dispatcher could not be built.
@@ -103,6 +110,11 @@ pub struct Config {
     /// again at once while it reports more to do. `None` (the default):
     /// never; a scheduler such as pg_cron calls it instead.
     pub maintain_every: Option<Duration>,
+    /// The portable flavour's opening keys (newest first): its database
+    /// hands over sealed secrets and the worker signs each attempt
+    /// ([`sealed`]). `None`: only a native database, which signs itself,
+    /// can be served ([`Dispatcher::check_database`] refuses a portable one).
+    pub sealing_keys: Option<std::sync::Arc<SealingKeys>>,
 }
 
 /// The dispatcher's defaults, written once: [`Config::new`] uses them and
@@ -160,6 +172,7 @@ impl Config {
             root_cert: pg::root_cert_from_env(),
             db_timeout: defaults::DB_TIMEOUT,
             maintain_every: None,
+            sealing_keys: None,
         }
     }
 

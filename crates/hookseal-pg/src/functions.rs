@@ -722,11 +722,7 @@ fn _sign_stored(
         stored,
         || {
             let sch = self::scheme(scheme);
-            let take = if sch.format.list_separator.is_some() {
-                stored.len()
-            } else {
-                1
-            };
+            let take = sch.secrets_to_sign(stored.len());
             let secrets: Vec<Secret> = with_keyring(|k| {
                 stored[..take]
                     .iter()

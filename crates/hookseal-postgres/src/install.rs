@@ -173,6 +173,11 @@ pub fn install_sql() -> String {
         sql.push_str(part);
         sql.push('\n');
     }
+    // Every hookseal role may read which version it talks to (the start
+    // checks of dispatchers, the Lambda and the CLI).
+    sql.push_str(&format!(
+        "GRANT SELECT ON {SCHEMA}.schema_versions TO hookseal_writer, hookseal_dispatcher, hookseal_admin;\n"
+    ));
     sql.push_str(&record(PORTABLE_VERSION));
     sql
 }

@@ -230,18 +230,52 @@ pub fn is_permanent(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// Which hookseal a database has: the same schema, signed in the database
+/// (native: the extension's library) or by the dispatchers (portable: SQL
+/// on pgcrypto, secrets sealed; installed by `hookseal install` or pg_tle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// `CREATE EXTENSION hookseal` with the native library.
+    Native,
+    /// The portable flavour.
+    Portable,
+}
+
+impl Flavour {
+    /// `native` or `portable`, as `hookseal._flavour()` says.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavour::Native => "native",
+            Flavour::Portable => "portable",
+        }
+    }
+}
+
+impl std::fmt::Display for Flavour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a database cannot be used by this build.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtensionError {
-    /// `CREATE EXTENSION hookseal` was never run in this database.
-    #[error("the hookseal extension is not installed in this database; run CREATE EXTENSION hookseal (as a superuser)")]
+    /// Neither flavour is installed in this database.
+    #[error("hookseal is not installed in this database; run CREATE EXTENSION hookseal (native, as a superuser) or hookseal install --database-url URL (portable, as the database owner)")]
     Missing,
     /// The installed version is not the one this build speaks to.
-    #[error("the hookseal extension is at version {installed}; this build needs {}; run ALTER EXTENSION hookseal UPDATE", EXTENSION_VERSION)]
+    #[error("hookseal ({flavour} flavour) is at version {installed}; this build needs {}; {}", EXTENSION_VERSION, upgrade_hint(*.flavour))]
     Version {
-        /// `pg_extension.extversion`.
+        /// `pg_extension.extversion`, or the newest
+        /// `hookseal.schema_versions` row.
         installed: String,
+        /// Which flavour was found (by how it was installed).
+        flavour: Flavour,
     },
+    /// The database is the portable flavour, which signs in its
+    /// dispatchers, and this process was given no sealing key.
+    #[error("the database is hookseal's portable flavour: its secrets are sealed and its dispatchers sign, so this process needs the sealing key (--sealing-key-file FILE or HOOKSEAL_SEALING_KEY_FILE; hookseal keygen --sealing-key made it)")]
+    NoSealingKey,
     /// The role may not call the functions a dispatcher needs.
     #[error("role {role} lacks {}; run GRANT hookseal_dispatcher TO {quoted} (as the database owner or a superuser)", missing.join(", "))]
     Privileges {
@@ -268,6 +302,7 @@ impl ExtensionError {
         match self {
             ExtensionError::Missing
             | ExtensionError::Version { .. }
+            | ExtensionError::NoSealingKey
             | ExtensionError::Privileges { .. } => true,
             ExtensionError::Connect(e) => !e.is_transient(),
             ExtensionError::Db(e) => !is_transient(e),
@@ -281,7 +316,7 @@ pub async fn check_url(
     url: &str,
     root_cert: Option<&Path>,
     limit: std::time::Duration,
-) -> Result<(), ExtensionError> {
+) -> Result<Flavour, ExtensionError> {
     check_url_for(url, root_cert, limit, &[]).await
 }
 
@@ -293,11 +328,12 @@ pub async fn check_url_for(
     root_cert: Option<&Path>,
     limit: std::time::Duration,
     functions: &[&str],
-) -> Result<(), ExtensionError> {
+) -> Result<Flavour, ExtensionError> {
     let check = async {
         let client = connect(url, root_cert, None).await?;
-        check_extension(&client).await?;
-        check_privileges(&client, functions).await
+        let flavour = check_extension(&client).await?;
+        check_privileges(&client, functions).await?;
+        Ok(flavour)
     };
     tokio::time::timeout(limit, check)
         .await
@@ -358,23 +394,64 @@ async fn missing_functions(
         .collect())
 }
 
-/// Checks that the database has the extension at [`EXTENSION_VERSION`].
-pub async fn check_extension(client: &Client) -> Result<(), ExtensionError> {
+fn upgrade_hint(flavour: Flavour) -> &'static str {
+    match flavour {
+        Flavour::Native => "run ALTER EXTENSION hookseal UPDATE",
+        Flavour::Portable => {
+            "run hookseal install --database-url URL (or ALTER EXTENSION hookseal UPDATE where pg_tle installed it)"
+        }
+    }
+}
+
+/// Checks that the database has hookseal at [`EXTENSION_VERSION`], in
+/// either flavour, and says which. The version comes from `pg_extension`
+/// (the native extension, or the portable one registered with pg_tle) or
+/// from `hookseal.schema_versions` (`hookseal install`); the flavour from
+/// the catalog: the native flavour's functions are the library's (C), the
+/// portable flavour has none. Read from the catalogs only, so a role
+/// without `USAGE` on the schema gets no error here (the privilege check
+/// names what it lacks); such a role cannot read `schema_versions`, and the
+/// version check is then left to that privilege check's refusal.
+pub async fn check_extension(client: &Client) -> Result<Flavour, ExtensionError> {
     let row = client
-        .query_opt(
-            "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'hookseal'",
+        .query_one(
+            "SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'hookseal'), \
+                    (SELECT pg_catalog.has_table_privilege(c.oid, 'SELECT') \
+                            AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') \
+                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = 'hookseal' AND c.relname = 'schema_versions'), \
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_proc p \
+                            JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+                            JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
+                            WHERE n.nspname = 'hookseal' AND l.lanname = 'c')",
             &[],
         )
         .await?;
-    match row {
-        None => Err(ExtensionError::Missing),
-        Some(r) => {
-            let installed: String = r.get(0);
-            if installed == EXTENSION_VERSION {
-                Ok(())
-            } else {
-                Err(ExtensionError::Version { installed })
-            }
-        }
+    let (extension, versions, library): (Option<String>, Option<bool>, bool) =
+        (row.get(0), row.get(1), row.get(2));
+    let flavour = if library {
+        Flavour::Native
+    } else {
+        Flavour::Portable
+    };
+    let installed = match (extension, versions) {
+        (Some(v), _) => v,
+        (None, Some(true)) => client
+            .query_opt(
+                "SELECT version FROM hookseal.schema_versions \
+                 ORDER BY applied_at DESC, version DESC LIMIT 1",
+                &[],
+            )
+            .await?
+            .map(|r| r.get(0))
+            .ok_or(ExtensionError::Missing)?,
+        // Installed, and this role may not read which version.
+        (None, Some(false)) => return Ok(flavour),
+        (None, None) => return Err(ExtensionError::Missing),
+    };
+    if installed == EXTENSION_VERSION {
+        Ok(flavour)
+    } else {
+        Err(ExtensionError::Version { installed, flavour })
     }
 }

@@ -414,6 +414,18 @@ impl Scheme {
         Ok(scheme)
     }
 
+    /// How many of an endpoint's `available` active secrets (newest first)
+    /// sign a delivery: all of them, up to [`crate::MAX_SIGNATURES`], when
+    /// the signature value is a list; else only the newest. The one rule for
+    /// the database's signing and the dispatcher's.
+    pub fn secrets_to_sign(&self, available: usize) -> usize {
+        if self.format.list_separator.is_some() {
+            available.min(crate::MAX_SIGNATURES)
+        } else {
+            available.min(1)
+        }
+    }
+
     /// A new HMAC secret fit for this scheme: `whsec_` + base64 of `bytes`
     /// random bytes (24 to 64) when the key is base64-derived (`standard`;
     /// [`Scheme::takes_secret_bytes`]), else `whsec_` + a 21-character

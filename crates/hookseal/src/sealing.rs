@@ -96,6 +96,36 @@ impl SealingKeys {
         Ok(SealingKeys { keys })
     }
 
+    /// The keys of a key file or variable: one or more armored OpenPGP
+    /// secret keys one after the other, newest first (rotation: the new
+    /// key above the old).
+    pub fn parse(text: &str) -> Result<Self, SealError> {
+        const BEGIN: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----";
+        let starts: Vec<usize> = text.match_indices(BEGIN).map(|(i, _)| i).collect();
+        // Slices of `text`: no copy of the key material to wipe.
+        let blocks: Vec<&str> = starts
+            .iter()
+            .enumerate()
+            .map(|(n, &start)| text[start..starts.get(n + 1).copied().unwrap_or(text.len())].trim())
+            .collect();
+        if blocks.is_empty() {
+            return Err(SealError::BadKey(
+                "no armored OpenPGP private key (-----BEGIN PGP PRIVATE KEY BLOCK-----)",
+            ));
+        }
+        SealingKeys::from_armored(&blocks)
+    }
+
+    /// How many keys there are.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Never true: there is at least one key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     /// A new key pair: the opening key (armored, for the dispatchers' key
     /// file or secrets store) and the public key to register in the
     /// database (armored). RSA-3072, an encryption subkey under a

@@ -87,6 +87,9 @@ pub struct Dispatcher {
     config: Arc<Config>,
     deliverer: Deliverer,
     metrics: Arc<Metrics>,
+    /// Portable flavour: the sealing keys and the secrets opened so far
+    /// (kept across runs and drains of this dispatcher).
+    sealed: Option<Arc<crate::sealed::Sealed>>,
 }
 
 impl Dispatcher {
@@ -94,10 +97,15 @@ impl Dispatcher {
     pub fn new(config: Config) -> Result<Self, DispatchError> {
         config.validate()?;
         let deliverer = Deliverer::new(&config).map_err(DispatchError::Http)?;
+        let sealed = config
+            .sealing_keys
+            .clone()
+            .map(|k| Arc::new(crate::sealed::Sealed::new(k)));
         Ok(Dispatcher {
             config: Arc::new(config),
             deliverer,
             metrics: Arc::new(Metrics::default()),
+            sealed,
         })
     }
 
@@ -110,20 +118,32 @@ impl Dispatcher {
     /// grant gives an error whose
     /// [`is_fatal`](crate::pg::ExtensionError::is_fatal) says not to start
     /// (its message names the role and the `GRANT`); an unreachable one a
-    /// transient error (the loop keeps reconnecting).
-    pub async fn check_database(&self) -> Result<(), crate::pg::ExtensionError> {
+    /// transient error (the loop keeps reconnecting). Returns the flavour
+    /// found; a portable database without [`Config::sealing_keys`] is
+    /// refused ([`crate::pg::ExtensionError::NoSealingKey`]).
+    pub async fn check_database(&self) -> Result<crate::Flavour, crate::pg::ExtensionError> {
         let cfg = &self.config;
         let mut functions = crate::db::FUNCTIONS.to_vec();
         if cfg.maintain_every.is_some() {
             functions.push(crate::db::MAINTAIN);
         }
-        crate::pg::check_url_for(
+        let flavour = crate::pg::check_url_for(
             &cfg.database_url,
             cfg.root_cert.as_deref(),
             cfg.db_timeout,
             &functions,
         )
-        .await
+        .await?;
+        if flavour == crate::Flavour::Portable && self.sealed.is_none() {
+            return Err(crate::pg::ExtensionError::NoSealingKey);
+        }
+        Ok(flavour)
+    }
+
+    /// How many opened secrets this dispatcher holds in memory (portable
+    /// flavour; 0 otherwise).
+    pub fn opened_secrets(&self) -> usize {
+        self.sealed.as_ref().map_or(0, |s| s.cached())
     }
 
     /// The counters this dispatcher updates.
@@ -221,6 +241,7 @@ impl Dispatcher {
             global: Arc::new(Semaphore::new(cfg.concurrency)),
             slow: Arc::new(Semaphore::new(cfg.max_slow)),
             unrecorded,
+            sealed: self.sealed.clone(),
         };
         tracing::info!(worker = %cfg.worker_id, concurrency = cfg.concurrency,
             per_endpoint = cfg.per_endpoint, batch = cfg.batch, "dispatcher started");

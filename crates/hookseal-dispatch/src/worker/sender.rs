@@ -148,6 +148,8 @@ pub(super) struct Shared {
     /// Results handed to the recorder and not yet in the database (their
     /// rows still count as in flight there).
     pub(super) unrecorded: Arc<AtomicUsize>,
+    /// Portable flavour: the sealing keys and the opened secrets.
+    pub(super) sealed: Option<Arc<crate::sealed::Sealed>>,
 }
 
 impl Shared {
@@ -225,6 +227,24 @@ async fn deliver_one(
     if !job.send_after.is_zero() {
         tokio::time::sleep_until((claimed_at + job.send_after).into()).await;
     }
+    let mut job = job;
+    if let Err(e) = sign_now(&s, &mut job).await {
+        // Nothing sent: a failed attempt, retried on the endpoint's schedule.
+        tracing::warn!(outbox_id = id, event = %job.event_id, endpoint = %job.endpoint_id,
+            error = %e, "cannot sign the attempt; not sent");
+        let now = std::time::SystemTime::now();
+        let outcome = crate::deliver::no_answer(e.to_string(), crate::deliver::FailureClass::Other);
+        let logged = Logged {
+            attempt: job.attempt,
+            started: now,
+            finished: now,
+            resigned: job.resigned,
+            response_type: None,
+            response_body: None,
+        };
+        drop(permit);
+        return s.finish(id, Record::Done(id, outcome, Box::new(logged))).await;
+    }
     let (attempt, permit) =
         deliver_or_park(&s.deliverer, &job, permit, &s.slow, s.cfg.slow_after).await;
     s.metrics.observe(attempt.elapsed);
@@ -243,6 +263,18 @@ async fn deliver_one(
     };
     s.finish(id, Record::Done(id, attempt.outcome, Box::new(logged)))
         .await;
+}
+
+/// Portable flavour: signs `job` with its sealed secrets, just before it is
+/// sent (its own timestamp). Nothing to do when the database signed.
+async fn sign_now(s: &Shared, job: &mut Job) -> Result<(), crate::sealed::SignFailure> {
+    if job.sealed.is_none() {
+        return Ok(());
+    }
+    match &s.sealed {
+        Some(sealed) => sealed.sign(job).await,
+        None => Err(crate::sealed::SignFailure::NoKeys),
+    }
 }
 
 /// Delivers `job`. If no answer has come after `slow_after`, trades the
@@ -303,6 +335,7 @@ mod tests {
             global: Arc::new(Semaphore::new(cfg.concurrency)),
             slow: Arc::new(Semaphore::new(cfg.max_slow)),
             unrecorded: Arc::new(AtomicUsize::new(0)),
+            sealed: None,
             cfg,
         };
         (s, rx)
@@ -396,6 +429,8 @@ mod tests {
             attempt: 1,
             send_after: s.cfg.lease - s.cfg.timeout,
             resigned: false,
+            scheme: None,
+            sealed: None,
         };
         let permit = s.global.clone().acquire_owned().await.unwrap();
         let ep = Arc::new(Endpoint::new(s.cfg.per_endpoint));
