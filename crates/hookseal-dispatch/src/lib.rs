@@ -41,11 +41,11 @@ mod ssrf;
 mod worker;
 
 pub use deliver::parse_retry_after;
+pub use hookseal::SealingKeys;
 pub use ipnet::IpNet;
 pub use metrics::{serve as serve_metrics, Metrics};
-pub use ssrf::{AddressPolicy, Blocked, Refused, UrlRefused};
-pub use hookseal::SealingKeys;
 pub use pg::Flavour;
+pub use ssrf::{AddressPolicy, Blocked, Refused, UrlRefused};
 pub use worker::{Dispatcher, Stopped, Summary};
 
 /// Why a dispatcher could not be built.

@@ -108,6 +108,7 @@ impl App {
                 cfg.timeout = Duration::from_secs(10);
                 cfg.lease = Duration::from_secs(30);
                 cfg.shutdown_grace = Duration::from_secs(5);
+                cfg.sealing_keys = db.sealing_keys;
                 let d = Dispatcher::new(cfg).map_err(|e| AppError::Client(e.to_string()))?;
                 (
                     Some(Store {
@@ -160,7 +161,17 @@ impl App {
                 tracing::warn!(error = %e, "database not reachable at start");
                 Ok(())
             }
-            r => r,
+            Err(e) => Err(e),
+            // The drain signs the portable flavour's rows: it needs the key.
+            Ok(hookseal_postgres::Flavour::Portable)
+                if self.dispatcher.as_ref().is_some_and(|d| !d.can_sign()) =>
+            {
+                Err(hookseal_postgres::ExtensionError::NoSealingKey)
+            }
+            Ok(flavour) => {
+                tracing::info!(%flavour, "database checked");
+                Ok(())
+            }
         }
     }
 

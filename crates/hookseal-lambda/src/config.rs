@@ -16,6 +16,7 @@
 //! | `DATABASE_URL` / `_ID` / `_PARAMETER` | store verified messages in the outbox instead of relaying; enables dispatch |
 //! | `HOOKSEAL_APP` | the app id routes store under unless a route names its own `app` (with `DATABASE_URL`) |
 //! | `HOOKSEAL_MODE` | `verify-only`: answer verified messages 200 and send them nowhere (neither `WEBHOOK_URL` nor `DATABASE_URL` set) |
+//! | `SEALING_KEY` / `_ID` / `_PARAMETER` | the portable flavour's sealing key (armored, as `hookseal keygen --sealing-key` wrote it; several keys one after the other, newest first, during a rotation): opens the sealed secrets the drain signs with |
 //! | `DISPATCH_TOKEN` / `_ID` / `_PARAMETER` | bearer token for `POST /dispatch` |
 //! | `HOOKSEAL_ALLOW` | CIDRs the dispatcher may deliver to besides public addresses |
 //! | `PGSSLROOTCERT` | extra CA certificates (PEM) for a `?sslmode=require` database URL |
@@ -125,6 +126,8 @@ pub struct RelayConfig {
 pub struct DatabaseConfig {
     /// Connection URL (may carry a password; never logged).
     pub url: Zeroizing<String>,
+    /// The portable flavour's sealing keys, parsed from `SEALING_KEY`.
+    pub sealing_keys: Option<std::sync::Arc<hookseal::SealingKeys>>,
 }
 
 #[derive(Deserialize)]
@@ -218,10 +221,17 @@ impl<'a> Loader<'a> {
         check_paths(&routes)?;
         check_apps(&routes)?;
         let relay = self.relay().await?;
+        let sealing_keys = match self.secret_value("SEALING_KEY").await? {
+            None => None,
+            Some(text) => Some(std::sync::Arc::new(
+                hookseal::SealingKeys::parse(&text)
+                    .map_err(|e| invalid("SEALING_KEY", e.to_string()))?,
+            )),
+        };
         let database = self
             .secret_value("DATABASE_URL")
             .await?
-            .map(|url| DatabaseConfig { url });
+            .map(|url| DatabaseConfig { url, sealing_keys });
         check_destination(&routes, relay.is_some(), database.is_some(), verify_only)?;
         Ok(Settings {
             routes,

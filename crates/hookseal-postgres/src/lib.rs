@@ -274,7 +274,7 @@ pub enum ExtensionError {
     },
     /// The database is the portable flavour, which signs in its
     /// dispatchers, and this process was given no sealing key.
-    #[error("the database is hookseal's portable flavour: its secrets are sealed and its dispatchers sign, so this process needs the sealing key (--sealing-key-file FILE or HOOKSEAL_SEALING_KEY_FILE; hookseal keygen --sealing-key made it)")]
+    #[error("the database is hookseal's portable flavour: its secrets are sealed and its dispatchers sign, so this process needs the sealing key hookseal keygen --sealing-key made (hookseal dispatch: --sealing-key-file or HOOKSEAL_SEALING_KEY_FILE; the Lambda: SEALING_KEY, SEALING_KEY_ID or SEALING_KEY_PARAMETER)")]
     NoSealingKey,
     /// The role may not call the functions a dispatcher needs.
     #[error("role {role} lacks {}; run GRANT hookseal_dispatcher TO {quoted} (as the database owner or a superuser)", missing.join(", "))]

@@ -140,6 +140,12 @@ impl Dispatcher {
         Ok(flavour)
     }
 
+    /// Whether it was given sealing keys (can sign the portable flavour's
+    /// rows).
+    pub fn can_sign(&self) -> bool {
+        self.sealed.is_some()
+    }
+
     /// How many opened secrets this dispatcher holds in memory (portable
     /// flavour; 0 otherwise).
     pub fn opened_secrets(&self) -> usize {

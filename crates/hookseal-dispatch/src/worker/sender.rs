@@ -243,7 +243,9 @@ async fn deliver_one(
             response_body: None,
         };
         drop(permit);
-        return s.finish(id, Record::Done(id, outcome, Box::new(logged))).await;
+        return s
+            .finish(id, Record::Done(id, outcome, Box::new(logged)))
+            .await;
     }
     let (attempt, permit) =
         deliver_or_park(&s.deliverer, &job, permit, &s.slow, s.cfg.slow_after).await;
