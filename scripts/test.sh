@@ -44,6 +44,8 @@ echo "== portable flavour: SQL signing and verification on a server without hook
 bash tests/portable/run.sh
 echo "== dispatcher (real PostgreSQL, receivers on 127.0.0.1, crash test)"
 bash scripts/dispatch-test.sh
+echo "== the same dispatcher, Lambda, receiver and CLI tests on the portable flavour (no library, sealed secrets)"
+HOOKSEAL_FLAVOUR=portable bash scripts/dispatch-test.sh
 echo "== lambda (cfn-lint, cargo lambda watch end to end, release zip)"
 bash scripts/lambda-test.sh
 echo "== fuzzing: every target 30 s (scripts/fuzz.sh; long runs are recorded in RELIABILITY.md)"

@@ -5,9 +5,13 @@
 #  1. the installer: a fresh install; again (nothing changes: the schema's
 #     dump is the same); two at once; --print-sql through psql leaves the
 #     same schema; refusals (the native extension present, a schema it did
-#     not make, a role that may not create), each leaving nothing behind;
+#     not make, a role that may not create, an owner without CREATEROLE
+#     while the roles do not exist), each leaving nothing behind;
 #  2. tests/portable/signing.py: both flavours on every preset, described
-#     schemes and misuse, and the portable one against the vectors.
+#     schemes and misuse, and the portable one against the vectors;
+#  3. one schema: tests/portable/catalog.sql gives the same lines on both;
+#  4. secrets at rest: sealed, and no secret (whole or without its prefix)
+#     in a pg_dump or a superuser's read of the table.
 # Expects the native extension installed (scripts/pg-test.sh does it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,7 +33,8 @@ psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE EXTENSION hookseal"
 start_cluster "$work/portable" "shared_preload_libraries = ''"
 port=$PGPORT
 su() { psql -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"; }
-su -d postgres -c "CREATE ROLE app_owner LOGIN" -c "CREATE ROLE stranger LOGIN" \
+su -d postgres -c "CREATE ROLE app_owner LOGIN CREATEROLE" -c "CREATE ROLE stranger LOGIN" \
+   -c "CREATE ROLE plain_owner LOGIN" -c "CREATE DATABASE plain OWNER plain_owner" \
    -c "CREATE DATABASE app OWNER app_owner" -c "CREATE DATABASE printed OWNER app_owner" \
    -c "CREATE DATABASE twice OWNER app_owner" -c "CREATE DATABASE foreign_schema OWNER app_owner"
 # Nothing of hookseal in this server: no preload, and (checked below) no
@@ -39,7 +44,13 @@ url() { echo "postgres://$1@127.0.0.1:$port/$2"; }
 dump() { runuser -u postgres -- "$PG_BIN/pg_dump" -h 127.0.0.1 -p "$port" -U postgres --schema-only -n hookseal "$1" |
          grep -v '^-- Dumped\|^\\restrict\|^\\unrestrict'; }
 
-echo "-- install as the database owner (not a superuser)"
+echo "-- the first install in a cluster makes the three roles: an owner without CREATEROLE is refused, by name"
+if out=$("$bin" install --database-url "$(url plain_owner plain)" 2>&1); then fail "installed without CREATEROLE"; fi
+echo "$out"; [[ $out == *"may not create roles"*"CREATEROLE"* ]] || fail "no CREATEROLE: $out"
+[ "$(su -d plain -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'hookseal'")" = 0 ] || fail "left a schema"
+[ "$(su -d plain -c "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'hookseal\_%'")" = 0 ] || fail "left a role"
+
+echo "-- install as the database owner (CREATEROLE, as on RDS, Cloud SQL, Supabase, Neon; not a superuser)"
 [ "$(su -d app -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'app_owner'")" = f ]
 out=$("$bin" install --database-url "$(url app_owner app)")
 echo "$out"
@@ -49,6 +60,10 @@ echo "$out"
   fail "extensions other than pgcrypto"
 dump app > "$work/first.sql"
 [ "$(grep -c '^CREATE FUNCTION' "$work/first.sql")" -gt 30 ] || fail "the dump holds too few functions"
+
+echo "-- once the roles exist, an owner without CREATEROLE installs in its own database"
+out=$("$bin" install --database-url "$(url plain_owner plain)")
+[[ $out == "installed hookseal "*" (portable flavour)"* ]] || fail "plain owner: $out"
 
 echo "-- install again: nothing changes"
 out=$("$bin" install --database-url "$(url app_owner app)")
@@ -118,3 +133,55 @@ HOOKSEAL_TEST_SEALED=$sealed HOOKSEAL_TEST_SEALED_PLAIN=$plain \
 echo "-- signing and verification: portable against native and the vectors"
 python3 "$root/tests/portable/signing.py" -h 127.0.0.1 -p "$native_port" -U postgres -d postgres \
   -- -h 127.0.0.1 -p "$port" -U app_owner -d app
+
+echo "-- one schema: the portable catalog equals the native one (tables, columns, constraints, indexes,"
+echo "   triggers, views, every public function and every grant), but for what differs by design"
+psql -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$native_port" -U postgres -d postgres -f tests/portable/catalog.sql > "$work/native.cat"
+psql -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d app -f tests/portable/catalog.sql > "$work/portable.cat"
+[ "$(wc -l < "$work/native.cat")" -gt 300 ] || fail "the native catalog is too short to compare"
+# What differs, each for a reason: the portable installer's version table
+# (the native flavour has pg_extension).
+diff <(grep -v 'schema_versions' "$work/native.cat") <(grep -v 'schema_versions' "$work/portable.cat") > "$work/cat.diff" && same=1 || same=0
+if [ "$same" = 0 ]; then cat "$work/cat.diff"; fail "the flavours' catalogs differ"; fi
+grep -q 'column schema_versions.version' "$work/portable.cat" || fail "no schema_versions in the portable catalog"
+# The comparison can fail: one changed default is found.
+su -d app -c "ALTER TABLE hookseal.outbox ALTER COLUMN attempts SET DEFAULT 1"
+psql -qAtX -h 127.0.0.1 -p "$port" -U postgres -d app -f tests/portable/catalog.sql | grep -v schema_versions |
+  diff -q - <(grep -v schema_versions "$work/native.cat") > /dev/null && fail "the catalog comparison missed a changed default"
+su -d app -c "ALTER TABLE hookseal.outbox ALTER COLUMN attempts SET DEFAULT 0"
+echo "catalogs equal: $(wc -l < "$work/portable.cat") lines"
+
+echo "-- secrets at rest: sealed; neither a dump nor a superuser's read of the table holds one"
+key=$(cat "$root/crates/hookseal/tests/fixtures/sealing/test-key-a.pub.asc")
+psql -qAtX -v ON_ERROR_STOP=1 "$(url app_owner app)" -v key="$key" > "$work/secrets.txt" <<'SQL'
+SELECT hookseal.register_sealing_key(:'key') \g /dev/null
+SELECT hookseal.create_app('rest') AS app \gset
+SELECT e.endpoint_id AS ep, e.secret FROM hookseal.create_endpoint(:'app', 'https://example.com/a', 'standard') e \gset
+SELECT :'secret';
+SELECT secret FROM hookseal.rotate_secret(:'ep', '1 hour');
+SELECT e.secret FROM hookseal.create_endpoint(:'app', 'https://example.com/b', 'github') e;
+SELECT e.secret FROM hookseal.create_endpoint(:'app', 'https://example.com/c', 'svix') e;
+SQL
+[ "$(grep -c . "$work/secrets.txt")" = 4 ] || fail "expected four secrets, got $(cat "$work/secrets.txt" | wc -l)"
+[ "$(su -d app -c "SELECT count(*) FROM hookseal.secrets WHERE secret LIKE 'pgp1.%'")" = 4 ] || fail "not every secret is sealed"
+leaks() {  # every secret, whole and without its prefix, in file $1
+  local n=0 s
+  while read -r s; do
+    grep -qF -- "$s" "$1" && n=$((n + 1))
+    grep -qF -- "${s#whsec_}" "$1" && n=$((n + 1))
+  done < "$work/secrets.txt"
+  echo "$n"
+}
+at_rest() {
+  runuser -u postgres -- "$PG_BIN/pg_dump" -h 127.0.0.1 -p "$port" -U postgres app > "$work/dump.sql"
+  su -d app -c "SELECT * FROM hookseal.secrets" >> "$work/dump.sql"
+  [ "$(grep -c 'pgp1\.' "$work/dump.sql")" -ge 4 ] || fail "the dump does not hold the sealed secrets"
+}
+# The search can fail: a secret planted in a table of the app's is found.
+su -d app -c "CREATE TABLE public.planted AS SELECT '$(sed -n 3p "$work/secrets.txt")'::text AS t"
+at_rest
+[ "$(leaks "$work/dump.sql")" = 2 ] || fail "the planted secret was not found whole and without its prefix"
+su -d app -c "DROP TABLE public.planted"
+at_rest
+[ "$(leaks "$work/dump.sql")" = 0 ] || fail "a secret is in the clear in a dump or a superuser's read"
+echo "no secret in a dump or a superuser's read (4 secrets, a planted one found)"

@@ -135,6 +135,15 @@ fn query(url: &str, sql: &str, params: &[&String]) -> Result<Vec<Map<String, Val
         let client = hookseal_postgres::connect_from_env(url, hookseal_postgres::DEFAULT_TIMEOUT)
             .await
             .map_err(|e| failed(format!("cannot connect: {e}")))?;
+        // Which flavour, at which version: said on stderr, so the table and
+        // the JSON lines stay what they are.
+        let flavour = hookseal_postgres::check_extension(&client)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        eprintln!(
+            "hookseal {} ({flavour} flavour)",
+            hookseal_postgres::EXTENSION_VERSION
+        );
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
             params.iter().map(|p| *p as _).collect();
         let rows = client.query(sql, &params).await.map_err(db_error)?;

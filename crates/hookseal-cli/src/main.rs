@@ -20,6 +20,7 @@ mod dispatch;
 mod history;
 mod install;
 mod receive;
+mod reseal;
 
 /// Environment variable holding the server key (64 hex characters).
 const SERVER_KEY_ENV: &str = "HOOKSEAL_SERVER_KEY";
@@ -133,11 +134,18 @@ enum Command {
     /// Install (or upgrade) the portable flavour as plain SQL, for managed
     /// PostgreSQL that loads no native extension (RDS, Aurora, Cloud SQL,
     /// Supabase, Neon): schema hookseal, on pgcrypto, as the database owner.
-    /// Today it holds the SQL signing and verification functions.
+    /// The whole schema: outbox, flow control, attempt log, retention, roles.
     #[command(
         after_help = "Examples:\n  DATABASE_URL=postgres://owner@db/app hookseal install\n  hookseal install --print-sql > migrations/0001_hookseal.sql"
     )]
     Install(install::InstallArgs),
+    /// Portable flavour: move every secret sealed to an older sealing key to
+    /// the newest registered one (open with --sealing-key-file, seal, swap
+    /// if unchanged), as the role that installed hookseal.
+    #[command(
+        after_help = "Example (rotation: register the new public key first):\n  DATABASE_URL=postgres://owner@db/app hookseal reseal --sealing-key-file old.asc"
+    )]
+    Reseal(reseal::ResealArgs),
 }
 
 #[derive(Args)]
@@ -532,6 +540,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Command::Status(args) => history::status(args),
         Command::Attempts(args) => history::attempts(args),
         Command::Install(args) => install::run(args),
+        Command::Reseal(args) => reseal::run(args),
         Command::Receive {
             scheme,
             secrets,

@@ -195,21 +195,11 @@ async fn dispatch_refuses_a_database_without_the_extension() {
     );
     let (c, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     tokio::spawn(conn);
-    c.batch_execute("CREATE EXTENSION hookseal VERSION '0.1.0'")
-        .await
-        .unwrap();
-    let out = hookseal(&["dispatch", "--drain"], &url);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("version 0.1.0") && err.contains("ALTER EXTENSION hookseal UPDATE"),
-        "{err}"
-    );
-    c.batch_execute("ALTER EXTENSION hookseal UPDATE")
-        .await
-        .unwrap();
-    let out = hookseal(&["dispatch", "--drain"], &url);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    if std::env::var("HOOKSEAL_TEST_FLAVOUR").as_deref() == Ok("portable") {
+        portable_versions(&c, &url).await;
+    } else {
+        native_versions(&c, &url).await;
+    }
     drop(c);
     root.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
         .await
@@ -256,4 +246,78 @@ fn status_over_verified_tls_uses_pgsslrootcert() {
         err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
         "{err}"
     );
+}
+
+/// The released 0.1.0 refused by name with its fix; updated, it runs and
+/// `status` says which flavour it found.
+async fn native_versions(c: &tokio_postgres::Client, url: &str) {
+    c.batch_execute("CREATE EXTENSION hookseal VERSION '0.1.0'")
+        .await
+        .unwrap();
+    let out = hookseal(&["dispatch", "--drain"], url);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("version 0.1.0") && err.contains("ALTER EXTENSION hookseal UPDATE"),
+        "{err}"
+    );
+    c.batch_execute("ALTER EXTENSION hookseal UPDATE")
+        .await
+        .unwrap();
+    let out = hookseal(&["dispatch", "--drain"], url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = hookseal(&["status"], url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("(native flavour)"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// The portable flavour: `hookseal install`ed, `dispatch` refused without
+/// a sealing key (naming the flag), run with it; `status` names the
+/// flavour; another version is refused with `hookseal install` as the fix.
+async fn portable_versions(c: &tokio_postgres::Client, url: &str) {
+    let out = hookseal(&["install"], url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let keyless = Command::new(BIN)
+        .args(["dispatch", "--drain"])
+        .env("DATABASE_URL", url)
+        .env_remove("HOOKSEAL_SEALING_KEY_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(keyless.status.code(), Some(1));
+    let err = text(&keyless.stderr);
+    assert!(err.contains("--sealing-key-file"), "{err}");
+    assert!(
+        std::env::var("HOOKSEAL_SEALING_KEY_FILE").is_ok(),
+        "scripts/dispatch-test.sh exports the sealing key"
+    );
+    let out = hookseal(&["dispatch", "--drain"], url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("portable"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = hookseal(&["status"], url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("(portable flavour)"),
+        "{}",
+        text(&out.stderr)
+    );
+    c.batch_execute("UPDATE hookseal.schema_versions SET version = '0.2.0'")
+        .await
+        .unwrap();
+    for args in [&["dispatch", "--drain"][..], &["status"]] {
+        let out = hookseal(args, url);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("version 0.2.0") && err.contains("hookseal install"),
+            "{err}"
+        );
+    }
 }

@@ -36,6 +36,7 @@ mod db;
 mod deliver;
 use hookseal_postgres as pg;
 mod metrics;
+pub mod reseal;
 pub mod sealed;
 mod ssrf;
 mod worker;

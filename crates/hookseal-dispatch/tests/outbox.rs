@@ -1791,3 +1791,138 @@ async fn an_endpoint_without_a_secret_stops_nobody() {
         .get(0);
     assert!(reason.is_some_and(|r| r.contains("no active secret")));
 }
+
+/// A fixture sealing key of the core's tests (`name` is `a` or `b`).
+fn fixture_key(name: &str, public: bool) -> String {
+    let file = format!(
+        "{}/../hookseal/tests/fixtures/sealing/test-key-{name}{}.asc",
+        env!("CARGO_MANIFEST_DIR"),
+        if public { ".pub" } else { "" }
+    );
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn a_sealing_key_rotation_moves_every_secret_that_opens() {
+    // Portable flavour: register a new sealing key, reseal with the old
+    // one, and a dispatcher holding only the new key signs for every
+    // endpoint; a secret no given key opens, or whose opened value is not
+    // the stored hash's, is left as it was and named.
+    let rx = Receiver::start(|_| ok()).await;
+    let db = Db::new("reseal", &rx.url(), "native").await;
+    let Some(old_keys) = sealing_keys() else {
+        let err = hookseal_dispatch::reseal::reseal(
+            &db.admin,
+            &hookseal::SealingKeys::parse(&fixture_key("b", false)).unwrap(),
+            10,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, hookseal_dispatch::reseal::ResealError::Native),
+            "{err}"
+        );
+        return;
+    };
+    let old_public = db
+        .text("SELECT public_key FROM hookseal.sealing_keys ORDER BY created_at LIMIT 1")
+        .await;
+    let new_id: String = db
+        .admin
+        .query_one(
+            "SELECT hookseal.register_sealing_key($1)",
+            &[&fixture_key("b", true)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // Sealed to the new key from the start.
+    let (app2, ep2, secret2) = db.endpoint(&rx.url(), "{}").await;
+    // Sealed to a key nobody passes, and sealed to the old key under
+    // another secret's hash.
+    let stranger = hookseal::seal(
+        &fixture_key("a", true),
+        &Secret::new("whsec_c3RyYW5nZXItc2VjcmV0LTAxMjM0NTY3").unwrap(),
+    )
+    .unwrap();
+    let swapped = hookseal::seal(&old_public, &Secret::new("whsec_eHl6").unwrap()).unwrap();
+    let planted: Vec<String> = db
+        .admin
+        .query(
+            "INSERT INTO hookseal.secrets (webhook_id, secret, hash) \
+             VALUES ($1, $2, 'aa'), ($1, $3, $4) RETURNING id",
+            &[
+                &ep2,
+                &stranger,
+                &swapped,
+                &Secret::new("whsec_other").unwrap().hash_hex(),
+            ],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // Revoked, so they sign nothing; a reseal still moves revoked rows.
+    db.admin
+        .execute(
+            "UPDATE hookseal.secrets SET revoked_at = clock_timestamp() WHERE id = ANY($1)",
+            &[&planted],
+        )
+        .await
+        .unwrap();
+    let done = hookseal_dispatch::reseal::reseal(&db.admin, &old_keys, 1)
+        .await
+        .unwrap();
+    assert_eq!(done.key_id, new_id);
+    assert_eq!(done.moved, 1, "the first endpoint's secret moved");
+    let mut left = done.unopened.clone();
+    left.sort();
+    let mut want = planted.clone();
+    want.sort();
+    assert_eq!(left, want, "the two that do not open as theirs are named");
+    assert_eq!(
+        db.count("SELECT count(*) FROM hookseal.secrets WHERE hookseal._needs_rewrap(secret)")
+            .await,
+        2,
+        "only those two stay on other keys"
+    );
+    // Again: nothing more to move.
+    let again = hookseal_dispatch::reseal::reseal(&db.admin, &old_keys, 100)
+        .await
+        .unwrap();
+    assert_eq!((again.moved, again.unopened.len()), (0, 2));
+
+    // The new key alone now signs for both endpoints.
+    db.send(3).await;
+    db.send_to(&app2, 3).await;
+    let mut c = config(&db);
+    c.sealing_keys = Some(Arc::new(
+        hookseal::SealingKeys::parse(&fixture_key("b", false)).unwrap(),
+    ));
+    let s = tokio::time::timeout(
+        LONG,
+        Dispatcher::new(c).unwrap().drain(Duration::from_secs(60)),
+    )
+    .await
+    .expect("drain returned");
+    assert_eq!(s.delivered, 6);
+    let signs = |secret: &str, g: &Got| {
+        Verifier::new(
+            Scheme::preset("native").unwrap(),
+            &[Secret::new(secret).unwrap()],
+        )
+        .unwrap()
+        .verify(&g.body, &g.headers, g.wall)
+        .is_ok()
+    };
+    let got = rx.got();
+    let first = got.iter().filter(|g| signs(&db.secret, g)).count();
+    let second = got.iter().filter(|g| signs(&secret2, g)).count();
+    assert_eq!(
+        (first, second),
+        (3, 3),
+        "the resealed secret signs the first endpoint's, the new one the second's"
+    );
+}

@@ -24,6 +24,17 @@ fn pg() -> String {
     )
 }
 
+/// The flavour scripts/dispatch-test.sh installed (HOOKSEAL_FLAVOUR).
+fn portable() -> bool {
+    std::env::var("HOOKSEAL_TEST_FLAVOUR").as_deref() == Ok("portable")
+}
+
+/// The portable flavour's sealing key, as the Lambda's SEALING_KEY.
+fn sealing_key() -> Option<String> {
+    let file = std::env::var("HOOKSEAL_TEST_SEALING_KEY_FILE").ok()?;
+    Some(std::fs::read_to_string(file).expect("HOOKSEAL_TEST_SEALING_KEY_FILE is readable"))
+}
+
 async fn sql(db: &str) -> tokio_postgres::Client {
     let (c, conn) = tokio_postgres::connect(&format!("postgres://postgres@{}/{db}", pg()), NoTls)
         .await
@@ -79,7 +90,7 @@ async fn stores_idempotently_then_dispatches_to_the_endpoints() {
         .unwrap();
     let endpoint_secret: String = row.get(0);
 
-    let vars: HashMap<&'static str, String> = [
+    let mut vars: HashMap<&'static str, String> = [
         ("INBOUND_SCHEME", "github".to_owned()),
         ("INBOUND_SECRET", GH_SECRET.to_owned()),
         (
@@ -92,6 +103,10 @@ async fn stores_idempotently_then_dispatches_to_the_endpoints() {
     ]
     .into_iter()
     .collect();
+    // Portable flavour: the drain signs, with the secrets it opens.
+    if let Some(key) = sealing_key() {
+        vars.insert("SEALING_KEY", key);
+    }
     let (app, router) = app(vars).await;
 
     let body = br#"{"id":"gh_delivery_1","type":"push","ref":"refs/heads/main"}"#;
@@ -225,26 +240,11 @@ async fn a_database_without_the_extension_is_refused_at_start() {
         err.to_string().contains("CREATE EXTENSION hookseal"),
         "{err}"
     );
-    // The released 0.1.0: another version, named, with the fix.
-    sql(&name)
-        .await
-        .batch_execute("CREATE EXTENSION hookseal VERSION '0.1.0'")
-        .await
-        .unwrap();
-    let err = app_.check_database().await.unwrap_err();
-    assert!(err.is_fatal());
-    let text = err.to_string();
-    assert!(
-        text.contains("version 0.1.0") && text.contains("ALTER EXTENSION hookseal UPDATE"),
-        "{text}"
-    );
-    // Updated: accepted.
-    sql(&name)
-        .await
-        .batch_execute("ALTER EXTENSION hookseal UPDATE")
-        .await
-        .unwrap();
-    app_.check_database().await.unwrap();
+    if portable() {
+        portable_versions(&name, &app_, vars(&name)).await;
+    } else {
+        native_versions(&name, &app_).await;
+    }
     // An unreachable database is not a reason to refuse to start.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -323,4 +323,54 @@ async fn two_routes_store_the_same_provider_id_into_their_own_apps() {
     root.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .await
         .unwrap();
+}
+
+/// The released 0.1.0: another version, named, with the fix; updated, accepted.
+async fn native_versions(name: &str, app_: &App) {
+    // The released 0.1.0: another version, named, with the fix.
+    sql(name)
+        .await
+        .batch_execute("CREATE EXTENSION hookseal VERSION '0.1.0'")
+        .await
+        .unwrap();
+    let err = app_.check_database().await.unwrap_err();
+    assert!(err.is_fatal());
+    let text = err.to_string();
+    assert!(
+        text.contains("version 0.1.0") && text.contains("ALTER EXTENSION hookseal UPDATE"),
+        "{text}"
+    );
+    // Updated: accepted.
+    sql(name)
+        .await
+        .batch_execute("ALTER EXTENSION hookseal UPDATE")
+        .await
+        .unwrap();
+    app_.check_database().await.unwrap();
+}
+
+/// The portable flavour: installed, refused without a sealing key (by
+/// name), at another version refused with `hookseal install` as the fix,
+/// accepted with the key.
+async fn portable_versions(name: &str, keyless: &App, mut vars: HashMap<&'static str, String>) {
+    let (mut c, conn) =
+        tokio_postgres::connect(&format!("postgres://postgres@{}/{name}", pg()), NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    hookseal_postgres::install::install(&mut c).await.unwrap();
+    let err = keyless.check_database().await.unwrap_err();
+    assert!(err.is_fatal());
+    assert!(err.to_string().contains("SEALING_KEY"), "{err}");
+    vars.insert("SEALING_KEY", sealing_key().expect("a sealing key"));
+    let (keyed, _) = app(vars).await;
+    keyed.check_database().await.unwrap();
+    c.batch_execute("UPDATE hookseal.schema_versions SET version = '0.2.0'")
+        .await
+        .unwrap();
+    let text = keyed.check_database().await.unwrap_err().to_string();
+    assert!(
+        text.contains("version 0.2.0") && text.contains("hookseal install"),
+        "{text}"
+    );
 }
