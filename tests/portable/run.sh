@@ -160,7 +160,7 @@ SELECT e.endpoint_id AS ep, e.secret FROM hookseal.create_endpoint(:'app', 'http
 SELECT :'secret';
 SELECT secret FROM hookseal.rotate_secret(:'ep', '1 hour');
 SELECT e.secret FROM hookseal.create_endpoint(:'app', 'https://example.com/b', 'github') e;
-SELECT e.secret FROM hookseal.create_endpoint(:'app', 'https://example.com/c', 'svix') e;
+SELECT e.secret FROM hookseal.create_endpoint(:'app', 'https://example.com/c', 'shopify') e;
 SQL
 [ "$(grep -c . "$work/secrets.txt")" = 4 ] || fail "expected four secrets, got $(cat "$work/secrets.txt" | wc -l)"
 [ "$(su -d app -c "SELECT count(*) FROM hookseal.secrets WHERE secret LIKE 'pgp1.%'")" = 4 ] || fail "not every secret is sealed"
