@@ -18,7 +18,7 @@ need_node   # the v1a interop receiver (Node crypto)
 cd "$root"
 
 echo "== install the extension"
-(cd crates/hookseal-pg && cargo pgrx install --pg-config /usr/bin/pg_config >/dev/null)
+install_extension
 work=$(mktemp -d /tmp/hd.XXXX)
 chown postgres:postgres "$work"
 trap 'stop_cluster "$work/pg"; rm -rf "$work"' EXIT

@@ -193,3 +193,11 @@ compare_use() { # old|new
   rm -f "$extdir"/hookseal--*.sql
   install -m 644 "$work/$1"/hookseal.control "$work/$1"/hookseal--*.sql "$extdir/"
 }
+
+# install_extension: the extension (debug build) into the server, with the
+# released install scripts (0.1.0, 0.2.0) that tests start from (pgrx
+# installs only the current version's script and the upgrade scripts).
+install_extension() {
+  (cd "$root/crates/hookseal-pg" && cargo pgrx install --pg-config /usr/bin/pg_config >/dev/null)
+  install -m 644 "$root/sql/hookseal--0.1.0.sql" "$root/sql/hookseal--0.2.0.sql" "$(pg_config --sharedir)/extension/"
+}

@@ -17,10 +17,7 @@ trap 'stop_cluster "$work/regress"; rm -rf "$work"' EXIT
 cargo pgrx test pg15 --runas postgres --pgdata "$work/pgrx"
 
 echo "== pg_regress"
-cargo pgrx install --pg-config /usr/bin/pg_config >/dev/null
-# The released install scripts (0.1.0, 0.2.0), the upgrade test's starting
-# points (pgrx installs only the current version's script and the upgrade scripts).
-install -m 644 "$root/sql/hookseal--0.1.0.sql" "$root/sql/hookseal--0.2.0.sql" "$(pg_config --sharedir)/extension/"
+install_extension
 start_cluster "$work/regress"
 regress="$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress"
 out="$work/regress/out"

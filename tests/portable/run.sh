@@ -134,6 +134,19 @@ echo "-- signing and verification: portable against native and the vectors"
 python3 "$root/tests/portable/signing.py" -h 127.0.0.1 -p "$native_port" -U postgres -d postgres \
   -- -h 127.0.0.1 -p "$port" -U app_owner -d app
 
+echo "-- the SQL functions work for the roles they are granted to, not only the owner"
+su -d app -c "CREATE ROLE app_writer LOGIN IN ROLE hookseal_writer" -c "CREATE ROLE app_dispatcher LOGIN IN ROLE hookseal_dispatcher"
+for role in app_writer app_dispatcher; do
+  out=$(psql -qAtX -v ON_ERROR_STOP=1 "$(url $role app)" \
+        -c "SELECT hookseal.webhook_sign('github', 'It''s a Secret to Everybody', 'Hello, World!')" \
+        -c "SELECT hookseal.webhook_verify_reason('github', ARRAY['It''s a Secret to Everybody'], 'Hello, World!',
+              '{\"x-hub-signature-256\": \"sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\"}')" 2>&1) ||
+    fail "$role: $out"
+  [[ $out == *757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17*ok ]] || fail "$role signs and verifies: $out"
+  if out=$(psql -qAtX "$(url $role app)" -c "SELECT hookseal._encrypt_secret('x')" 2>&1); then fail "$role sealed"; fi
+  [[ $out == *"permission denied"* ]] || fail "$role: $out"
+done
+
 echo "-- one schema: the portable catalog equals the native one (tables, columns, constraints, indexes,"
 echo "   triggers, views, every public function and every grant), but for what differs by design"
 psql -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$native_port" -U postgres -d postgres -f tests/portable/catalog.sql > "$work/native.cat"
@@ -185,3 +198,4 @@ su -d app -c "DROP TABLE public.planted"
 at_rest
 [ "$(leaks "$work/dump.sql")" = 0 ] || fail "a secret is in the clear in a dump or a superuser's read"
 echo "no secret in a dump or a superuser's read (4 secrets, a planted one found)"
+

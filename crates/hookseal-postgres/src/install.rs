@@ -13,7 +13,8 @@
 //!
 //! The portable flavour is `sql/portable/` (the native flavour's Rust
 //! functions in PL/pgSQL on `pgcrypto`: signing, verification, sealed
-//! secrets) followed by `sql/hookseal.sql`, the schema both flavours share.
+//! secrets) followed by `sql/hookseal.sql`, the schema both flavours share,
+//! and `sql/portable/grants.sql` (the helpers its SQL functions call).
 
 use tokio_postgres::Client;
 
@@ -28,13 +29,14 @@ pub const SCHEMA: &str = "hookseal";
 
 /// The portable flavour's install script at [`PORTABLE_VERSION`]: the core's
 /// data (generated from the Rust presets), signing, verification, sealed
-/// secrets, then the schema both flavours share.
-const SCRIPT: [&str; 5] = [
+/// secrets, then the schema both flavours share, then the portable grants.
+const SCRIPT: [&str; 6] = [
     include_str!("../../../sql/portable/core.sql"),
     include_str!("../../../sql/portable/signing.sql"),
     include_str!("../../../sql/portable/verify.sql"),
     include_str!("../../../sql/portable/secrets.sql"),
     include_str!("../../../sql/hookseal.sql"),
+    include_str!("../../../sql/portable/grants.sql"),
 ];
 
 /// One upgrade script of the portable flavour.
