@@ -58,7 +58,7 @@ for db in native portable; do
   if [ "$db" = portable ]; then
     echo "SELECT hookseal.register_sealing_key(:'key')" | psql -qAtX -v ON_ERROR_STOP=1 -d portable -v key="$(cat "$work/sealing.pub.asc")" >/dev/null
   fi
-  psql -qAtX -v ON_ERROR_STOP=1 -d "$db" > "$work/$db.ids" <<SQL
+  psql -qAtX -F ' ' -v ON_ERROR_STOP=1 -d "$db" > "$work/$db.ids" <<SQL
 SELECT hookseal.create_app('bench') AS app \gset
 SELECT secret FROM hookseal.create_endpoint(:'app', 'http://127.0.0.1:$rport/hook', 'native') \gset
 SELECT hookseal.create_app('fan') AS fan \gset
@@ -66,9 +66,10 @@ SELECT count(*) FROM generate_series(1, 10) g, hookseal.create_endpoint(:'fan', 
 SELECT :'app', :'fan', :'secret';
 SQL
 done
+[ -n "$(cat "$work/native.ids")" ] && [ -n "$(cat "$work/portable.ids")" ] || { echo "no bench apps" >&2; exit 1; }
 psql -qX -d postgres -c "CREATE ROLE bench_dispatcher LOGIN IN ROLE hookseal_dispatcher"
 for db in native portable; do
-  read -r app fan secret < <(tr '\n' ' ' < "$work/$db.ids"; echo)
+  read -r app fan secret < "$work/$db.ids"
   echo "SELECT hookseal.webhook_send('$app', 'order.created', '{\"n\": 1}');" > "$work/send1-$db.sql"
   echo "SELECT hookseal.webhook_send('$fan', 'order.created', '{\"n\": 1}');" > "$work/send10-$db.sql"
   echo "$secret" > "$work/secret-$db"
@@ -82,7 +83,7 @@ for r in $(seq "$rounds"); do
     done
   done
   for db in native portable; do
-    read -r app fan secret < <(tr '\n' ' ' < "$work/$db.ids"; echo)
+    read -r app fan secret < "$work/$db.ids"
     psql -qAtX -v ON_ERROR_STOP=1 -d "$db" -c "TRUNCATE hookseal.outbox, hookseal.events, hookseal.attempts" \
       -c "SELECT count(hookseal.webhook_send('$app', 'order.created', jsonb_build_object('n', g))) FROM generate_series(1, $n) g" >/dev/null
     WH_SECRET=$secret "$bin" receive --scheme native --secret-env WH_SECRET --listen "127.0.0.1:$rport" \
