@@ -199,3 +199,19 @@ at_rest
 [ "$(leaks "$work/dump.sql")" = 0 ] || fail "a secret is in the clear in a dump or a superuser's read"
 echo "no secret in a dump or a superuser's read (4 secrets, a planted one found)"
 
+
+echo "-- pg_regress on the portable flavour: the suites that apply (flow, history, privileges),"
+echo "   the same SQL files; expected/<suite>_1.out where the answers differ by design"
+echo "   (history: rows are signed at claim, so resigned; privileges: the portable helpers and"
+echo "   schema_versions in the matrix, and the same invariant query returning no row)"
+su -d postgres -c "CREATE DATABASE regress OWNER app_owner"
+"$bin" install --database-url "$(url app_owner regress)" >/dev/null
+psql -qAtX -v ON_ERROR_STOP=1 "$(url app_owner regress)" -v key="$key" <<<"SELECT hookseal.register_sealing_key(:'key')" >/dev/null
+install -d -o postgres "$work/regress"
+regress="$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress"
+if ! runuser -u postgres -- "$regress" --use-existing --inputdir=crates/hookseal-pg/tests/pg_regress \
+    --outputdir="$work/regress" --host=127.0.0.1 --port="$port" --user=postgres --dbname=regress \
+    flow history privileges; then
+  cat "$work/regress/regression.diffs" >&2 || true
+  fail "pg_regress on the portable flavour"
+fi
