@@ -5,7 +5,7 @@
 use clap::Args;
 use serde_json::{Map, Value};
 
-use crate::{failed, usage, Fail};
+use crate::{failed, usage, with_database, Fail};
 
 /// Where to read from.
 #[derive(Args, Debug)]
@@ -124,17 +124,9 @@ fn print_line(s: &str) -> Result<(), Fail> {
 
 /// Runs one query with text parameters; each row is one JSON object.
 fn query(url: &str, sql: &str, params: &[&String]) -> Result<Vec<Map<String, Value>>, Fail> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| failed(format!("runtime: {e}")))?;
-    rt.block_on(async {
-        // The CA file of PGSSLROOTCERT, as every command that connects
-        // (0.3.0 and before passed none: a private CA such as RDS's failed
-        // here while `dispatch` worked).
-        let client = hookseal_postgres::connect_from_env(url, hookseal_postgres::DEFAULT_TIMEOUT)
-            .await
-            .map_err(|e| failed(format!("cannot connect: {e}")))?;
+    // The CA file of PGSSLROOTCERT (0.3.0 and before passed none: a
+    // private CA such as RDS's failed here while `dispatch` worked).
+    with_database(url, |client| async move {
         // Which flavour, at which version: said on stderr, so the table and
         // the JSON lines stay what they are.
         let flavour = hookseal_postgres::check_extension(&client)

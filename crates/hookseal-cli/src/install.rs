@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use crate::{failed, print, Fail};
+use crate::{failed, print, with_database, Fail};
 
 /// `hookseal install` arguments.
 #[derive(Args, Debug)]
@@ -38,15 +38,7 @@ pub fn run(args: InstallArgs) -> Result<u8, Fail> {
     let Some(url) = args.database_url else {
         return Err(failed("--database-url (or DATABASE_URL) is needed"));
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| failed(format!("runtime: {e}")))?;
-    rt.block_on(async {
-        let mut client =
-            hookseal_postgres::connect_from_env(&url, hookseal_postgres::DEFAULT_TIMEOUT)
-                .await
-                .map_err(|e| failed(format!("cannot connect: {e}")))?;
+    with_database(&url, |mut client| async move {
         let done = if args.pg_tle {
             hookseal_postgres::install::install_pg_tle(&mut client)
                 .await

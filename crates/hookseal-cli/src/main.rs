@@ -348,6 +348,27 @@ fn usage(msg: impl Into<String>) -> Fail {
     Fail(msg.into(), 2)
 }
 
+/// Runs `job` on a one-thread runtime with a connection to `url` (the CA
+/// file of PGSSLROOTCERT, as every command that connects; the default time
+/// limit): the one-shot database commands (install, reseal, status,
+/// attempts). `hookseal dispatch` builds its own runtime and connections.
+fn with_database<T, F, Fut>(url: &str, job: F) -> Result<T, Fail>
+where
+    F: FnOnce(tokio_postgres::Client) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Fail>>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(format!("runtime: {e}")))?;
+    rt.block_on(async {
+        let client = hookseal_postgres::connect_from_env(url, hookseal_postgres::DEFAULT_TIMEOUT)
+            .await
+            .map_err(|e| failed(format!("cannot connect: {e}")))?;
+        job(client).await
+    })
+}
+
 fn failed(msg: impl Into<String>) -> Fail {
     Fail(msg.into(), 1)
 }

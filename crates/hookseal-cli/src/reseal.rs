@@ -4,7 +4,7 @@
 use clap::Args;
 
 use crate::dispatch::sealing_keys;
-use crate::{failed, print, usage, Fail};
+use crate::{failed, print, usage, with_database, Fail};
 
 /// `hookseal reseal` arguments.
 #[derive(Args)]
@@ -33,15 +33,7 @@ pub fn run(args: ResealArgs) -> Result<u8, Fail> {
     let Some(keys) = sealing_keys(&args.sealing_key_files)? else {
         return Err(usage("--sealing-key-file is needed"));
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| failed(format!("runtime: {e}")))?;
-    rt.block_on(async {
-        let client =
-            hookseal_postgres::connect_from_env(&args.database_url, hookseal_postgres::DEFAULT_TIMEOUT)
-                .await
-                .map_err(|e| failed(format!("cannot connect: {e}")))?;
+    with_database(&args.database_url, |client| async move {
         let done = hookseal_dispatch::reseal::reseal(&client, &keys, args.batch)
             .await
             .map_err(|e| failed(format!("nothing more resealed: {e}")))?;
