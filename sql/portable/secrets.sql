@@ -81,6 +81,16 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- The sealing key new secrets are sealed to: the newest registered one
+-- (register_sealing_key makes a key newest again). The one place that
+-- rule is written: _encrypt_secret, _needs_rewrap and hookseal reseal ask here.
+CREATE FUNCTION _newest_sealing_key(OUT id text, OUT public_key text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT k.id, k.public_key FROM sealing_keys k ORDER BY k.created_at DESC, k.id LIMIT 1
+$$;
+
 -- Seals a new secret to the newest registered sealing key (internal: the
 -- native flavour's encryption under the server key).
 CREATE FUNCTION _encrypt_secret(secret text) RETURNS text
@@ -90,8 +100,8 @@ AS $$
 DECLARE
     key text;
 BEGIN
-    SELECT k.public_key INTO key FROM sealing_keys k ORDER BY k.created_at DESC, k.id LIMIT 1;
-    IF NOT FOUND THEN
+    key := (_newest_sealing_key()).public_key;
+    IF key IS NULL THEN
         RAISE EXCEPTION 'hookseal: no sealing key is registered, so no secret can be stored'
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'hookseal keygen --sealing-key FILE makes the pair (FILE goes to the '
@@ -118,8 +128,7 @@ CREATE FUNCTION _needs_rewrap(stored text) RETURNS boolean
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
-    SELECT _sealed_key_id(stored) IS DISTINCT FROM
-           (SELECT k.id FROM sealing_keys k ORDER BY k.created_at DESC, k.id LIMIT 1)
+    SELECT _sealed_key_id(stored) IS DISTINCT FROM (_newest_sealing_key()).id
 $$;
 
 CREATE FUNCTION _rewrap(stored text) RETURNS text

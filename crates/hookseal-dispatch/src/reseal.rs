@@ -92,17 +92,20 @@ pub async fn reseal(
     }
 }
 
-/// The newest registered key, as `_needs_rewrap` orders them.
+/// The newest registered key (`hookseal._newest_sealing_key()`, the rule
+/// `_needs_rewrap` and new secrets follow).
 async fn newest_key(client: &Client) -> Result<(String, String), ResealError> {
     let row = client
-        .query_opt(
-            "SELECT id, public_key FROM hookseal.sealing_keys ORDER BY created_at DESC, id LIMIT 1",
+        .query_one(
+            "SELECT id, public_key FROM hookseal._newest_sealing_key()",
             &[],
         )
         .await
-        .map_err(db)?
-        .ok_or(ResealError::NoKey)?;
-    let (id, public): (String, String) = (row.get(0), row.get(1));
+        .map_err(db)?;
+    let (Some(id), Some(public)): (Option<String>, Option<String>) = (row.get(0), row.get(1))
+    else {
+        return Err(ResealError::NoKey);
+    };
     // Sealing a throwaway value proves the key usable before any row moves.
     if let Ok(probe) = hookseal::Secret::new("reseal-probe") {
         seal(&public, &probe).map_err(|e| ResealError::BadKey(id.clone(), e))?;
