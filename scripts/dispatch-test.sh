@@ -32,36 +32,23 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key
   -days 2 -extfile "$work/server.ext" -out "$work/server.crt" 2>/dev/null
 chown postgres:postgres "$work/server.key" "$work/server.crt"
 chmod 600 "$work/server.key"
-flavour=${HOOKSEAL_FLAVOUR:-native}
-export HOOKSEAL_TEST_FLAVOUR=$flavour
-case $flavour in
-  native) preload=() ;;
-  portable) preload=("shared_preload_libraries = ''") ;;
-  *) echo "HOOKSEAL_FLAVOUR: native or portable, not $flavour" >&2; exit 2 ;;
-esac
+cargo build --quiet -p hookseal-cli
+flavour_check
 echo "== flavour: $flavour"
-start_cluster "$work/pg" "max_connections = 200" "ssl = on" \
-  "ssl_cert_file = '$work/server.crt'" "ssl_key_file = '$work/server.key'" "${preload[@]}"
+flavour_cluster "$work/pg" "max_connections = 200" "ssl = on" \
+  "ssl_cert_file = '$work/server.crt'" "ssl_key_file = '$work/server.key'"
 export HOOKSEAL_TEST_PG_CA="$work/ca.pem"
-if [ "$flavour" = native ]; then
-  psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE hookseal_template"
-  psql -qX -v ON_ERROR_STOP=1 -d hookseal_template -c "CREATE EXTENSION hookseal"
-else
-  # As a managed provider's database owner: CREATEROLE, not a superuser.
-  cargo build --quiet -p hookseal-cli
-  psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE hookseal_owner LOGIN CREATEROLE" \
-    -c "CREATE DATABASE hookseal_template OWNER hookseal_owner"
-  target/debug/hookseal install --database-url "postgres://hookseal_owner@127.0.0.1:$PGPORT/hookseal_template"
-  target/debug/hookseal keygen --sealing-key "$work/sealing.asc" > "$work/sealing.pub.asc"
-  echo "SELECT hookseal.register_sealing_key(:'key')" |
-    psql -qX -v ON_ERROR_STOP=1 -U hookseal_owner -d hookseal_template -v key="$(cat "$work/sealing.pub.asc")" >/dev/null
-  [ "$(psql -qAtX -d hookseal_template -c "SELECT count(*) FROM pg_proc WHERE probin LIKE '%hookseal%'")" = 0 ]
-  # Every dispatcher these tests start (the library's and `hookseal dispatch`) opens with it.
-  export HOOKSEAL_SEALING_KEY_FILE="$work/sealing.asc" HOOKSEAL_TEST_SEALING_KEY_FILE="$work/sealing.asc"
+# Portable: as a managed provider's database owner (CREATEROLE, not a
+# superuser), and every dispatcher these tests start (the library's and
+# `hookseal dispatch`) opens with the sealing key it exports.
+flavour_install hookseal_template
+if [ "$flavour" = portable ]; then
+  export HOOKSEAL_TEST_SEALING_KEY_FILE=$HOOKSEAL_SEALING_KEY_FILE
 fi
 psql -qX -v ON_ERROR_STOP=1 -d hookseal_template <<'SQL'
 CREATE ROLE hookseal_test_dispatcher LOGIN IN ROLE hookseal_dispatcher;
 CREATE ROLE hookseal_test_lambda LOGIN IN ROLE hookseal_writer, hookseal_dispatcher;
+CREATE ROLE hookseal_test_admin LOGIN IN ROLE hookseal_admin;
 SQL
 
 echo "== dispatcher integration tests"
@@ -70,39 +57,43 @@ echo "== lambda adapter with a database"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-lambda --test database -- --ignored
 echo "== receiver middleware: the PostgreSQL replay store"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-axum --features postgres --test receiver -- --ignored
+venv=${HOOKSEAL_VENV:-${TMPDIR:-/tmp}/hookseal-interop-venv}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check 'standardwebhooks==1.1.0' 'cryptography>=42'
+echo "== Standard Webhooks through the database: SQL webhook_sign/verify and dispatcher deliveries against the official library"
+psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE sw_interop TEMPLATE hookseal_template"
+HOOKSEAL_PSQL="psql -h 127.0.0.1 -p $PGPORT -U postgres -d sw_interop" \
+HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/sw_interop" \
+  "$venv/bin/python" tests/interop/interop.py target/debug/hookseal
+echo "== v1a across the CLI, SQL and a dispatcher delivery, verified by Python's cryptography"
+# Portable: SQL refuses ed25519 by name and the key pairs come from `hookseal keypair`.
+psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE v1a_interop TEMPLATE hookseal_template"
+HOOKSEAL_PSQL="psql -h 127.0.0.1 -p $PGPORT -U postgres -d v1a_interop" \
+HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a_interop" \
+HOOKSEAL_ADMIN_URL="postgres://hookseal_test_admin@127.0.0.1:$PGPORT/v1a_interop" \
+  "$venv/bin/python" tests/interop/v1a.py target/debug/hookseal
 if [ "$flavour" = native ]; then
-  echo "== v1a across the CLI, SQL and a dispatcher delivery, verified by Python's cryptography"
-  psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE v1a_interop TEMPLATE hookseal_template"
-  venv=${HOOKSEAL_VENV:-${TMPDIR:-/tmp}/hookseal-interop-venv}
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'cryptography>=42'
-  cargo build --quiet -p hookseal-cli
-  HOOKSEAL_PSQL="psql -h 127.0.0.1 -p $PGPORT -U postgres -d v1a_interop" \
-  HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a_interop" \
-    "$venv/bin/python" tests/interop/v1a.py target/debug/hookseal
   HOOKSEAL_PSQL="psql -h 127.0.0.1 -p $PGPORT -U postgres -d v1a_interop" \
   HOOKSEAL_DISPATCH_URL="postgres://hookseal_test_dispatcher@127.0.0.1:$PGPORT/v1a_interop" \
     node tests/interop/v1a.mjs target/debug/hookseal
-else
-  echo "== v1a interop: native flavour only (pgcrypto has no ed25519; the portable flavour refuses key pairs by name)"
 fi
 echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
 echo "== hookseal dispatch as a process: signals during --drain, roles without the grant"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test dispatch_process -- --include-ignored
 
-if [ "$flavour" != native ]; then
-  # The rest starts clusters of its own with the native extension (and the
-  # log scan looks for its server key): the native pass runs it.
-  echo "== log scan, faults, soak, crash test: in the native pass"
-  exit 0
-fi
+# The scripts below start clusters of their own, of the same flavour
+# (HOOKSEAL_FLAVOUR is inherited).
 echo "== log scan: an end-to-end run at debug level logs none of its secrets"
 PGDATA_DIR="$work/pg" bash tests/security/logscan.sh
 echo "== fault injection (tests/faults: receivers that misbehave, PostgreSQL killed, a stalled link, statement timeouts, a failing outbox insert)"
-bash tests/faults/run.sh 100 "$root/target/faults-ci.md"
-echo "== short soak (bench/soak.sh on the debug builds: nothing lost, no lock wait, retention ran)"
-HOOKSEAL_BENCH_DEBUG=1 bash bench/soak.sh 200 60 '20 seconds' | tail -4
+bash tests/faults/run.sh 100 "$root/target/faults-ci-$flavour.md"
+if [ "$flavour" = native ]; then
+  echo "== short soak (bench/soak.sh on the debug builds: nothing lost, no lock wait, retention ran)"
+  HOOKSEAL_BENCH_DEBUG=1 bash bench/soak.sh 200 60 '20 seconds' | tail -4
+else
+  echo "== short soak: in the native pass (bench/soak.sh measures the native outbox)"
+fi
 echo "== crash test"
 if [ -n "${HOOKSEAL_CRASH_FULL:-}" ]; then
   bash tests/dispatch/crash.sh --events 10000 --kills 20

@@ -201,3 +201,56 @@ install_extension() {
   (cd "$root/crates/hookseal-pg" && cargo pgrx install --pg-config /usr/bin/pg_config >/dev/null)
   install -m 644 "$root/sql/hookseal--0.1.0.sql" "$root/sql/hookseal--0.2.0.sql" "$(pg_config --sharedir)/extension/"
 }
+
+# The flavour a test runs on: HOOKSEAL_FLAVOUR, native (the default) or
+# portable. flavour_check sets $flavour (and exits on another value);
+# flavour_cluster DIR [lines...] is start_cluster with the flavour's preload
+# (portable: nothing preloaded); flavour_install DB creates DB and installs
+# hookseal of the flavour in it:
+#   native    CREATE EXTENSION hookseal, as postgres;
+#   portable  `hookseal install` as hookseal_owner (LOGIN CREATEROLE, not a
+#             superuser, the database's owner: a managed provider's owner),
+#             then a fresh sealing key pair (DIR/sealing.asc, made once per
+#             cluster directory) registered, and HOOKSEAL_SEALING_KEY_FILE
+#             exported for every dispatcher the test starts.
+# Needs $root and the CLI built (target/debug/hookseal) for portable.
+flavour_check() {
+  flavour=${HOOKSEAL_FLAVOUR:-native}
+  case $flavour in
+    native|portable) ;;
+    *) echo "HOOKSEAL_FLAVOUR: native or portable, not $flavour" >&2; exit 2 ;;
+  esac
+  export HOOKSEAL_TEST_FLAVOUR=$flavour
+}
+flavour_cluster() {
+  local dir=$1; shift
+  flavour_check
+  if [ "$flavour" = portable ]; then
+    start_cluster "$dir" "$@" "shared_preload_libraries = ''"
+  else
+    start_cluster "$dir" "$@"
+  fi
+  FLAVOUR_DIR=$dir
+}
+flavour_install() {
+  local db=$1
+  flavour_check
+  if [ "$flavour" = native ]; then
+    psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $db"
+    psql -qX -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION hookseal"
+    return
+  fi
+  local hs=$root/target/debug/hookseal key=${FLAVOUR_DIR:?flavour_cluster first}/sealing.asc
+  psql -qX -v ON_ERROR_STOP=1 -d postgres >/dev/null <<SQL
+SELECT 'CREATE ROLE hookseal_owner LOGIN CREATEROLE'
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'hookseal_owner') \gexec
+CREATE DATABASE $db OWNER hookseal_owner;
+SQL
+  "$hs" install --database-url "postgres://hookseal_owner@127.0.0.1:$PGPORT/$db" >/dev/null
+  [ -f "$key" ] || "$hs" keygen --sealing-key "$key" > "$key.pub"
+  echo "SELECT hookseal.register_sealing_key(:'key')" |
+    psql -qX -v ON_ERROR_STOP=1 -U hookseal_owner -d "$db" -v key="$(cat "$key.pub")" >/dev/null
+  # No library of ours behind any function.
+  [ "$(psql -qAtX -d "$db" -c "SELECT count(*) FROM pg_proc WHERE probin LIKE '%hookseal%'")" = 0 ]
+  export HOOKSEAL_SEALING_KEY_FILE=$key
+}

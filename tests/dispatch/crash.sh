@@ -6,6 +6,8 @@
 # carry its event's message id, and no outbox row may be dead or stuck.
 #   bash tests/dispatch/crash.sh --events 10000 --kills 20
 #   bash tests/dispatch/crash.sh --events 10000 --pg-restarts 3
+#   HOOKSEAL_FLAVOUR=portable bash tests/dispatch/crash.sh ...   # on the portable
+#     flavour (no library; the workers sign at claim with the sealing key)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/scripts/lib.sh"
@@ -35,8 +37,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-start_cluster "$work/pg"
-export PGDATABASE=postgres
+flavour_cluster "$work/pg"
+flavour_install crash
+export PGDATABASE=crash
 sql() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 # psql that waits out a PostgreSQL restart.
 sql_retry() {
@@ -46,7 +49,7 @@ sql_retry() {
   done
   sql "$@"
 }
-sql -c "CREATE EXTENSION hookseal" -c "CREATE ROLE crash_dispatcher LOGIN IN ROLE hookseal_dispatcher"
+sql -c "CREATE ROLE crash_dispatcher LOGIN IN ROLE hookseal_dispatcher"
 rport=$(free_port)
 app=$(sql -c "SELECT hookseal.create_app('crash')")
 read -r endpoint secret < <(sql -F' ' -c "SELECT endpoint_id, secret FROM hookseal.create_endpoint('$app', 'http://127.0.0.1:$rport/hook', 'native')")
@@ -58,7 +61,7 @@ WH_SECRET=$secret "$bin" receive --scheme native --secret-env WH_SECRET --listen
 rpid=$!
 wait_port "$rport"
 
-url="postgres://crash_dispatcher@127.0.0.1:$PGPORT/postgres"
+url="postgres://crash_dispatcher@127.0.0.1:$PGPORT/crash"
 start_worker() {
   RUST_LOG=warn "$bin" dispatch --database-url "$url" --allow 127.0.0.0/8 --lease 3 --timeout 2 \
     --connect-timeout 1 --poll-ms 200 --concurrency 8 --per-endpoint 8 --batch 50 \
@@ -98,7 +101,7 @@ for step in $(seq 0 $((steps - 1))); do
   done
 done
 
-echo "sent $sent events; $killed worker kills, $restarted PostgreSQL restarts; waiting for the outbox to empty"
+echo "$flavour flavour: sent $sent events; $killed worker kills, $restarted PostgreSQL restarts; waiting for the outbox to empty"
 deadline=$(( $(date +%s) + 180 ))
 while :; do
   left=$(sql_retry -c "SELECT count(*) FROM hookseal.outbox WHERE status <> 'delivered'")

@@ -257,12 +257,15 @@ def main():
     ap.add_argument("--pgbin", default="/usr/lib/postgresql/15/bin")
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--out")
+    ap.add_argument("--installed", action="store_true",
+                    help="database `faults` has hookseal already (either flavour: run.sh installs it)")
     args = ap.parse_args()
     port, n = args.pgport, args.events
     db = "faults"
-    psql("postgres", f"DROP DATABASE IF EXISTS {db}", port)
-    psql("postgres", f"CREATE DATABASE {db}", port)
-    psql(db, "CREATE EXTENSION hookseal", port)
+    if not args.installed:
+        psql("postgres", f"DROP DATABASE IF EXISTS {db}", port)
+        psql("postgres", f"CREATE DATABASE {db}", port)
+        psql(db, "CREATE EXTENSION hookseal", port)
     psql(db, "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fault_dispatcher') "
              "THEN CREATE ROLE fault_dispatcher LOGIN IN ROLE hookseal_dispatcher; END IF; END $$", port)
 

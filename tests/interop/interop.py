@@ -6,6 +6,12 @@
 - x-signature, flinks, fincra: Python's own `hmac`, following the providers'
   documented code (Hedera's x-signature page, Flinks' and Fincra's pages kept
   in ../shared/seeds).
+- With HOOKSEAL_PSQL (a psql command line for a database with hookseal,
+  either flavour): the database's webhook_sign / webhook_verify against the
+  official library both ways; with HOOKSEAL_DISPATCH_URL too (a dispatcher
+  role's URL), events sent in SQL and delivered by `hookseal dispatch
+  --drain` to a receiver here that verifies with the official library,
+  before and after rotate_secret (both secrets verify during the grace).
 
 Usage: python3 interop.py PATH_TO_HOOKSEAL_BINARY
 Prints `N passed, M failed` and exits non-zero on any failure.
@@ -172,6 +178,88 @@ for i in range(25):
     check("fincra: cli verifies {event,data} projection", cli_verify("fincra", secret, full, {"signature": theirs}) == 0)
     ours = cli_sign("fincra", secret, message)["signature"]
     check("fincra: documented check accepts cli", ours == theirs)
+
+
+# --- Standard Webhooks through the database (either flavour) ---------------
+psql = os.environ.get("HOOKSEAL_PSQL")
+
+
+def sql(query):
+    p = subprocess.run(psql.split() + ["-qAtX", "-v", "ON_ERROR_STOP=1"], input=query.encode(),
+                       capture_output=True)
+    assert p.returncode == 0, p.stderr.decode()
+    return p.stdout.decode().strip()
+
+
+def official_verifies(secret, body, headers):
+    try:
+        Webhook(secret).verify(body, headers)
+        return True
+    except WebhookVerificationError:
+        return False
+
+
+if psql:
+    for i in range(25):
+        secret = "whsec_" + base64.b64encode(os.urandom(rng.randint(24, 64))).decode()
+        body = js_stringify(random_payload())
+        msg_id = f"msg_sql_{i}"
+        out = sql(f"SELECT hookseal.webhook_sign('standard', $s${secret}$s$, $b${body}$b$, '{msg_id}', now())")
+        h = json.loads(out)
+        check("standard: library verifies SQL webhook_sign", official_verifies(secret, body, h), out)
+        check("standard: library refuses SQL signature on another body",
+              not official_verifies(secret, body + " ", h))
+        now = datetime.now(tz=timezone.utc)
+        theirs = json.dumps({"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
+                             "webhook-signature": Webhook(secret).sign(msg_id, now, body)})
+        for b, want in ((body, "t"), (body + " ", "f")):
+            got = sql(f"SELECT hookseal.webhook_verify('standard', ARRAY[$s${secret}$s$], $b${b}$b$, "
+                      f"$h${theirs}$h$::jsonb)")
+            check(f"standard: SQL webhook_verify of the library's signature is {want}", got == want, got)
+
+dispatch_url = os.environ.get("HOOKSEAL_DISPATCH_URL")
+if psql and dispatch_url:
+    import http.server
+    import threading
+    seen = []  # (event id, verified by each secret in `secrets`)
+    secrets = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["content-length"])).decode()
+            h = {k: self.headers[k] or "" for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+            seen.append((h["webhook-id"], [official_verifies(s, body, h) for s in secrets]))
+            self.send_response(200 if any(seen[-1][1]) else 400)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app = sql("SELECT hookseal.create_app('sw-interop')")
+    ep, secret = sql(f"SELECT endpoint_id || ' ' || secret FROM hookseal.create_endpoint('{app}', "
+                     f"'http://127.0.0.1:{server.server_address[1]}/hook', 'standard')").split()
+    secrets.append(secret)
+
+    def send_and_drain(n):
+        sql("".join(f"SELECT hookseal.webhook_send('{app}', 'payment.created', $b${js_stringify(random_payload())}$b$);\n"
+                    for _ in range(n)))
+        p = subprocess.run([BIN, "dispatch", "--database-url", dispatch_url, "--allow", "127.0.0.0/8", "--drain"],
+                           capture_output=True)
+        check("hookseal dispatch --drain succeeds", p.returncode == 0, p.stderr.decode()[-500:])
+
+    send_and_drain(30)
+    check("dispatcher: 30 deliveries, each verified by the official library",
+          len(seen) == 30 and all(ok == [True] for _, ok in seen), str(seen[:3]))
+    secrets.append(sql(f"SELECT secret FROM hookseal.rotate_secret('{ep}')"))
+    del seen[:]
+    send_and_drain(20)
+    check("after rotate_secret: 20 deliveries, the library verifies each with the old and the new secret",
+          len(seen) == 20 and all(ok == [True, True] for _, ok in seen), str(seen[:3]))
+    ids = set(sql(f"SELECT id FROM hookseal.events WHERE app_id = '{app}'").split())
+    check("dispatcher: every webhook-id is an event id", {i for i, _ in seen} <= ids)
+    server.shutdown()
 
 print(f"interop: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

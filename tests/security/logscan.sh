@@ -13,11 +13,16 @@
 # PostgreSQL server log. Looked for: every endpoint secret and signing key
 # (decrypted from the table by the superuser), the server key, the inbound
 # secret, the dispatch token and the database password; each whole and,
-# for prefixed keys, their key material without the prefix.
+# for prefixed keys, their key material without the prefix. On the portable
+# flavour (HOOKSEAL_FLAVOUR=portable, a cluster dispatch-test.sh made with
+# flavour_install) the stored secrets are the ones create_endpoint handed
+# out (the database cannot open them), and the dispatcher's opening key
+# ($HOOKSEAL_SEALING_KEY_FILE) is looked for too; no v1a endpoint there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/scripts/lib.sh"
 cd "$root"
+flavour_check
 : "${PGPORT:?PGPORT of a cluster with hookseal_template}" "${PGDATA_DIR:?the cluster directory (data/, server.log)}"
 export PGHOST=127.0.0.1 PGUSER=postgres
 cargo build -q -p hookseal-cli -p hookseal-lambda
@@ -52,15 +57,18 @@ echo "== CLI"
 
 echo "== extension and receivers"
 rport=$(free_port)
-psql -qXAt -d "$db" -v ON_ERROR_STOP=1 >"$work/endpoints.txt" <<SQL
+psql -qXAt -d "$db" -v ON_ERROR_STOP=1 -v flavour="$flavour" >"$work/endpoints.txt" <<SQL
 SELECT hookseal.create_app('logscan') AS app \gset
 SELECT secret FROM hookseal.create_endpoint(:'app', 'http://127.0.0.1:$rport/hook', 'native');
 SELECT secret FROM hookseal.create_endpoint(:'app', 'http://127.0.0.1:1/dead', 'standard');
 SELECT secret FROM hookseal.create_endpoint(:'app', 'http://169.254.169.254/latest', 'github');
+SELECT :'flavour' = 'native' AS native \gset
+\if :native
 SELECT secret FROM hookseal.create_endpoint(:'app', 'http://127.0.0.1:$rport/hook', 'standard',
     options => '{"asymmetric": true}');
-SELECT count(*) FROM (SELECT hookseal.webhook_send(:'app', 'order.paid', jsonb_build_object('n', g))
-                      FROM generate_series(1, 20) g) s;
+\endif
+SELECT count(*) AS sent FROM (SELECT hookseal.webhook_send(:'app', 'order.paid', jsonb_build_object('n', g))
+                      FROM generate_series(1, 20) g) s \gset
 SQL
 ep_secret=$(sed -n 1p "$work/endpoints.txt")
 S=$ep_secret "$hs" receive --scheme native --secret-env S --listen "127.0.0.1:$rport" \
@@ -76,7 +84,9 @@ echo "== dispatcher"
 
 echo "== lambda (local server)"
 lport=$(free_port)
-INBOUND_SCHEME=github INBOUND_SECRET=$inbound DATABASE_URL=$dburl HOOKSEAL_APP=$(psql -qXAt -d "$db" -c "SELECT id FROM hookseal.apps") \
+sealing=()
+[ "$flavour" = native ] || sealing=(SEALING_KEY="$(cat "$HOOKSEAL_SEALING_KEY_FILE")")
+env "${sealing[@]}" INBOUND_SCHEME=github INBOUND_SECRET=$inbound DATABASE_URL=$dburl HOOKSEAL_APP=$(psql -qXAt -d "$db" -c "SELECT id FROM hookseal.apps") \
 DISPATCH_TOKEN=$token LISTEN_ADDR=127.0.0.1:$lport HOOKSEAL_ALLOW=127.0.0.1/32 \
   "$boot" >"$logs/lambda.out" 2>"$logs/lambda.err" &
 pids+=($!)
@@ -90,8 +100,18 @@ curl -s -o /dev/null -X POST "http://127.0.0.1:$lport/dispatch" -H "Authorizatio
 sleep 0.5
 
 echo "== scan"
-mapfile -t stored < <(psql -qXAt -d "$db" -c "SELECT hookseal._decrypt_secret(secret) FROM hookseal.secrets")
-needles=("$server_key" "$inbound" "$token" "$password" "${stored[@]}")
+if [ "$flavour" = native ]; then
+  mapfile -t stored < <(psql -qXAt -d "$db" -c "SELECT hookseal._decrypt_secret(secret) FROM hookseal.secrets")
+  keys=()
+else
+  mapfile -t stored < "$work/endpoints.txt"
+  [ "${#stored[@]}" = "$(psql -qXAt -d "$db" -c "SELECT count(*) FROM hookseal.secrets")" ] ||
+    { echo "endpoints.txt does not hold every stored secret" >&2; exit 1; }
+  # The opening key's armored lines (64 characters of key material each).
+  mapfile -t keys < <(grep -E '^[A-Za-z0-9+/]{64}$' "${HOOKSEAL_SEALING_KEY_FILE:?}")
+  [ "${#keys[@]}" -ge 20 ] || { echo "the opening key file has no armored lines" >&2; exit 1; }
+fi
+needles=("$server_key" "$inbound" "$token" "$password" "${stored[@]}" "${keys[@]}")
 # Key material without its prefix (whsec_/whsk_/whpk_ ...), when long enough to be telling.
 for n in "${needles[@]}"; do
   bare=${n#*_}
@@ -114,6 +134,6 @@ for n in "${needles[@]}"; do
   fi
 done
 delivered=$(grep -c '"ok":true' "$logs/receive.out" || true)
-echo "log scan: ${#needles[@]} secrets/keys looked for in $lines lines of $(ls "$logs" | wc -l) logs; found $found; receiver verified $delivered deliveries"
+echo "log scan ($flavour): ${#needles[@]} secrets/keys looked for in $lines lines of $(ls "$logs" | wc -l) logs; found $found; receiver verified $delivered deliveries"
 psql -qX -d postgres -c "DROP DATABASE $db WITH (FORCE)"
 [ "$found" -eq 0 ] && [ "$delivered" -ge 20 ]
