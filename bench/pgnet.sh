@@ -5,7 +5,9 @@
 #  1. pg_net tuned, pg_net.batch_size 5000 then 10000: N requests in one
 #     transaction (`net.http_post`), timed from its commit;
 #  2. hookseal: N events to one endpoint drained by one `hookseal dispatch`
-#     worker (`--batch 200`, as bench/dispatch.sh), timed from worker start.
+#     worker (`--batch 200`, as bench/dispatch.sh), timed from worker start;
+#     the native flavour, then the portable one (a `hookseal install`ed
+#     database in the same cluster, the worker holding the sealing key).
 # Every request of both goes to the same verifying receiver
 # (`hookseal receive --scheme native`); the run fails unless it verified N of
 # each. Prints a markdown table with the hookseal/pg_net ratio.
@@ -193,30 +195,48 @@ for b in "${batches[@]}"; do
   echo "pg_net batch_size $b: $ok2xx of $n got a 2xx ($timeouts timed out, $errors other errors)" >&2
 done
 
-# hookseal: one worker, as bench/dispatch.sh's 1-worker drain.
+# hookseal: one worker, as bench/dispatch.sh's 1-worker drain; the native
+# flavour (database postgres), then the portable one (database portable,
+# made by `hookseal install` in the same cluster: rows stored unsigned, the
+# dispatcher opens the sealed secret and signs each attempt).
+run_hookseal() { # label database app secret [dispatch args...]
+  local label=$1 db=$2 happ=$3 t0 wp ok2xx t_row deadline
+  export WH_SECRET=$4
+  shift 4
+  sql -d "$db" -c "SELECT count(hookseal.webhook_send('$happ', 'order.created', jsonb_build_object('n', g))) FROM generate_series(1, $n) g" >/dev/null
+  local log=$work/hookseal-$db.jsonl
+  start_receiver "$log"
+  t0=$(now_ms)
+  RUST_LOG=warn "$bin" dispatch --database-url "postgres://bench_dispatcher@127.0.0.1:$PGPORT/$db" \
+    --allow 127.0.0.0/8 --batch 200 "$@" 2>>"$work/worker.log" &
+  wp=$!
+  pids+=($wp)
+  deadline=$(( $(date +%s) + 900 ))
+  while [ "$(grep -c '"ok":true' "$log" 2>/dev/null || true)" -lt "$n" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "$label: not all $n deliveries after 900 s" >&2; break; }
+    sleep 0.25
+  done
+  while [ "$(sql -d "$db" -c "SELECT count(*) FROM hookseal.outbox WHERE status IN ('pending', 'delivering')")" != 0 ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || break
+    sleep 0.1
+  done
+  kill -TERM "$wp"; wait "$wp" 2>/dev/null || true
+  stop_receiver
+  read -r ok2xx t_row < <(sql -d "$db" -F' ' -c "SELECT count(*) FILTER (WHERE status = 'delivered'),
+      (extract(epoch FROM max(delivered_at)) * 1000)::bigint FROM hookseal.outbox")
+  echo "$label|1 worker, --batch 200|$ok2xx|0|$(( n - ok2xx ))|$t0|$t_row|$log" >> "$work/results.txt"
+}
 restart_pg 0
 sql -c "TRUNCATE net.http_request_queue, net._http_response, hookseal.outbox, hookseal.events"
-sql -c "SELECT count(hookseal.webhook_send('$app', 'order.created', jsonb_build_object('n', g))) FROM generate_series(1, $n) g" >/dev/null
-log=$work/hookseal.jsonl
-start_receiver "$log"
-t0=$(now_ms)
-RUST_LOG=warn "$bin" dispatch --database-url "$url" --allow 127.0.0.0/8 --batch 200 2>>"$work/worker.log" &
-wp=$!
-pids+=($wp)
-deadline=$(( $(date +%s) + 900 ))
-while [ "$(grep -c '"ok":true' "$log" 2>/dev/null || true)" -lt "$n" ]; do
-  [ "$(date +%s)" -lt "$deadline" ] || { echo "hookseal: not all $n deliveries after 900 s" >&2; break; }
-  sleep 0.25
-done
-while [ "$(sql -c "SELECT count(*) FROM hookseal.outbox WHERE status IN ('pending', 'delivering')")" != 0 ]; do
-  [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.1
-done
-kill -TERM "$wp"; wait "$wp" 2>/dev/null || true
-stop_receiver
-read -r ok2xx t_row < <(sql -F' ' -c "SELECT count(*) FILTER (WHERE status = 'delivered'),
-    (extract(epoch FROM max(delivered_at)) * 1000)::bigint FROM hookseal.outbox")
-echo "hookseal|1 worker, --batch 200|$ok2xx|0|$(( n - ok2xx ))|$t0|$t_row|$log" >> "$work/results.txt"
+run_hookseal "hookseal native" postgres "$app" "$secret"
+
+sql -c "CREATE DATABASE portable"
+"$bin" install --database-url "postgres://postgres@127.0.0.1:$PGPORT/portable" >/dev/null
+"$bin" keygen --sealing-key "$work/sealing.asc" > "$work/sealing.pub.asc"
+echo "SELECT hookseal.register_sealing_key(:'key')" | sql -d portable -v key="$(cat "$work/sealing.pub.asc")" >/dev/null
+papp=$(sql -d portable -c "SELECT hookseal.create_app('bench')")
+read -r _ psecret < <(sql -d portable -F' ' -c "SELECT endpoint_id, secret FROM hookseal.create_endpoint('$papp', '$hook', 'native')")
+run_hookseal "hookseal portable" portable "$papp" "$psecret" --sealing-key-file "$work/sealing.asc"
 
 python3 - "$work/results.txt" "$n" <<'PY'
 import json, sys
@@ -237,16 +257,18 @@ for line in open(sys.argv[1]):
                      r_row=int(ok2xx) / s_row if s_row > 0 else 0))
     if verified < n or int(ok2xx) < n:
         bad = True
-hs = rows[-1]
+# Each hookseal row against every row: hookseal's rate / that row's.
+ours = [r for r in rows if r["system"].startswith("hookseal")]
 print()
 print(f"| system ({n} deliveries) | setting | delivered (2xx / verified) | s to last receipt | deliveries/s | "
-      f"s to last row | deliveries/s (row) | hookseal / this (receipt; row) |")
-print("|---|---|---|---|---|---|---|---|")
+      f"s to last row | deliveries/s (row) | "
+      + " | ".join(f"{h['system']} / this (receipt; row)" for h in ours) + " |")
+print("|---|---|---|---|---|---|---|" + "---|" * len(ours))
 for r in rows:
-    ratio = "–" if r is hs else (f"{hs['r_recv'] / r['r_recv']:.2f}×; {hs['r_row'] / r['r_row']:.2f}×"
-                                 if r["r_recv"] and r["r_row"] else "n/a")
+    ratios = ["–" if r is h else (f"{h['r_recv'] / r['r_recv']:.2f}×; {h['r_row'] / r['r_row']:.2f}×"
+                                  if r["r_recv"] and r["r_row"] else "n/a") for h in ours]
     print(f"| {r['system']} | {r['setting']} | {r['ok2xx']} / {r['verified']} | {r['s_recv']:.2f} | "
-          f"{r['r_recv']:.0f} | {r['s_row']:.2f} | {r['r_row']:.0f} | {ratio} |")
+          f"{r['r_recv']:.0f} | {r['s_row']:.2f} | {r['r_row']:.0f} | " + " | ".join(ratios) + " |")
 for r in rows:
     if r["rejected"] or r["timeouts"] or r["errors"]:
         print(f"\n{r['system']} {r['setting']}: receiver rejected {r['rejected']}, "

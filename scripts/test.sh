@@ -5,7 +5,8 @@
 # the portable flavour's SQL signing against the native functions,
 # the dispatcher's integration and crash tests, and the Lambda adapter's
 # end-to-end test, release zip and template lint, and the providers'
-# reference receivers (Node/Express) taking what every sender delivers.
+# reference receivers (Node/Express) taking what every sender delivers (the
+# outbox on both flavours).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
@@ -52,3 +53,5 @@ echo "== fuzzing: every target 30 s (scripts/fuzz.sh; long runs are recorded in 
 bash scripts/fuzz.sh 30
 echo "== reference receivers (Express: Hedera, Fincra) from the CLI, the outbox and the Lambda relay"
 bash tests/receivers/run.sh 200
+echo "== reference receivers from the CLI and the outbox on the portable flavour"
+HOOKSEAL_FLAVOUR=portable bash tests/receivers/run.sh 200

@@ -23,8 +23,9 @@
 --   or future range; claim() refuses a NULL worker and a lease of 0.
 --
 -- One schema for two flavours (issue 22): _flavour() and _delivery_body(),
--- the portable flavour's sealing_keys table and register_sealing_key()
--- (refused here, in the native flavour), claim()'s scheme and sealed
+-- the portable flavour's sealing_keys table, register_sealing_key() and
+-- add_sealed_keypair() (both refused here, in the native flavour;
+-- rotate_secret() and it share _expire_other_secrets()), claim()'s scheme and sealed
 -- columns (NULL sealed secrets here: this flavour signs in the database).
 
 \echo Use "ALTER EXTENSION hookseal UPDATE TO '0.3.0'" to load this file. \quit
@@ -1160,6 +1161,18 @@ CROSS JOIN LATERAL (
 ) q;
 
 
+-- The endpoint's secrets other than `keep` expire after `grace` (0: now),
+-- never later than they already would: rotate_secret()'s rule, and
+-- add_sealed_keypair()'s.
+CREATE FUNCTION _expire_other_secrets(endpoint text, keep text, grace interval) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    UPDATE secrets s SET expires_at = clock_timestamp() + grace
+    WHERE s.webhook_id = endpoint AND s.revoked_at IS NULL AND s.id <> keep
+      AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp() + grace)
+$$;
+
 -- Rotate: a new secret now (a new key pair for a v1a endpoint, 0.3.0: then
 -- `secret` is its public key); the current ones stay valid (and are still
 -- signed with) for `grace`, then expire. `grace` is 0 (expire now) or more.
@@ -1182,9 +1195,7 @@ BEGIN
     ELSE
         SELECT c.secret_id, c.secret INTO secret_id, secret FROM create_secret(endpoint) c;
     END IF;
-    UPDATE secrets s SET expires_at = clock_timestamp() + grace
-    WHERE s.webhook_id = endpoint AND s.revoked_at IS NULL AND s.id <> rotate_secret.secret_id
-      AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp() + grace);
+    PERFORM _expire_other_secrets(endpoint, secret_id, grace);
 END
 $$;
 
@@ -1249,6 +1260,67 @@ BEGIN
 END
 $$;
 
+-- A v1a key pair made outside the database, for the portable flavour
+-- (0.3.0): pgcrypto has no ed25519, so create_keypair() cannot make one
+-- there. `hookseal keypair` makes the pair, seals the signing key to the
+-- newest sealing key in the `pgp1k.` form (which tells this schema the
+-- endpoint signs with key pairs) and hands it here with the SHA-256 (hex)
+-- of its text; the public key goes to the receivers, never through here.
+-- From then on the endpoint signs v1a with it, as after create_keypair();
+-- `grace`: the endpoint's other secrets expire after it, as in
+-- rotate_secret() (NULL: they stay). Returns the new secret's id.
+CREATE FUNCTION add_sealed_keypair(endpoint text, sealed text, hash text,
+                                   grace interval DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    sealed_to text;
+    newest text;
+    new_id text;
+BEGIN
+    IF _flavour() = 'native' THEN
+        RAISE EXCEPTION 'hookseal: the native flavour makes key pairs itself'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'create_keypair(endpoint); rotate_secret() rotates a v1a endpoint''s';
+    END IF;
+    IF coalesce(_scheme(_endpoint_scheme(endpoint)) -> 'asymmetric', 'null') = 'null' THEN
+        RAISE EXCEPTION 'hookseal: endpoint %''s scheme has no v1a key pairs', endpoint
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'key pairs sign the standard scheme (v1a); create_secret() adds an HMAC secret';
+    END IF;
+    sealed_to := CASE WHEN starts_with(sealed, 'pgp1k.') THEN _sealed_key_id(sealed) END;
+    IF sealed_to IS NULL THEN
+        RAISE EXCEPTION 'hookseal: not a sealed signing key (pgp1k. and an OpenPGP message)'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'hookseal keypair --endpoint ID makes the pair and seals the signing key';
+    END IF;
+    newest := (_newest_sealing_key()).id;
+    IF sealed_to IS DISTINCT FROM newest THEN
+        RAISE EXCEPTION 'hookseal: the signing key is sealed to key %, not to the newest '
+                        'registered sealing key %', sealed_to, coalesce(newest, '(none)')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'run hookseal keypair again: it seals to the newest key';
+    END IF;
+    IF hash IS NULL OR hash !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'hookseal: hash is the SHA-256 of the signing key''s text, '
+                        '64 lower-case hex digits'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF grace < '0' THEN
+        RAISE EXCEPTION 'hookseal: add_sealed_keypair() takes a grace period of 0 or more, or NULL '
+                        '(got %)', grace
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO secrets (webhook_id, secret, hash) VALUES (endpoint, sealed, hash)
+    RETURNING id INTO new_id;
+    IF grace IS NOT NULL THEN
+        PERFORM _expire_other_secrets(endpoint, new_id, grace);
+    END IF;
+    RETURN new_id;
+END
+$$;
+
 -- Privileges ------------------------------------------------------------------
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA hookseal FROM PUBLIC;
@@ -1258,4 +1330,5 @@ GRANT EXECUTE ON FUNCTION event_attempts(text, text) TO hookseal_admin;
 GRANT EXECUTE ON FUNCTION claim(text, integer, interval, integer, text[]) TO hookseal_dispatcher;
 GRANT EXECUTE ON FUNCTION _flavour() TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
 GRANT EXECUTE ON FUNCTION register_sealing_key(text) TO hookseal_admin;
+GRANT EXECUTE ON FUNCTION add_sealed_keypair(text, text, text, interval) TO hookseal_admin;
 GRANT SELECT ON sealing_keys TO hookseal_admin;

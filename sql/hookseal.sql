@@ -1441,6 +1441,18 @@ CROSS JOIN LATERAL (
     FROM outbox o WHERE o.endpoint_id = e.id AND o.status IN ('pending', 'delivering')
 ) q;
 
+-- The endpoint's secrets other than `keep` expire after `grace` (0: now),
+-- never later than they already would: rotate_secret()'s rule, and
+-- add_sealed_keypair()'s.
+CREATE FUNCTION _expire_other_secrets(endpoint text, keep text, grace interval) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    UPDATE secrets s SET expires_at = clock_timestamp() + grace
+    WHERE s.webhook_id = endpoint AND s.revoked_at IS NULL AND s.id <> keep
+      AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp() + grace)
+$$;
+
 -- Rotate: a new secret now (a new key pair for a v1a endpoint, 0.3.0: then
 -- `secret` is its public key); the current ones stay valid (and are still
 -- signed with) for `grace`, then expire. `grace` is 0 (expire now) or more.
@@ -1463,9 +1475,7 @@ BEGIN
     ELSE
         SELECT c.secret_id, c.secret INTO secret_id, secret FROM create_secret(endpoint) c;
     END IF;
-    UPDATE secrets s SET expires_at = clock_timestamp() + grace
-    WHERE s.webhook_id = endpoint AND s.revoked_at IS NULL AND s.id <> rotate_secret.secret_id
-      AND (s.expires_at IS NULL OR s.expires_at > clock_timestamp() + grace);
+    PERFORM _expire_other_secrets(endpoint, secret_id, grace);
 END
 $$;
 
@@ -1557,6 +1567,67 @@ BEGIN
 END
 $$;
 
+-- A v1a key pair made outside the database, for the portable flavour
+-- (0.3.0): pgcrypto has no ed25519, so create_keypair() cannot make one
+-- there. `hookseal keypair` makes the pair, seals the signing key to the
+-- newest sealing key in the `pgp1k.` form (which tells this schema the
+-- endpoint signs with key pairs) and hands it here with the SHA-256 (hex)
+-- of its text; the public key goes to the receivers, never through here.
+-- From then on the endpoint signs v1a with it, as after create_keypair();
+-- `grace`: the endpoint's other secrets expire after it, as in
+-- rotate_secret() (NULL: they stay). Returns the new secret's id.
+CREATE FUNCTION add_sealed_keypair(endpoint text, sealed text, hash text,
+                                   grace interval DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    sealed_to text;
+    newest text;
+    new_id text;
+BEGIN
+    IF _flavour() = 'native' THEN
+        RAISE EXCEPTION 'hookseal: the native flavour makes key pairs itself'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'create_keypair(endpoint); rotate_secret() rotates a v1a endpoint''s';
+    END IF;
+    IF coalesce(_scheme(_endpoint_scheme(endpoint)) -> 'asymmetric', 'null') = 'null' THEN
+        RAISE EXCEPTION 'hookseal: endpoint %''s scheme has no v1a key pairs', endpoint
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'key pairs sign the standard scheme (v1a); create_secret() adds an HMAC secret';
+    END IF;
+    sealed_to := CASE WHEN starts_with(sealed, 'pgp1k.') THEN _sealed_key_id(sealed) END;
+    IF sealed_to IS NULL THEN
+        RAISE EXCEPTION 'hookseal: not a sealed signing key (pgp1k. and an OpenPGP message)'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'hookseal keypair --endpoint ID makes the pair and seals the signing key';
+    END IF;
+    newest := (_newest_sealing_key()).id;
+    IF sealed_to IS DISTINCT FROM newest THEN
+        RAISE EXCEPTION 'hookseal: the signing key is sealed to key %, not to the newest '
+                        'registered sealing key %', sealed_to, coalesce(newest, '(none)')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'run hookseal keypair again: it seals to the newest key';
+    END IF;
+    IF hash IS NULL OR hash !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'hookseal: hash is the SHA-256 of the signing key''s text, '
+                        '64 lower-case hex digits'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF grace < '0' THEN
+        RAISE EXCEPTION 'hookseal: add_sealed_keypair() takes a grace period of 0 or more, or NULL '
+                        '(got %)', grace
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO secrets (webhook_id, secret, hash) VALUES (endpoint, sealed, hash)
+    RETURNING id INTO new_id;
+    IF grace IS NOT NULL THEN
+        PERFORM _expire_other_secrets(endpoint, new_id, grace);
+    END IF;
+    RETURN new_id;
+END
+$$;
+
 -- Privileges ------------------------------------------------------------------
 
 REVOKE ALL ON SCHEMA hookseal FROM PUBLIC;
@@ -1595,7 +1666,8 @@ GRANT EXECUTE ON FUNCTION create_app(text), create_secret(text), create_keypair(
     enable_endpoint(text), rotate_secret(text, interval),
     revoke_secret(text), find_secret(text), rewrap_secrets(integer), redrive(bigint),
     redrive_endpoint(text, timestamptz), replay(text, timestamptz, timestamptz, text),
-    event_attempts(text, text), endpoint_health(interval), register_sealing_key(text)
+    event_attempts(text, text), endpoint_health(interval), register_sealing_key(text),
+    add_sealed_keypair(text, text, text, interval)
 TO hookseal_admin;
 GRANT SELECT ON apps, endpoints, endpoint_state, endpoint_status, events, outbox, attempts
     TO hookseal_admin;

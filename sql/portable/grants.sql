@@ -47,3 +47,7 @@ GRANT EXECUTE ON FUNCTION
     _verify(text, text[], bytea, jsonb, integer, timestamptz, text),
     _window(numeric, numeric, integer)
 TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
+
+-- hookseal keypair (as an admin) seals a signing key to the newest sealing
+-- key, which admins may read anyway (SELECT on sealing_keys).
+GRANT EXECUTE ON FUNCTION _newest_sealing_key() TO hookseal_admin;

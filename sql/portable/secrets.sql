@@ -6,7 +6,9 @@
 -- stored sealed with pgcrypto's pgp_pub_encrypt to the newest public key
 -- in sealing_keys; the opening (private) key lives only with the
 -- dispatchers and the Lambda (hookseal keygen --sealing-key makes the
--- pair). The stored form is `pgp1.` and the base64 of the OpenPGP message,
+-- pair). The stored form is `pgp1.` and the base64 of the OpenPGP message
+-- (`pgp1k.` for a v1a signing key, made and sealed outside the database by
+-- hookseal keypair and stored by add_sealed_keypair(): pgcrypto has no ed25519),
 -- which the core's sealing module opens. So the fan-out stores rows
 -- unsigned and claim() hands the worker the sealed secrets that sign now;
 -- the dispatcher signs each attempt (sql/hookseal.sql asks _flavour()).
@@ -72,10 +74,10 @@ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
 BEGIN
-    IF left(stored, 5) <> 'pgp1.' THEN
+    IF NOT (starts_with(stored, 'pgp1.') OR starts_with(stored, 'pgp1k.')) THEN
         RETURN NULL;
     END IF;
-    RETURN _pgp_key_id(decode(substr(stored, 6), 'base64'));
+    RETURN _pgp_key_id(decode(substr(stored, strpos(stored, '.') + 1), 'base64'));
 EXCEPTION WHEN OTHERS THEN
     RETURN NULL;
 END
@@ -143,19 +145,20 @@ BEGIN
 END
 $$;
 
--- No v1a key pair can be made here (pgcrypto has no ed25519), so no
--- stored secret is one.
+-- A v1a signing key is stored in its own sealed form (`pgp1k.`): the
+-- database cannot open it to look.
 CREATE FUNCTION _is_signing_key(scheme text, stored text) RETURNS boolean
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
-AS $$ SELECT false $$;
+AS $$ SELECT starts_with(stored, 'pgp1k.') $$;
 
 CREATE FUNCTION _new_keypair(scheme text, OUT signing text, OUT public text)
 LANGUAGE plpgsql VOLATILE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
 BEGIN
-    PERFORM _native_only('a v1a (ed25519) key pair',
-        'pgcrypto has no ed25519: sign with HMAC secrets (create_secret), or use the native flavour');
+    PERFORM _native_only('a v1a (ed25519) key pair made in the database',
+        'pgcrypto has no ed25519: hookseal keypair --endpoint ID [--grace 24h] makes the pair, '
+        'seals its signing key and stores it (add_sealed_keypair)');
 END
 $$;
 

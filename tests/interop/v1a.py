@@ -9,6 +9,11 @@ extension's webhook_sign/webhook_verify too.
   beside a v1 HMAC signature; Python verifies the v1a item with the raw
   public key it decodes from whpk_, and the v1 item with hmac.
 
+On the portable flavour (HOOKSEAL_TEST_FLAVOUR=portable): SQL refuses ed25519
+by name (pgcrypto has none), and the dispatcher's endpoint gets its key pair
+from `hookseal keypair` (made outside the database, the signing key sealed;
+HOOKSEAL_ADMIN_URL: an admin role's URL), then signs v1a at claim.
+
 Usage: python3 v1a.py PATH_TO_HOOKSEAL
 """
 
@@ -118,15 +123,32 @@ for n in range(20):
 
 # The extension, when a database is at hand: SQL signs, Python verifies; Python signs, SQL verifies.
 psql = os.environ.get("HOOKSEAL_PSQL")
-if psql:
-    def sql(q):
-        p = subprocess.run(psql.split() + ["-qAtX", "-c", q], capture_output=True)
-        assert p.returncode == 0, p.stderr.decode()
-        return p.stdout.decode().strip()
+flavour = os.environ.get("HOOKSEAL_TEST_FLAVOUR", "native")
+
+
+def sql_run(q):
+    p = subprocess.run(psql.split() + ["-qAtX", "-c", q], capture_output=True)
+    return p.returncode, p.stdout.decode().strip(), p.stderr.decode()
+
+
+def sql(q):
+    code, out, err = sql_run(q)
+    assert code == 0, err
+    return out
+
+
+if psql and flavour == "portable":
+    key, sk, pk = python_pair()
+    code, _, err = sql_run(f"SELECT hookseal.webhook_sign('standard', '{sk}', '{{}}', 'msg_sql1', now())")
+    check("portable: SQL webhook_sign refuses a whsk_ key by name",
+          code != 0 and "need the native flavour" in err and sk[5:] not in err, err)
+    code, _, err = sql_run(f"SELECT hookseal.webhook_verify('standard', ARRAY['{pk}'], '{{}}', '{{}}')")
+    check("portable: SQL webhook_verify refuses a whpk_ key by name", code != 0 and "native flavour" in err, err)
+elif psql:
+    import json
     key, sk, pk = python_pair()
     body = '{"type":"sql.signed","amount":2.5}'
     out = sql(f"SELECT hookseal.webhook_sign('standard', '{sk}', '{body}', 'msg_sql1', now())")
-    import json
     h = json.loads(out)
     check("SQL webhook_sign with whsk_: python verifies", python_verifies(pk, h, body.encode()), out)
     ts = str(int(time.time()))
@@ -139,49 +161,81 @@ if psql:
 
 # A delivery through the dispatcher (HOOKSEAL_DISPATCH_URL: a dispatcher
 # role's database URL): an endpoint with a stored v1a key, events sent in
-# SQL, `hookseal dispatch` delivering to a receiver here that verifies with
-# Python's cryptography and the public key create_endpoint handed out.
+# SQL, `hookseal dispatch --drain` delivering to a receiver here that
+# verifies with Python's cryptography and the public key handed out
+# (native: by create_endpoint; portable: by `hookseal keypair`, whose
+# --grace 0 expires the endpoint's HMAC secret at once). Then a rotation:
+# both public keys verify every delivery of the grace period.
 dispatch_url = os.environ.get("HOOKSEAL_DISPATCH_URL")
+admin_url = os.environ.get("HOOKSEAL_ADMIN_URL")
 if psql and dispatch_url:
     import http.server
     import threading
-    results = {"ok": 0, "bad": 0}
+    seen = []  # (verified by each key in `public_keys`, has a v1 item)
+    public_keys = []
 
     class Receiver(http.server.BaseHTTPRequestHandler):
-        public_key = None
-
         def do_POST(self):
             body = self.rfile.read(int(self.headers["content-length"]))
-            h = {k: self.headers[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
-            ok = all(h.values()) and python_verifies(Receiver.public_key, h, body)
-            results["ok" if ok else "bad"] += 1
-            self.send_response(200 if ok else 400)
+            h = {k: self.headers[k] or "" for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+            oks = [all(h.values()) and python_verifies(pk, h, body) for pk in public_keys]
+            seen.append((oks, any(i.startswith("v1,") for i in h["webhook-signature"].split(" "))))
+            self.send_response(200 if any(oks) else 400)
             self.end_headers()
 
         def log_message(self, *args):
             pass
 
+    def keypair(ep, grace):
+        code, out, err = cli(["keypair", "--database-url", admin_url, "--endpoint", ep, "--grace", grace], b"", {})
+        check(f"hookseal keypair --grace {grace!r} succeeds", code == 0, err)
+        lines = parse_headers(out)
+        check("hookseal keypair prints a secret id and a whpk_ key, and no signing key",
+              lines.get("public_key", "").startswith("whpk_") and "whsk_" not in out + err, out)
+        return lines.get("public_key", "")
+
+    def drain(n):
+        del seen[:]
+        sql(f"SELECT count(hookseal.webhook_send('{app}', 'order.created', jsonb_build_object('n', g))) "
+            f"FROM generate_series(1, {n}) g")
+        p = subprocess.run([BIN, "dispatch", "--database-url", dispatch_url, "--allow", "127.0.0.0/8", "--drain"],
+                           capture_output=True)
+        check("hookseal dispatch --drain succeeds", p.returncode == 0, p.stderr.decode()[-400:])
+
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     app = sql("SELECT hookseal.create_app('v1a-interop')")
-    out = sql(f"SELECT endpoint_id || ' ' || secret FROM hookseal.create_endpoint('{app}', "
-              f"'http://127.0.0.1:{port}/hook', 'standard', NULL, 'default', '{{\"asymmetric\": true}}')")
-    ep, Receiver.public_key = out.split()
-    check("create_endpoint hands out a whpk_ public key", Receiver.public_key.startswith("whpk_"), out)
-    n = 50
-    sql(f"SELECT count(hookseal.webhook_send('{app}', 'order.created', jsonb_build_object('n', g))) "
-        f"FROM generate_series(1, {n}) g")
-    worker = subprocess.Popen([BIN, "dispatch", "--database-url", dispatch_url, "--allow", "127.0.0.0/8"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while results["ok"] + results["bad"] < n and time.time() < deadline:
-        time.sleep(0.1)
-    worker.terminate()
-    worker.wait()
+    if flavour == "portable":
+        code, _, err = sql_run(f"SELECT hookseal.create_endpoint('{app}', '{url}', 'standard', NULL, 'default', "
+                               f"'{{\"asymmetric\": true}}')")
+        check("portable: create_endpoint with asymmetric refuses, naming hookseal keypair",
+              code != 0 and "hookseal keypair" in err, err)
+        ep = sql(f"SELECT endpoint_id FROM hookseal.create_endpoint('{app}', '{url}', 'standard')")
+        public_keys.append(keypair(ep, "0"))
+    else:
+        out = sql(f"SELECT endpoint_id || ' ' || secret FROM hookseal.create_endpoint('{app}', "
+                  f"'{url}', 'standard', NULL, 'default', '{{\"asymmetric\": true}}')")
+        ep, pk = out.split()
+        public_keys.append(pk)
+    check("the endpoint's receiver holds a whpk_ public key", public_keys[0].startswith("whpk_"), public_keys[0])
+    code, _, err = sql_run(f"SELECT hookseal.create_secret('{ep}')")
+    check("create_secret refuses an HMAC secret on a v1a endpoint", code != 0 and "v1a key pairs" in err, err)
+    n = 30
+    drain(n)
+    check(f"dispatcher delivered {n} v1a-signed events, python verified each, none with a v1 item",
+          len(seen) == n and all(oks == [True] and not v1 for oks, v1 in seen), str(seen[:3]))
+    if flavour == "portable":
+        code, _, err = sql_run(f"SELECT hookseal.rotate_secret('{ep}')")
+        check("portable: rotate_secret of a v1a endpoint refuses, naming hookseal keypair",
+              code != 0 and "hookseal keypair" in err, err)
+        public_keys.append(keypair(ep, "1 hour"))
+    else:
+        public_keys.append(sql(f"SELECT secret FROM hookseal.rotate_secret('{ep}', '1 hour')"))
+    drain(20)
+    check("after the rotation: 20 deliveries, each verified by the old and the new public key",
+          len(seen) == 20 and all(oks == [True, True] and not v1 for oks, v1 in seen), str(seen[:3]))
     server.shutdown()
-    check(f"dispatcher delivered {n} v1a-signed events, python verified each", results == {"ok": n, "bad": 0},
-          str(results))
 
 print(f"v1a interop: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

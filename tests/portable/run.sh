@@ -199,6 +199,52 @@ at_rest
 [ "$(leaks "$work/dump.sql")" = 0 ] || fail "a secret is in the clear in a dump or a superuser's read"
 echo "no secret in a dump or a superuser's read (4 secrets, a planted one found)"
 
+echo "-- v1a key pairs: made outside the database by hookseal keypair (pgcrypto has no ed25519),"
+echo "   the signing key sealed (pgp1k.) and stored by add_sealed_keypair, which refuses what is not one"
+app_sql() { psql -qAtX -v ON_ERROR_STOP=1 "$(url app_owner app)" "$@"; }
+ep=$(app_sql -c "SELECT endpoint_id FROM hookseal.create_endpoint(hookseal.create_app('v1a'), 'https://example.com/v', 'standard')")
+out=$("$bin" keypair --database-url "$(url app_owner app)" --endpoint "$ep" --grace 0)
+echo "$out" | sed 's/\(whpk_.\{8\}\).*/\1.../'
+[[ $out == *"public_key: whpk_"* && $out != *whsk_* ]] || fail "keypair printed: $out"
+[ "$(app_sql -c "SELECT count(*) FILTER (WHERE secret LIKE 'pgp1k.%') || ' ' || count(*) FILTER (WHERE expires_at <= now())
+                 FROM hookseal.secrets WHERE webhook_id = '$ep'")" = "1 1" ] || fail "not one sealed key pair and the HMAC secret expired"
+out=$(app_sql -c "SELECT hookseal.rotate_secret('$ep')" 2>&1) && fail "rotate_secret made a key pair in SQL"
+[[ $out == *"hookseal keypair"* ]] || fail "rotate_secret of a v1a endpoint: $out"
+before=$(su -d app -c "SELECT count(*) FROM hookseal.secrets")
+other=$(psql -qAtX -v ON_ERROR_STOP=1 "$(url app_owner app)" -v key="$(cat "$root/crates/hookseal/tests/fixtures/sealing/test-key-b.pub.asc")" <<'SQL'
+SELECT 'pgp1k.' || translate(encode(pgp_pub_encrypt('whsk_x', dearmor(:'key')), 'base64'), E'\n', '');
+SQL
+)
+good=$(su -d app -c "SELECT secret FROM hookseal.secrets WHERE webhook_id = '$ep' AND secret LIKE 'pgp1k.%'")
+gh=$(app_sql -c "SELECT endpoint_id FROM hookseal.create_endpoint(hookseal.create_app('v1a-gh'), 'https://example.com/g', 'github')")
+before=$(su -d app -c "SELECT count(*) FROM hookseal.secrets")
+hash=$(printf '%064d' 0)
+refused() {  # refused "what" "expected words" sealed hash grace endpoint
+  local out
+  if out=$(app_sql -v s="$3" -v h="$4" -v g="$5" -v e="$6" <<<"SELECT hookseal.add_sealed_keypair(:'e', :'s', :'h', NULLIF(:'g', '')::interval)" 2>&1); then
+    fail "add_sealed_keypair took $1"
+  fi
+  [[ $out == *"$2"* ]] || fail "$1: $out"
+  echo "refused ($1): ${out%%$'\n'*}"
+}
+refused "an HMAC form (pgp1.)" "not a sealed signing key" "pgp1.${good#pgp1k.}" "$hash" "" "$ep"
+refused "a value in the clear" "not a sealed signing key" "whsk_AAAA" "$hash" "" "$ep"
+refused "NULL" "not a sealed signing key" "" "$hash" "" "$ep"
+refused "a key sealed to an unregistered key" "not to the newest registered sealing key" "$other" "$hash" "" "$ep"
+refused "a hash that is not SHA-256 hex" "64 lower-case hex digits" "$good" "ABC" "" "$ep"
+refused "a negative grace" "grace period of 0 or more" "$good" "$hash" "-1 hour" "$ep"
+refused "a github endpoint" "scheme has no v1a key pairs" "$good" "$hash" "" "$gh"
+refused "an unknown endpoint" "no endpoint" "$good" "$hash" "" "ep_nope"
+if out=$("$bin" keypair --database-url "$(url app_owner app)" --endpoint ep_nope 2>&1); then fail "keypair for no endpoint"; fi
+[[ $out == *"no endpoint ep_nope"* ]] || fail "keypair, unknown endpoint: $out"
+if out=$("$bin" keypair --database-url "$(url app_owner app)" --endpoint "$ep" --grace soon 2>&1); then fail "keypair took grace 'soon'"; fi
+[[ $out == *"interval"* && $out != *whsk_* ]] || fail "keypair, bad grace: $out"
+[ "$(su -d app -c "SELECT count(*) FROM hookseal.secrets")" = "$before" ] || fail "a refused key pair changed hookseal.secrets"
+out=$(psql -qAtX -h 127.0.0.1 -p "$native_port" -U postgres -d postgres \
+      -c "SELECT hookseal.add_sealed_keypair('ep', 'pgp1k.x', '$hash')" 2>&1) && fail "native took a sealed key pair"
+[[ $out == *"native flavour makes key pairs itself"* ]] || fail "native add_sealed_keypair: $out"
+echo "v1a key pairs: one made and sealed, 8 misuses refused with nothing stored, native refuses by name"
+
 
 echo "-- pg_regress on the portable flavour: the suites that apply (flow, history, privileges),"
 echo "   the same SQL files; expected/<suite>_1.out where the answers differ by design"

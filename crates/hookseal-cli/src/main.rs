@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 mod dispatch;
 mod history;
 mod install;
+mod keypair;
 mod receive;
 mod reseal;
 
@@ -146,6 +147,13 @@ enum Command {
         after_help = "Example (rotation: register the new public key first):\n  DATABASE_URL=postgres://owner@db/app hookseal reseal --sealing-key-file old.asc"
     )]
     Reseal(reseal::ResealArgs),
+    /// Portable flavour: a v1a (ed25519) key pair for an endpoint, made
+    /// here (pgcrypto has none), its signing key sealed to the newest
+    /// sealing key and stored; prints the secret id and the public key.
+    #[command(
+        after_help = "Example (an endpoint that signs v1a only from now on):\n  DATABASE_URL=postgres://admin@db/app hookseal keypair --endpoint ep_2bV... --grace 0"
+    )]
+    Keypair(keypair::KeypairArgs),
 }
 
 #[derive(Args)]
@@ -562,6 +570,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Command::Attempts(args) => history::attempts(args),
         Command::Install(args) => install::run(args),
         Command::Reseal(args) => reseal::run(args),
+        Command::Keypair(args) => keypair::run(args),
         Command::Receive {
             scheme,
             secrets,

@@ -10,7 +10,7 @@
 //! which no hookseal role may); batches of `batch` rows, each its own
 //! statement, so a stop midway leaves every row either old or new.
 
-use hookseal::{seal, SealingKeys};
+use hookseal::{seal, seal_as, SealedForm, SealingKeys};
 use hookseal_postgres::{Described, Flavour};
 use thiserror::Error;
 use tokio_postgres::Client;
@@ -114,13 +114,15 @@ async fn newest_key(client: &Client) -> Result<(String, String), ResealError> {
 }
 
 /// `stored` opened, checked against its hash and sealed to `public`; None
-/// when it does not open or is not the secret the row's hash names.
+/// when it does not open or is not the secret the row's hash names. A v1a
+/// signing key stays in its form (`pgp1k.`).
 fn reseal_one(keys: &SealingKeys, public: &str, stored: &str, hash: &str) -> Option<String> {
+    let form = SealedForm::of(stored)?;
     let secret = keys.open(stored).ok()?;
     if secret.hash_hex() != hash {
         return None;
     }
-    seal(public, &secret).ok()
+    seal_as(public, &secret, form).ok()
 }
 
 /// Writes `new` over `old` if the row still holds `old`; 1 if it did.

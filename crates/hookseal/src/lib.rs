@@ -62,7 +62,10 @@ pub use scheme::{
     MIN_CONFIGURED_SECRET_LEN, PRESETS,
 };
 #[cfg(feature = "sealing")]
-pub use sealing::{seal, SealError, SealingKeys, SEALED_PREFIX, SEALING_KEY_BITS};
+pub use sealing::{
+    seal, seal_as, SealError, SealedForm, SealingKeys, SEALED_PREFIX, SEALED_SIGNING_PREFIX,
+    SEALING_KEY_BITS,
+};
 pub use secret::{
     content_id, new_id, IdKind, Secret, SecretError, DEFAULT_SECRET_BYTES, NANOID_LEN,
     SECRET_PREFIX,

@@ -7,7 +7,11 @@
 //! `pgp_pub_encrypt` (OpenPGP, RSA: the one public-key kind pgcrypto has,
 //! and pgcrypto is on every managed PostgreSQL), and the dispatchers and the
 //! Lambda, which hold the private key, open it here. The stored form is
-//! `pgp1.` and the base64 of the OpenPGP message.
+//! `pgp1.` and the base64 of the OpenPGP message; a v1a signing key, which
+//! the database cannot make (pgcrypto has no ed25519: `hookseal keypair`
+//! makes it and seals it here), is stored as `pgp1k.` and the same, so that
+//! the database, which never opens it, knows the endpoint signs with key
+//! pairs ([`SealedForm`]).
 //!
 //! OpenPGP itself is the `pgp` crate's (rPGP); nothing of the format is
 //! written here beyond the prefix. Opening costs an RSA decryption (about
@@ -29,6 +33,39 @@ use crate::Secret;
 /// The stored form's prefix.
 pub const SEALED_PREFIX: &str = "pgp1.";
 
+/// The stored form's prefix for a sealed v1a signing key.
+pub const SEALED_SIGNING_PREFIX: &str = "pgp1k.";
+
+/// What a stored sealed value holds, as its prefix says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedForm {
+    /// A secret (`pgp1.`): an HMAC secret the database generated.
+    Secret,
+    /// A v1a signing key (`pgp1k.`), made outside the database.
+    SigningKey,
+}
+
+impl SealedForm {
+    /// The form of a stored value, None when it is not sealed.
+    pub fn of(stored: &str) -> Option<SealedForm> {
+        if stored.starts_with(SEALED_SIGNING_PREFIX) {
+            Some(SealedForm::SigningKey)
+        } else if stored.starts_with(SEALED_PREFIX) {
+            Some(SealedForm::Secret)
+        } else {
+            None
+        }
+    }
+
+    /// The stored form's prefix.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            SealedForm::Secret => SEALED_PREFIX,
+            SealedForm::SigningKey => SEALED_SIGNING_PREFIX,
+        }
+    }
+}
+
 /// RSA modulus size of a new sealing key, in bits.
 pub const SEALING_KEY_BITS: u32 = 3072;
 
@@ -42,8 +79,8 @@ pub enum SealError {
     /// The public key given to seal with is unusable.
     #[error("not a sealing public key: {0}")]
     BadPublicKey(&'static str),
-    /// The stored value is not in the sealed form (`pgp1.` + base64).
-    #[error("not a sealed secret (expected `pgp1.` and base64)")]
+    /// The stored value is not in the sealed form (`pgp1.` or `pgp1k.`, and base64).
+    #[error("not a sealed secret (expected `pgp1.` or `pgp1k.`, and base64)")]
     NotSealed,
     /// None of the opening keys opens it (sealed to another key, or altered).
     #[error("no opening key opens this sealed secret (sealed to another key, or altered)")]
@@ -160,9 +197,8 @@ impl SealingKeys {
 
     /// Opens a stored sealed secret.
     pub fn open(&self, stored: &str) -> Result<Secret, SealError> {
-        let b64 = stored
-            .strip_prefix(SEALED_PREFIX)
-            .ok_or(SealError::NotSealed)?;
+        let form = SealedForm::of(stored).ok_or(SealError::NotSealed)?;
+        let b64 = &stored[form.prefix().len()..];
         let bytes = STANDARD.decode(b64).map_err(|_| SealError::NotSealed)?;
         let plain = self
             .keys
@@ -191,6 +227,15 @@ fn open_with(key: &SignedSecretKey, bytes: &[u8]) -> Option<Zeroizing<Vec<u8>>> 
 /// sealing outside the database). The plaintext's copy inside the OpenPGP
 /// builder is not zeroized (the `pgp` crate's buffer).
 pub fn seal(public_armored: &str, secret: &Secret) -> Result<String, SealError> {
+    seal_as(public_armored, secret, SealedForm::Secret)
+}
+
+/// [`seal`], in the stored form `form` (a v1a signing key: `pgp1k.`).
+pub fn seal_as(
+    public_armored: &str,
+    secret: &Secret,
+    form: SealedForm,
+) -> Result<String, SealError> {
     use pgp::composed::MessageBuilder;
     use pgp::crypto::sym::SymmetricKeyAlgorithm;
     let (key, _) = SignedPublicKey::from_string(public_armored)
@@ -207,5 +252,5 @@ pub fn seal(public_armored: &str, secret: &Secret) -> Result<String, SealError> 
         .encrypt_to_key(&mut rng, &sub)
         .map_err(|_| SealError::Generate)?;
     let bytes = builder.to_vec(rng).map_err(|_| SealError::Generate)?;
-    Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(bytes)))
+    Ok(format!("{}{}", form.prefix(), STANDARD.encode(bytes)))
 }

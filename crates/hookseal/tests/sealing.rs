@@ -98,3 +98,29 @@ fn opens_what_a_live_pgcrypto_sealed() {
     let plain = std::env::var("HOOKSEAL_TEST_SEALED_PLAIN").expect("HOOKSEAL_TEST_SEALED_PLAIN");
     assert_eq!(keys(&[KEY_A]).open(sealed.trim()).unwrap().expose(), plain);
 }
+
+#[test]
+fn a_signing_key_is_sealed_in_its_own_form_and_opens_the_same() {
+    use hookseal::{seal_as, SealedForm};
+    let key = Secret::new("whsk_not-a-real-key-but-a-text").unwrap();
+    let sealed = seal_as(PUB_A, &key, SealedForm::SigningKey).unwrap();
+    assert!(sealed.starts_with(hookseal::SEALED_SIGNING_PREFIX));
+    assert_eq!(SealedForm::of(&sealed), Some(SealedForm::SigningKey));
+    assert_eq!(keys(&[KEY_A]).open(&sealed).unwrap(), key);
+    // The secret form is the other one, and an unsealed value neither.
+    let plain = seal(PUB_A, &key).unwrap();
+    assert_eq!(SealedForm::of(&plain), Some(SealedForm::Secret));
+    assert_eq!(SealedForm::of("whsec_abc"), None);
+    // The marker is not part of the message: swapping it still opens the
+    // same bytes, so the marker says only what the sealer declared.
+    assert_eq!(
+        keys(&[KEY_A])
+            .open(&format!("pgp1k.{}", &plain["pgp1.".len()..]))
+            .unwrap(),
+        key
+    );
+    assert_eq!(
+        keys(&[KEY_A]).open("pgp1kx").unwrap_err(),
+        SealError::NotSealed
+    );
+}
