@@ -34,7 +34,9 @@ trap 'stop_cluster "$work/pg"; [ ! -e "$work/hookseal.control.native" ] || mv "$
 start_cluster "$work/pg" "shared_preload_libraries = 'pg_tle'"
 su() { psql -qAtX -v ON_ERROR_STOP=1 -U postgres "$@"; }
 as_owner() { psql -qAtX -v ON_ERROR_STOP=1 "postgres://app_owner@127.0.0.1:$PGPORT/app" "$@"; }
-su -d postgres -c "CREATE ROLE app_owner LOGIN" -c "CREATE DATABASE app OWNER app_owner"
+# The provider's master user: CREATEROLE (the install makes the three
+# hookseal roles), not a superuser, owner of the database.
+su -d postgres -c "CREATE ROLE app_owner LOGIN CREATEROLE" -c "CREATE DATABASE app OWNER app_owner"
 # What the provider does (rds_superuser on RDS): pg_tle in the database, and
 # pgtle_admin for the application's owner.
 su -d app -c "CREATE EXTENSION pg_tle" -c "GRANT pgtle_admin TO app_owner"
@@ -51,6 +53,16 @@ as_owner -c "SELECT extname || ' ' || extversion FROM pg_extension ORDER BY 1"
 sig=$(as_owner -c "SELECT hookseal.webhook_sign('github', 'It''s a Secret to Everybody', 'Hello, World!') ->> 'X-Hub-Signature-256'")
 echo "$sig"; [ "$sig" = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17" ]
 [ "$(as_owner -c "SELECT hookseal.webhook_verify_reason('github', ARRAY['It''s a Secret to Everybody'], 'Hello, World!', jsonb_build_object('X-Hub-Signature-256', '$sig'))")" = ok ]
+# The outbox under pg_tle: a sealing key registered, an endpoint whose
+# secret is stored sealed, an event fanned out to an unsigned row.
+"$bin" keygen --sealing-key "$work/sealing.asc" > "$work/sealing.pub.asc"
+echo "SELECT hookseal.register_sealing_key(:'key')" | as_owner -v key="$(cat "$work/sealing.pub.asc")" >/dev/null
+app=$(as_owner -c "SELECT hookseal.create_app('tle')")
+as_owner -c "SELECT 1 FROM hookseal.create_endpoint('$app', 'https://example.com/hook', 'standard')" >/dev/null
+[ "$(as_owner -c "SELECT count(*) FROM hookseal.secrets WHERE secret LIKE 'pgp1.%'")" = 1 ]
+as_owner -c "SELECT hookseal.webhook_send('$app', 'order.created', '{\"n\": 1}')" >/dev/null
+[ "$(as_owner -c "SELECT count(*) FROM hookseal.outbox")" = 1 ]
+echo "pg_tle: a sealed secret stored and an event fanned out into the outbox"
 
 # An update path, registered the way the installer registers the next
 # release's, and ALTER EXTENSION UPDATE through it.
