@@ -10,6 +10,11 @@
 --   claim(): its rows are stored unsigned and held until it has a secret
 --   (endpoint_status.held_reason); revoke_secret() refuses to leave an
 --   enabled endpoint without a lasting secret; enable_endpoint() asks for one.
+-- - A stored secret that does not decrypt under the server's keys (a key
+--   taken out of the key file before rewrap_secrets()) no longer fails
+--   webhook_send or every claim() either: _sign_stored() returns NULL with a
+--   WARNING, the row is stored unsigned, and claim() returns its headers NULL,
+--   which the dispatcher records as a failed attempt of that endpoint only.
 -- - v1a endpoints rotate key pairs (rotate_secret); create_secret() refuses
 --   to add an HMAC secret to one. rotate_secret() refuses a NULL or negative
 --   grace.
@@ -191,18 +196,24 @@ BEGIN
     WHERE e.app_id = NEW.app_id AND e.enabled AND e.ordered
       AND (e.event_types IS NULL OR NEW.type = ANY (e.event_types))
     ORDER BY e.id;
+    -- Unsigned ('{}', signed_at -infinity: claim() signs it) when the
+    -- endpoint has no secret, the portable flavour stores rows unsigned, or
+    -- a stored secret does not decrypt (_sign_stored NULL): one endpoint's
+    -- broken secret does not fail the event for the app's other endpoints.
     INSERT INTO outbox (event_id, app_id, endpoint_id, body, signed_at, ordered, headers)
     SELECT NEW.id, NEW.app_id, e.id, m.body,
-           CASE WHEN cardinality(k.secrets) = 0 OR NOT in_db THEN '-infinity' ELSE signed_at END,
+           CASE WHEN g.headers IS NULL THEN '-infinity' ELSE signed_at END,
            e.ordered,
-           CASE WHEN cardinality(k.secrets) = 0 OR NOT in_db THEN '{}'::jsonb
-                ELSE _sign_stored(e.scheme, k.secrets, m.body, NEW.id, signed_at) END
+           coalesce(g.headers, '{}'::jsonb)
     FROM endpoints e
     CROSS JOIN LATERAL (SELECT _delivery_body(e.scheme, payload) AS body OFFSET 0) m
     CROSS JOIN LATERAL (SELECT ARRAY(SELECT s.secret FROM secrets s
                                      WHERE s.webhook_id = e.id AND s.revoked_at IS NULL
                                        AND (s.expires_at IS NULL OR s.expires_at > signed_at)
                                      ORDER BY s.created_at DESC) AS secrets) k
+    CROSS JOIN LATERAL (SELECT CASE WHEN cardinality(k.secrets) = 0 OR NOT in_db THEN NULL
+                                    ELSE _sign_stored(e.scheme, k.secrets, m.body, NEW.id, signed_at)
+                               END AS headers OFFSET 0) g
     WHERE e.app_id = NEW.app_id
       AND e.enabled
       AND (e.event_types IS NULL OR NEW.type = ANY (e.event_types));
@@ -372,6 +383,17 @@ BEGIN
              endpoints e
         WHERE s.endpoint_id = c.ep AND e.id = c.ep
           AND (e.rate_limit IS NOT NULL OR s.circuit = 'open')
+    ), signed AS (
+        -- This attempt's headers: kept when fresh, none in the portable
+        -- flavour (the worker signs), else signed now. NULL when a stored
+        -- secret does not decrypt: returned as NULL, the worker fails that
+        -- attempt (named, retried) and the claim goes on for every other row.
+        SELECT n.id, n.delay,
+               CASE WHEN o.attempts = 0 AND o.signed_at > now_ - interval '60 seconds' THEN o.headers
+                    WHEN _flavour() = 'portable' THEN '{}'
+                    ELSE _sign_stored(e.scheme, _active_secrets(o.endpoint_id), o.body,
+                                      o.event_id, now_) END AS headers
+        FROM numbered n JOIN outbox o ON o.id = n.id JOIN endpoints e ON e.id = o.endpoint_id
     )
     UPDATE outbox o
     SET status = 'delivering',
@@ -379,16 +401,14 @@ BEGIN
         lease_expires_at = now_ + lease,
         next_attempt_at = now_ + lease,
         attempts = o.attempts + 1,
-        signed_at = CASE WHEN o.attempts = 0 AND o.signed_at > now_ - interval '60 seconds'
+        signed_at = CASE WHEN g.headers IS NULL THEN '-infinity'
+                         WHEN o.attempts = 0 AND o.signed_at > now_ - interval '60 seconds'
                          THEN o.signed_at ELSE now_ END,
-        headers = CASE WHEN o.attempts = 0 AND o.signed_at > now_ - interval '60 seconds' THEN o.headers
-                       WHEN _flavour() = 'portable' THEN '{}'
-                       ELSE _sign_stored(e.scheme, _active_secrets(o.endpoint_id), o.body,
-                                         o.event_id, now_) END
-    FROM numbered n, endpoints e
-    WHERE o.id = n.id AND e.id = o.endpoint_id
-    RETURNING o.id, o.event_id, o.endpoint_id, e.url, o.body, o.headers, o.attempts,
-              n.delay::double precision, o.signed_at = now_, e.scheme,
+        headers = coalesce(g.headers, '{}')
+    FROM signed g, endpoints e
+    WHERE o.id = g.id AND e.id = o.endpoint_id
+    RETURNING o.id, o.event_id, o.endpoint_id, e.url, o.body, g.headers, o.attempts,
+              g.delay::double precision, o.signed_at = now_, e.scheme,
               -- Portable: the sealed secrets that sign now, newest first;
               -- the dispatcher opens them and signs this attempt.
               CASE WHEN _flavour() = 'portable' THEN _active_secrets(o.endpoint_id) END;

@@ -169,19 +169,20 @@ impl Db {
         Ok(rows
             .iter()
             .map(|r| {
-                let headers: String = r.get(5);
+                let headers: Option<String> = r.get(5);
                 Job {
                     outbox_id: r.get(0),
                     event_id: r.get(1),
                     endpoint_id: r.get(2),
                     url: r.get(3),
                     body: r.get(4),
-                    headers: parse_headers(&headers),
+                    headers: headers.as_deref().map(parse_headers).unwrap_or_default(),
                     attempt: r.get(6),
                     send_after: send_after(r.get(7)),
                     resigned: r.get::<_, Option<bool>>(8).unwrap_or(true),
                     scheme: r.get(9),
                     sealed: r.get(10),
+                    unsigned: headers.is_none(),
                 }
             })
             .collect())

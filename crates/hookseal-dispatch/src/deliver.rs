@@ -38,6 +38,10 @@ pub struct Job {
     /// first, with `headers` empty; the sender signs ([`crate::sealed`]).
     /// `None` when the database signed (native flavour).
     pub sealed: Option<Vec<String>>,
+    /// Native flavour: the database could not sign this attempt (a stored
+    /// secret that does not decrypt under its server keys; `headers` empty).
+    /// Nothing is sent: the attempt fails, named, on its own endpoint.
+    pub unsigned: bool,
 }
 
 /// Why an attempt did not deliver, as the attempt log classes it

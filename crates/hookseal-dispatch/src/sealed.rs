@@ -64,6 +64,10 @@ pub enum SignFailure {
     /// The core refused to sign.
     #[error("cannot sign: {0}")]
     Sign(String),
+    /// Native flavour: the database could not sign (its server log names
+    /// why: a stored secret that does not decrypt under its keys).
+    #[error("cannot sign: the database could not sign this attempt (an endpoint secret that does not decrypt under the server keys; the server log's hookseal WARNING names the message)")]
+    Database,
 }
 
 impl Sealed {

@@ -9,6 +9,7 @@
 //! `_needs_rewrap`.
 
 use std::cell::RefCell;
+use std::convert::Infallible;
 use std::time::Duration;
 
 use hookseal_core::{
@@ -81,6 +82,19 @@ fn with_cached<T, S: AsRef<str>, R>(
     make: impl FnOnce() -> T,
     f: impl FnOnce(&T) -> R,
 ) -> R {
+    let Ok(r) = try_with_cached(cache, tag, secrets, || Ok::<T, Infallible>(make()), f);
+    r
+}
+
+/// [`with_cached`] with a `make` that can fail: nothing is cached then
+/// (a failure is retried at the next call, e.g. once a key file is fixed).
+fn try_with_cached<T, S: AsRef<str>, R, E>(
+    cache: &'static std::thread::LocalKey<Cache<T>>,
+    tag: &str,
+    secrets: &[S],
+    make: impl FnOnce() -> Result<T, E>,
+    f: impl FnOnce(&T) -> R,
+) -> Result<R, E> {
     let matches = |e: &Entry<T>| {
         e.tag == tag
             && e.secrets.len() == secrets.len()
@@ -93,7 +107,7 @@ fn with_cached<T, S: AsRef<str>, R>(
     let index = match hit {
         Some(i) => i,
         None => {
-            let value = make();
+            let value = make()?;
             cache.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.len() >= CACHE_SIZE {
@@ -111,7 +125,7 @@ fn with_cached<T, S: AsRef<str>, R>(
             })
         }
     };
-    cache.with(|c| f(&c.borrow()[index].value))
+    Ok(cache.with(|c| f(&c.borrow()[index].value)))
 }
 
 fn with_signer<R>(scheme_name: &str, secrets: &[&str], f: impl FnOnce(&Signer) -> R) -> R {
@@ -701,7 +715,11 @@ fn _needs_rewrap(stored: &str) -> bool {
 
 /// Signs `body` with the stored (encrypted) secrets of an endpoint, newest
 /// first, without the plaintext leaving this function (internal). Schemes
-/// that carry one signature use the newest secret.
+/// that carry one signature use the newest secret. NULL, with a WARNING
+/// that names why (never a secret), when a stored secret does not decrypt
+/// under the server's keys: the fan-out then stores the row unsigned and
+/// claim() hands it over with NULL headers, so that endpoint's attempts
+/// fail and every other endpoint's rows still go.
 #[pg_extern(volatile, parallel_safe)]
 fn _sign_stored(
     scheme: &str,
@@ -709,28 +727,39 @@ fn _sign_stored(
     body: &str,
     id: &str,
     ts: TimestampWithTimeZone,
-) -> HeadersJson {
+) -> Option<HeadersJson> {
     let stored: Vec<String> = stored.into_iter().flatten().collect();
     if stored.is_empty() {
         invalid("endpoint has no active secret");
     }
     // Cache by ciphertext: each stored secret is decrypted once per session.
     let stored = &stored[..stored.len().min(hookseal_core::MAX_SIGNATURES)];
-    with_cached(
+    let signed = try_with_cached(
         &SIGNERS,
         &format!("stored\0{scheme}"),
         stored,
         || {
             let sch = self::scheme(scheme);
             let take = sch.secrets_to_sign(stored.len());
-            let secrets: Vec<Secret> = with_keyring(|k| {
+            let secrets = with_keyring(|k| {
                 stored[..take]
                     .iter()
-                    .map(|s| k.decrypt(s).unwrap_or_else(|e| storage(e)))
-                    .collect()
-            });
-            Signer::new(sch, &secrets).unwrap_or_else(|e| invalid(e))
+                    .map(|s| k.decrypt(s))
+                    .collect::<Result<Vec<Secret>, _>>()
+            })?;
+            Ok(Signer::new(sch, &secrets).unwrap_or_else(|e| invalid(e)))
         },
         |signer| sign_to_json(signer, body.as_bytes(), Some(id), Some(unix(ts))),
-    )
+    );
+    match signed {
+        Ok(headers) => Some(headers),
+        Err(e @ hookseal_core::StorageError::EncryptFailed) => storage(e),
+        Err(e) => {
+            pgrx::warning!(
+                "hookseal: {e}: message {id} is left unsigned; its endpoint's attempts fail \
+                 until the secret decrypts (restore the key to the key file, or rotate the secret)"
+            );
+            None
+        }
+    }
 }

@@ -268,8 +268,12 @@ async fn deliver_one(
 }
 
 /// Portable flavour: signs `job` with its sealed secrets, just before it is
-/// sent (its own timestamp). Nothing to do when the database signed.
+/// sent (its own timestamp). Nothing to do when the database signed; an
+/// error when it could not.
 async fn sign_now(s: &Shared, job: &mut Job) -> Result<(), crate::sealed::SignFailure> {
+    if job.unsigned {
+        return Err(crate::sealed::SignFailure::Database);
+    }
     if job.sealed.is_none() {
         return Ok(());
     }
@@ -433,6 +437,7 @@ mod tests {
             resigned: false,
             scheme: None,
             sealed: None,
+            unsigned: false,
         };
         let permit = s.global.clone().acquire_owned().await.unwrap();
         let ep = Arc::new(Endpoint::new(s.cfg.per_endpoint));
