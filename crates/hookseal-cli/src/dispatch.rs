@@ -250,13 +250,35 @@ impl Signals {
     }
 
     /// Completes at the first SIGTERM or SIGINT and stores its number in
-    /// `got`.
+    /// `got`. A second one ends the process at once (exit 143 / 130),
+    /// without the shutdown grace: the rows it holds are not released and
+    /// come back when their lease runs out (at least once, as after a crash).
     async fn wait(mut self, got: Arc<AtomicU8>) {
-        let (n, name) = tokio::select! {
+        let (n, name) = self.next().await;
+        got.store(n, Ordering::SeqCst);
+        tracing::info!(
+            signal = name,
+            "shutting down (a second signal exits at once)"
+        );
+        tokio::spawn(async move {
+            let (n, name) = self.next().await;
+            tracing::warn!(
+                signal = name,
+                "second signal: exiting now; rows in flight return when their lease runs out"
+            );
+            let code = if n == SIGINT {
+                SIGINT_EXIT
+            } else {
+                SIGTERM_EXIT
+            };
+            std::process::exit(code.into());
+        });
+    }
+
+    async fn next(&mut self) -> (u8, &'static str) {
+        tokio::select! {
             _ = self.term.recv() => (SIGTERM, "SIGTERM"),
             _ = self.int.recv() => (SIGINT, "SIGINT"),
-        };
-        got.store(n, Ordering::SeqCst);
-        tracing::info!(signal = name, "shutting down");
+        }
     }
 }

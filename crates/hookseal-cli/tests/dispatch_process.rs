@@ -399,3 +399,53 @@ async fn logs_written_to_a_file_have_no_ansi_colours() {
     );
     assert!(text.contains("WARN"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn a_second_signal_exits_at_once() {
+    // Answers take 30 s and the grace is 60 s: after one SIGTERM the worker
+    // waits for its attempts; a second ends it at once. No row is lost: the
+    // ones it held stay leased and come back when the lease runs out.
+    let test = "second_signal";
+    let (hook, got) = receiver(Duration::from_secs(30)).await;
+    let (name, admin, app) = database(test, &hook).await;
+    let role = format!("hookseal_test_{test}");
+    login_role(&admin, &role, true).await;
+    send(&admin, &app, 5).await;
+    let url = format!("postgres://{role}@{}/{name}", pg());
+    let log = log_path(test);
+    let args = [
+        "--drain",
+        "--allow",
+        "127.0.0.0/8",
+        "--timeout",
+        "40",
+        "--lease",
+        "120",
+        "--shutdown-grace",
+        "60",
+    ];
+    let mut child = dispatch(&url, &args, &log);
+    wait_for("a first request", Duration::from_secs(20), || {
+        *got.lock().unwrap() > 0
+    })
+    .await;
+    signal(&child, "TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "one signal waits for the attempts in flight; log:\n{}",
+        read(&log)
+    );
+    signal(&child, "INT");
+    let status = exit_within(&mut child, Duration::from_secs(5), &log).await;
+    let text = read(&log);
+    assert_eq!(status.code(), Some(130), "{status:?}; log:\n{text}");
+    assert!(text.contains("second signal"), "{text}");
+    let rows = rows(&admin).await;
+    assert_eq!(rows.len(), 5, "rows lost: {rows:?}");
+    assert!(
+        rows.iter().all(|r| r.0 == "delivering" || r.0 == "pending"),
+        "nothing was delivered, nothing dropped: {rows:?}"
+    );
+}
