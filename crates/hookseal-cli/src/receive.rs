@@ -52,6 +52,14 @@ struct State {
 }
 
 pub fn run(args: ReceiveArgs, scheme: Scheme, secrets: Vec<Secret>) -> Result<u8, Fail> {
+    // A long-running receiver takes the configured-secret floor, as the
+    // Lambda's configuration does (one-shot `hookseal verify` keeps the
+    // scheme's own minimum, so published vectors still check).
+    for (n, secret) in secrets.iter().enumerate() {
+        scheme
+            .check_configured_secret(secret)
+            .map_err(|e| usage(format!("secret {}: {e}", n + 1)))?;
+    }
     let verifier = args.limits.verifier(scheme, &secrets)?;
     let mut receiver = Receiver::new(verifier);
     if args.replay_guard {

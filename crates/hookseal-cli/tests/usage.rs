@@ -414,3 +414,65 @@ fn docs_say_what_the_lambda_forwards() {
         assert!(doc.contains("`1.10`") && doc.contains("`1.1`"), "{path}");
     }
 }
+
+/// `hookseal receive` refuses a secret under the configured floor, as the
+/// Lambda does, naming the minimum and not the secret; `hookseal verify`
+/// still checks with one (published vectors use short secrets).
+#[test]
+fn receive_refuses_a_short_secret_that_verify_accepts() {
+    let min = hookseal::MIN_CONFIGURED_SECRET_LEN.to_string();
+    let short = "s3cr3t-short"; // 12 characters
+    let out = run(
+        &[
+            "receive",
+            "--scheme",
+            "github",
+            "--secret-env",
+            "S",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[("S", short)],
+        b"",
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&min) && err.contains("secret 1"), "{err}");
+    assert!(!err.contains(short), "{err}");
+    // The second of two secrets is named by its place.
+    let out = run(
+        &[
+            "receive",
+            "--scheme",
+            "github",
+            "--secret-env",
+            "S",
+            "--secret-env",
+            "T",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[("S", "a-long-enough-secret-1"), ("T", short)],
+        b"",
+    );
+    assert!(
+        text(&out.stderr).contains("secret 2"),
+        "{}",
+        text(&out.stderr)
+    );
+    // verify: the scheme's own minimum; a wrong signature is a refusal, not a usage error.
+    let out = run(
+        &[
+            "verify",
+            "--scheme",
+            "github",
+            "--secret-env",
+            "S",
+            "--header",
+            "X-Hub-Signature-256: sha256=00",
+        ],
+        &[("S", short)],
+        b"{}",
+    );
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
