@@ -36,6 +36,10 @@ pub struct AttemptsArgs {
     db: DbArgs,
     /// The event (message) id.
     event_id: String,
+    /// The app the event belongs to: needed when two apps wrote the same
+    /// event id (event_attempts() refuses to guess and names them).
+    #[arg(long)]
+    app: Option<String>,
 }
 
 const STATUS_COLUMNS: &[&str] = &[
@@ -85,14 +89,26 @@ pub fn status(args: StatusArgs) -> Result<u8, Fail> {
 
 /// Prints one event's delivery history; exit 1 when there is no such event.
 pub fn attempts(args: AttemptsArgs) -> Result<u8, Fail> {
-    let rows = query(
-        &args.db.database_url,
-        "SELECT row_to_json(h)::text FROM hookseal.event_attempts($1) h",
-        &[&args.event_id],
-    )?;
+    let rows = match &args.app {
+        Some(app) => query(
+            &args.db.database_url,
+            "SELECT row_to_json(h)::text FROM hookseal.event_attempts($1, $2) h",
+            &[&args.event_id, app],
+        )?,
+        None => query(
+            &args.db.database_url,
+            "SELECT row_to_json(h)::text FROM hookseal.event_attempts($1) h",
+            &[&args.event_id],
+        )?,
+    };
     if rows.is_empty() {
+        let of_app = args
+            .app
+            .as_ref()
+            .map(|a| format!(" in app {a}"))
+            .unwrap_or_default();
         return Err(failed(format!(
-            "no event {} (never written, or removed by retention)",
+            "no event {}{of_app} (never written, or removed by retention)",
             args.event_id
         )));
     }

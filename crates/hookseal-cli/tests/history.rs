@@ -181,6 +181,69 @@ async fn attempts_says_when_an_event_matched_no_endpoint() {
         .unwrap();
 }
 
+/// Two apps wrote the same event id: `attempts` without `--app` is refused
+/// naming both apps, and with `--app` shows that app's event only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn attempts_takes_the_app_when_two_apps_share_an_event_id() {
+    let (pg, db, root) = fresh_database("t_cli_two_apps", "TEMPLATE hookseal_template").await;
+    let url = format!("postgres://postgres@{pg}/{db}");
+    let (admin, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let mut apps = Vec::new();
+    for (name, path) in [("two_a", "/a"), ("two_b", "/b")] {
+        let app: String = admin
+            .query_one("SELECT hookseal.create_app($1)", &[&name])
+            .await
+            .unwrap()
+            .get(0);
+        // Separate statements: webhook_send sees the endpoint committed.
+        admin
+            .execute(
+                "SELECT hookseal.create_endpoint($1, 'http://127.0.0.1:9' || $2)",
+                &[&app, &path],
+            )
+            .await
+            .unwrap();
+        admin
+            .execute(
+                "SELECT hookseal.webhook_send($1, 'order.paid', '{}', 'evt_shared')",
+                &[&app],
+            )
+            .await
+            .unwrap();
+        apps.push(app);
+    }
+    let out = hookseal(&["attempts", "evt_shared"], &url);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&apps[0]) && err.contains(&apps[1]), "{err}");
+    for (app, path) in [(&apps[0], "/a"), (&apps[1], "/b")] {
+        let out = hookseal(&["attempts", "evt_shared", "--app", app, "--json"], &url);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let lines: Vec<serde_json::Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0]["url"].as_str().unwrap().ends_with(path),
+            "{lines:?}"
+        );
+    }
+    let out = hookseal(&["attempts", "evt_shared", "--app", "app_nope"], &url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("in app app_nope"),
+        "{}",
+        text(&out.stderr)
+    );
+    drop(admin);
+    root.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
 async fn dispatch_refuses_a_database_without_the_extension() {
