@@ -81,6 +81,8 @@ echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
 echo "== hookseal dispatch as a process: signals during --drain, roles without the grant"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test dispatch_process -- --include-ignored
+echo "== the operator console (hookseal-portal): sign-in, pages, escaping, headers, CSRF"
+HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-portal -- --include-ignored
 
 # The scripts below start clusters of their own, of the same flavour
 # (HOOKSEAL_FLAVOUR is inherited).

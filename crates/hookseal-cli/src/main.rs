@@ -20,6 +20,7 @@ mod dispatch;
 mod history;
 mod install;
 mod keypair;
+mod portal;
 mod receive;
 mod reseal;
 
@@ -154,6 +155,14 @@ enum Command {
         after_help = "Example (an endpoint that signs v1a only from now on):\n  DATABASE_URL=postgres://admin@db/app hookseal keypair --endpoint ep_2bV... --grace 0"
     )]
     Keypair(keypair::KeypairArgs),
+    /// The operator console on a local address: endpoints, health, attempts,
+    /// actions (a hookseal_admin login; sign in with `portal-token --operator`).
+    #[command(
+        after_help = "Example:\n  hookseal portal-token --new-key --key-file portal.key\n  DATABASE_URL=postgres://admin@db/app hookseal portal --key-file portal.key --listen 127.0.0.1:8090\n  hookseal portal-token --operator --key-file portal.key    # paste into the sign-in page"
+    )]
+    Portal(portal::PortalArgs),
+    /// Make the portal's key file, or an operator sign-in token signed by it.
+    PortalToken(portal::PortalTokenArgs),
 }
 
 #[derive(Args)]
@@ -571,6 +580,8 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Command::Install(args) => install::run(args),
         Command::Reseal(args) => reseal::run(args),
         Command::Keypair(args) => keypair::run(args),
+        Command::Portal(args) => portal::run(args),
+        Command::PortalToken(args) => portal::token(args),
         Command::Receive {
             scheme,
             secrets,
@@ -627,9 +638,19 @@ fn keygen(args: KeygenArgs) -> Result<u8, Fail> {
 /// `hookseal keygen --sealing-key FILE`: the opening key into a new
 /// owner-only file, the public key printed.
 fn sealing_keygen(path: &std::path::Path) -> Result<u8, Fail> {
-    use std::io::Write as _;
+    let file = new_private_file(path)?;
+    let (opening, public) = hookseal::SealingKeys::generate().map_err(|e| failed(e.to_string()))?;
+    write_private(file, path, opening.as_bytes())?;
+    print(public.trim_end())?;
+    Ok(0)
+}
+
+/// A new owner-only (0600) file for key material; an existing file is
+/// never overwritten. Opened before the key is made, so a refusal costs
+/// nothing.
+fn new_private_file(path: &std::path::Path) -> Result<std::fs::File, Fail> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
@@ -639,13 +660,19 @@ fn sealing_keygen(path: &std::path::Path) -> Result<u8, Fail> {
                 "{}: {e} (an existing file is never overwritten)",
                 path.display()
             ))
-        })?;
-    let (opening, public) = hookseal::SealingKeys::generate().map_err(|e| failed(e.to_string()))?;
-    file.write_all(opening.as_bytes())
+        })
+}
+
+/// Writes and syncs key material into a file of [`new_private_file`].
+fn write_private(
+    mut file: std::fs::File,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> Result<(), Fail> {
+    use std::io::Write as _;
+    file.write_all(bytes)
         .and_then(|()| file.sync_all())
-        .map_err(|e| failed(format!("{}: {e}", path.display())))?;
-    print(public.trim_end())?;
-    Ok(0)
+        .map_err(|e| failed(format!("{}: {e}", path.display())))
 }
 
 /// Why `--bytes` is refused for `name`, naming the schemes it applies to.

@@ -476,3 +476,54 @@ fn receive_refuses_a_short_secret_that_verify_accepts() {
     );
     assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+/// `hookseal portal-token`: the key file is made once (0600, never
+/// overwritten), an operator token from it opens with it, and `hookseal
+/// portal` without a key file says how to make one.
+#[test]
+fn portal_tokens_come_from_a_key_file_made_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("hookseal-portal-key-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("portal.key");
+    let k = key.to_str().unwrap();
+    let made = run(&["portal-token", "--new-key", "--key-file", k], &[], b"");
+    assert_eq!(made.status.code(), Some(0), "{}", text(&made.stderr));
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let again = run(&["portal-token", "--new-key", "--key-file", k], &[], b"");
+    assert_eq!(again.status.code(), Some(1), "never overwritten");
+    let out = run(
+        &["portal-token", "--operator", "--key-file", k, "--ttl", "60"],
+        &[],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    let opened = hookseal::TokenKey::from_text(&std::fs::read_to_string(&key).unwrap())
+        .unwrap()
+        .open("operator", &token, hookseal::UnixTime::now());
+    assert_eq!(opened.as_deref(), Ok("operator"));
+    let none = dir.join("missing.key");
+    let out = run(
+        &[
+            "portal",
+            "--database-url",
+            "postgres://x@127.0.0.1:1/x",
+            "--key-file",
+            none.to_str().unwrap(),
+        ],
+        &[],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("portal-token --new-key"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -47,6 +47,7 @@ mod secret;
 mod sign;
 mod storage;
 mod time;
+mod token;
 mod verify;
 
 use thiserror::Error;
@@ -73,6 +74,7 @@ pub use secret::{
 pub use sign::{Message, SignError, Signed, SignedUrl, Signer};
 pub use storage::{KeyError, KeyId, Keyring, ServerKey, StorageError};
 pub use time::{TimeUnit, UnixTime, DEFAULT_TOLERANCE};
+pub use token::{TokenError, TokenKey, MAX_TOKEN_LEN, TOKEN_KEY_PREFIX};
 pub use verify::{
     Matched, Verified, Verifier, VerifyError, DEFAULT_MAX_BODY, MAX_SIGNATURES, MAX_VALUE_LEN,
 };

@@ -1,0 +1,131 @@
+//! `hookseal portal`: the operator console, rendered on the server (maud),
+//! working through the extension's SQL API as a `hookseal_admin` login,
+//! never around it. No JavaScript is needed for any page or action; the one
+//! stylesheet is served by the binary.
+//!
+//! - [`auth`]: operator sign-in tokens, the session cookie, CSRF fields
+//!   (all [`hookseal::TokenKey`] tokens: the core computes the MACs).
+//! - `pages`: the console's pages and actions.
+//! - `db`: the one PostgreSQL connection, reconnected when it breaks.
+//! - `chart`: the attempts-over-time SVG, drawn here.
+//!
+//! Every response carries a Content-Security-Policy that allows no script
+//! and no framing (`frame-ancestors 'none'`), `nosniff`, `no-referrer` and
+//! `no-store`.
+//!
+//! Not yet here (issue 23 continues): the endpoint-owner portal (links
+//! scoped to one app, iframe origins), replay/redrive/rotate/alter actions,
+//! browser tests.
+
+pub mod auth;
+mod chart;
+mod db;
+mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use axum::Router;
+use hookseal::TokenKey;
+
+pub use auth::{operator_token, OPERATOR_TTL, SESSION_TTL};
+
+/// What the portal needs to run.
+pub struct Config {
+    /// `postgres://` URL of a `hookseal_admin` login (never shown).
+    pub database_url: String,
+    /// Signs sign-in tokens, sessions and CSRF fields; keep it in a file
+    /// (`hookseal portal-token --new-key`), so sessions survive a restart.
+    pub key: TokenKey,
+    /// Mark the session cookie `Secure` (the default; browsers treat
+    /// `http://127.0.0.1` as secure too).
+    pub secure_cookies: bool,
+}
+
+/// Why the portal could not start or answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    /// The listening address could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the system said.
+        reason: String,
+    },
+    /// The database refused or could not be reached (SQLSTATE and message;
+    /// never the URL).
+    #[error("database: {0}")]
+    Database(String),
+}
+
+/// The shared state of every handler.
+pub(crate) struct Inner {
+    pub(crate) db: db::Db,
+    pub(crate) key: TokenKey,
+    pub(crate) secure_cookies: bool,
+}
+
+pub(crate) type State = Arc<Inner>;
+
+/// The console's routes, with the security headers on every answer.
+pub fn router(config: Config) -> Router {
+    let state = Arc::new(Inner {
+        db: db::Db::new(config.database_url),
+        key: config.key,
+        secure_cookies: config.secure_cookies,
+    });
+    pages::routes()
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Serves [`router`] on `addr` until `shutdown` completes; calls `bound`
+/// with the address once listening (port 0 picks one).
+pub async fn serve(
+    config: Config,
+    addr: SocketAddr,
+    bound: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), PortalError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| PortalError::Listen {
+            addr,
+            reason: e.to_string(),
+        })?;
+    let local = listener.local_addr().map_err(|e| PortalError::Listen {
+        addr,
+        reason: e.to_string(),
+    })?;
+    bound(local);
+    axum::serve(listener, router(config))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| PortalError::Listen {
+            addr,
+            reason: e.to_string(),
+        })
+}
+
+/// The policy every page is served under: nothing runs, nothing frames it,
+/// forms post only here.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    let set = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in set {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    r
+}

@@ -1,0 +1,437 @@
+//! The console's pages and actions. Every value shown comes through maud,
+//! which escapes it: endpoint URLs, error texts, answer bodies and event
+//! types are written by others. Every state-changing request is a POST
+//! with the session's CSRF field.
+
+use axum::extract::{Form, Path, Query};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use axum_extra::extract::cookie::CookieJar;
+use maud::{html, Markup, DOCTYPE};
+use serde::Deserialize;
+
+use crate::auth::{self, Operator};
+use crate::chart::{self, Hour};
+use crate::{PortalError, State};
+
+const STYLESHEET: &str = include_str!("../static/portal.css");
+
+pub(crate) fn routes() -> Router<State> {
+    Router::new()
+        .route("/", get(console))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/endpoints/{id}", get(endpoint))
+        .route("/endpoints/{id}/enable", post(enable))
+        .route("/events", get(event))
+        .route("/static/portal.css", get(stylesheet))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+fn page(title: &str, op: Option<&Operator>, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · hookseal" }
+                    link rel="stylesheet" href="/static/portal.css";
+                }
+                body {
+                    header {
+                        a href="/" class="brand" { "hookseal" }
+                        @if let Some(op) = op {
+                            form method="post" action="/logout" class="inline" {
+                                input type="hidden" name="csrf" value=(op.csrf);
+                                button type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                    main { h1 { (title) } (body) }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+fn failure(status: StatusCode, op: Option<&Operator>, what: &str) -> Response {
+    (
+        status,
+        page(
+            "Something went wrong",
+            op,
+            html! { p class="error" { (what) } },
+        ),
+    )
+        .into_response()
+}
+
+fn db_failure(op: &Operator, e: PortalError) -> Response {
+    failure(StatusCode::SERVICE_UNAVAILABLE, Some(op), &e.to_string())
+}
+
+// ------------------------------------------------------------ sign-in
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+async fn login_page() -> Html<String> {
+    login_form(None)
+}
+
+fn login_form(error: Option<&str>) -> Html<String> {
+    page(
+        "Sign in",
+        None,
+        html! {
+            @if let Some(e) = error { p class="error" role="alert" { (e) } }
+            form method="post" action="/login" {
+                label for="token" { "Operator token (" code { "hookseal portal-token --operator" } ")" }
+                input id="token" name="token" type="password" autocomplete="off" required autofocus;
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+async fn login(
+    axum::extract::State(state): axum::extract::State<State>,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    match auth::sign_in(&state, &form.token) {
+        Ok(cookie) => (jar.add(cookie), Redirect::to("/")).into_response(),
+        Err(e) => {
+            tracing::info!(reason = %e, "sign-in refused");
+            (
+                StatusCode::UNAUTHORIZED,
+                login_form(Some(auth::refusal(&e))),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+/// The form's CSRF field, checked: the 403 page to answer when it is
+/// missing or not this session's.
+fn csrf_refusal(state: &State, op: &Operator, form: &CsrfForm) -> Option<Response> {
+    if op.csrf_ok(state, form.csrf.as_deref()) {
+        return None;
+    }
+    Some(failure(
+        StatusCode::FORBIDDEN,
+        Some(op),
+        "this form has expired: reload the page and try again",
+    ))
+}
+
+async fn logout(
+    axum::extract::State(state): axum::extract::State<State>,
+    op: Operator,
+    jar: CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = csrf_refusal(&state, &op, &form) {
+        return refused;
+    }
+    (jar.add(auth::sign_out(&state)), Redirect::to("/login")).into_response()
+}
+
+// ------------------------------------------------------------ console
+
+/// One endpoint's line: endpoint_health() over 24 hours beside its status.
+struct Line {
+    id: String,
+    app: String,
+    url: String,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    held_reason: Option<String>,
+    circuit: String,
+    attempts: i64,
+    success_rate: Option<f64>,
+    p50: Option<f64>,
+    p99: Option<f64>,
+    queued: i64,
+    dead: i64,
+    last_error: Option<String>,
+}
+
+const LINES: &str =
+    "SELECT h.endpoint_id, h.app_id, h.url, h.enabled, s.disabled_reason, s.held_reason,
+        h.circuit, h.attempts, h.success_rate, h.p50_ms, h.p99_ms, h.queued, h.dead, h.last_error
+   FROM hookseal.endpoint_health('24 hours') h
+   JOIN hookseal.endpoint_status s USING (endpoint_id)
+  WHERE $1::text IS NULL OR h.endpoint_id = $1
+  ORDER BY (NOT h.enabled OR h.circuit <> 'closed' OR h.dead > 0) DESC, h.app_id, h.endpoint_id";
+
+async fn lines(state: &State, only: Option<&str>) -> Result<Vec<Line>, PortalError> {
+    let rows = state.db.query(LINES, &[&only]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Line {
+            id: r.get(0),
+            app: r.get(1),
+            url: r.get(2),
+            enabled: r.get(3),
+            disabled_reason: r.get(4),
+            held_reason: r.get(5),
+            circuit: r.get(6),
+            attempts: r.get(7),
+            success_rate: r.get(8),
+            p50: r.get(9),
+            p99: r.get(10),
+            queued: r.get(11),
+            dead: r.get(12),
+            last_error: r.get(13),
+        })
+        .collect())
+}
+
+fn state_of(l: &Line) -> Markup {
+    html! {
+        @if !l.enabled {
+            span class="bad" { "disabled" }
+            @if let Some(why) = &l.disabled_reason { " · " (why) }
+        } @else if l.circuit != "closed" {
+            span class="bad" { "circuit " (l.circuit) }
+        } @else {
+            span class="ok" { "enabled" }
+        }
+        @if let Some(why) = &l.held_reason { br; span class="bad" { (why) } }
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.0} ms"))
+        .unwrap_or_else(|| "–".into())
+}
+
+fn rate(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.1} %", v * 100.0))
+        .unwrap_or_else(|| "–".into())
+}
+
+async fn console(
+    axum::extract::State(state): axum::extract::State<State>,
+    op: Operator,
+) -> Response {
+    let lines = match lines(&state, None).await {
+        Ok(l) => l,
+        Err(e) => return db_failure(&op, e),
+    };
+    let body = html! {
+        form method="get" action="/events" class="find" {
+            label for="event" { "Why didn't an event arrive? Event id:" }
+            input id="event" name="id" required;
+            button type="submit" { "Show its attempts" }
+        }
+        @if lines.is_empty() {
+            p class="empty" { "No endpoints yet. Create one with "
+                code { "SELECT hookseal.create_endpoint(app, url)" } "; it appears here." }
+        } @else {
+            div class="scroll" { table {
+                thead { tr { th { "Endpoint" } th { "App" } th { "URL" } th { "State" }
+                    th { "Attempts (24 h)" } th { "Success" } th { "p50 / p99" }
+                    th { "Queued" } th { "Dead" } th { "Last error" } } }
+                tbody { @for l in &lines { tr {
+                    td { a href={ "/endpoints/" (path_segment(&l.id)) } { (l.id) } }
+                    td { (l.app) } td class="url" { (l.url) } td { (state_of(l)) }
+                    td class="n" { (l.attempts) } td class="n" { (rate(l.success_rate)) }
+                    td class="n" { (ms(l.p50)) " / " (ms(l.p99)) }
+                    td class="n" { (l.queued) } td class="n" { (l.dead) }
+                    td { (l.last_error.as_deref().unwrap_or("")) }
+                } } }
+            } }
+        }
+    };
+    page("Endpoints", Some(&op), body).into_response()
+}
+
+// ------------------------------------------------------------ one endpoint
+
+const HOURS_SQL: &str = "SELECT floor(extract(epoch FROM now() - finished_at) / 3600)::integer,
+        count(*), count(*) FILTER (WHERE error_class <> 'ok')
+   FROM hookseal.attempts
+  WHERE endpoint_id = $1 AND finished_at > now() - interval '24 hours'
+  GROUP BY 1";
+
+const RECENT_SQL: &str =
+    "SELECT to_char(a.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',
+        o.event_id, a.attempt, a.http_status, a.error_class, coalesce(a.error, ''),
+        round(extract(epoch FROM a.finished_at - a.started_at) * 1000)::bigint,
+        coalesce(left(a.response_body, 200), '')
+   FROM hookseal.attempts a LEFT JOIN hookseal.outbox o ON o.id = a.outbox_id
+  WHERE a.endpoint_id = $1
+  ORDER BY a.started_at DESC LIMIT 20";
+
+async fn endpoint(
+    axum::extract::State(state): axum::extract::State<State>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> Response {
+    let found = lines(&state, Some(&id)).await;
+    let line = match found.map(|mut l| l.pop()) {
+        Ok(Some(l)) => l,
+        Ok(None) => return failure(StatusCode::NOT_FOUND, Some(&op), "no such endpoint"),
+        Err(e) => return db_failure(&op, e),
+    };
+    let (hours, recent) = match (
+        state.db.query(HOURS_SQL, &[&id]).await,
+        state.db.query(RECENT_SQL, &[&id]).await,
+    ) {
+        (Ok(h), Ok(r)) => (h, r),
+        (Err(e), _) | (_, Err(e)) => return db_failure(&op, e),
+    };
+    let hours: Vec<Hour> = hours
+        .iter()
+        .map(|r| Hour {
+            ago: u32::try_from(r.get::<_, i32>(0)).unwrap_or(u32::MAX),
+            attempts: r.get(1),
+            failures: r.get(2),
+        })
+        .collect();
+    page(
+        &line.id.clone(),
+        Some(&op),
+        endpoint_body(&op, &line, &hours, &recent),
+    )
+    .into_response()
+}
+
+fn endpoint_body(
+    op: &Operator,
+    l: &Line,
+    hours: &[Hour],
+    recent: &[tokio_postgres::Row],
+) -> Markup {
+    html! {
+        dl {
+            dt { "App" } dd { (l.app) }
+            dt { "URL" } dd class="url" { (l.url) }
+            dt { "State" } dd { (state_of(l)) }
+            dt { "Queued / dead" } dd { (l.queued) " / " (l.dead) }
+        }
+        @if !l.enabled || l.circuit != "closed" {
+            form method="post" action={ "/endpoints/" (path_segment(&l.id)) "/enable" } {
+                input type="hidden" name="csrf" value=(op.csrf);
+                button type="submit" { "Enable (and close its circuit)" }
+            }
+        }
+        h2 { "Attempts per hour" }
+        (chart::attempts(hours))
+        h2 { "Recent attempts" }
+        @if recent.is_empty() {
+            p class="empty" { "No attempt yet: events of its app reach it once a dispatcher runs." }
+        } @else {
+            div class="scroll" { table {
+                thead { tr { th { "Started" } th { "Event" } th { "#" } th { "Status" }
+                    th { "Class" } th { "Error" } th { "Duration" } th { "Answer (excerpt)" } } }
+                tbody { @for r in recent { tr {
+                    td { (r.get::<_, String>(0)) }
+                    td { @if let Some(e) = r.get::<_, Option<String>>(1) {
+                        a href={ "/events?id=" (path_segment(&e)) "&app=" (path_segment(&l.app)) } { (e) } } }
+                    td class="n" { (r.get::<_, i32>(2)) }
+                    td class="n" { (r.get::<_, Option<i32>>(3).map(|s| s.to_string()).unwrap_or_default()) }
+                    td { (r.get::<_, String>(4)) } td { (r.get::<_, String>(5)) }
+                    td class="n" { (r.get::<_, Option<i64>>(6).unwrap_or(0)) " ms" }
+                    td { code { (r.get::<_, String>(7)) } }
+                } } }
+            } }
+        }
+    }
+}
+
+async fn enable(
+    axum::extract::State(state): axum::extract::State<State>,
+    op: Operator,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = csrf_refusal(&state, &op, &form) {
+        return refused;
+    }
+    match state
+        .db
+        .query("SELECT hookseal.enable_endpoint($1)", &[&id])
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/endpoints/{}", path_segment(&id))).into_response(),
+        Err(e) => failure(StatusCode::UNPROCESSABLE_ENTITY, Some(&op), &e.to_string()),
+    }
+}
+
+/// `id` as one URL path segment or query value (ids are `[A-Za-z0-9_-]`;
+/// anything else is percent-encoded rather than trusted).
+fn path_segment(id: &str) -> String {
+    hookseal::percent_encode(id)
+}
+
+// ------------------------------------------------------------ one event
+
+#[derive(Deserialize)]
+struct EventQuery {
+    #[serde(default)]
+    id: String,
+    app: Option<String>,
+}
+
+const EVENT_SQL: &str = "SELECT h.type, h.endpoint_id, h.url, h.status::text, h.attempt,
+        to_char(h.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',
+        h.http_status, h.error_class, coalesce(h.error, ''), coalesce(left(h.response_body, 200), '')
+   FROM hookseal.event_attempts($1, $2) h";
+
+async fn event(
+    axum::extract::State(state): axum::extract::State<State>,
+    op: Operator,
+    Query(q): Query<EventQuery>,
+) -> Response {
+    let rows = match state.db.query(EVENT_SQL, &[&q.id, &q.app]).await {
+        Ok(r) => r,
+        Err(e) => return failure(StatusCode::UNPROCESSABLE_ENTITY, Some(&op), &e.to_string()),
+    };
+    let body = html! {
+        @if rows.is_empty() {
+            p class="empty" { "No event " code { (q.id) } ": never written, or removed by retention." }
+        } @else if rows.len() == 1 && rows[0].get::<_, Option<String>>(1).is_none() {
+            p { "Event " code { (q.id) } " (" (rows[0].get::<_, String>(0)) ") matched no endpoint: \
+                no enabled endpoint of its app took this type when it was written, so nothing was or will be sent." }
+        } @else {
+            div class="scroll" { table {
+                thead { tr { th { "Endpoint" } th { "Status" } th { "#" } th { "Started" }
+                    th { "HTTP" } th { "Class" } th { "Error" } th { "Answer (excerpt)" } } }
+                tbody { @for r in &rows { tr {
+                    td { @if let Some(ep) = r.get::<_, Option<String>>(1) { a href={ "/endpoints/" (path_segment(&ep)) } { (ep) } } }
+                    td { (r.get::<_, Option<String>>(3).unwrap_or_default()) }
+                    td class="n" { (r.get::<_, Option<i32>>(4).map(|a| a.to_string()).unwrap_or_default()) }
+                    td { (r.get::<_, Option<String>>(5).unwrap_or_default()) }
+                    td class="n" { (r.get::<_, Option<i32>>(6).map(|s| s.to_string()).unwrap_or_default()) }
+                    td { (r.get::<_, Option<String>>(7).unwrap_or_default()) }
+                    td { (r.get::<_, String>(8)) } td { code { (r.get::<_, String>(9)) } }
+                } } }
+            } }
+        }
+    };
+    page(&format!("Event {}", q.id), Some(&op), body).into_response()
+}

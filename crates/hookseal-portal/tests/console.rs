@@ -1,0 +1,268 @@
+//! The operator console against a real PostgreSQL (a database cloned from
+//! `hookseal_template`, either flavour) and a real HTTP client on
+//! 127.0.0.1: sign-in and its refusals, the endpoint list and detail with
+//! attacker-written values escaped, the security headers, CSRF on the one
+//! action, and no secret on any page. Run by scripts/dispatch-test.sh with
+//! `--ignored` and HOOKSEAL_TEST_PG=127.0.0.1:<port>.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hookseal::{TokenKey, UnixTime};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use tokio_postgres::{Client, NoTls};
+
+fn pg() -> String {
+    std::env::var("HOOKSEAL_TEST_PG")
+        .expect("HOOKSEAL_TEST_PG=host:port; run scripts/dispatch-test.sh")
+}
+
+async fn connect(url: &str) -> Client {
+    let (c, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    c
+}
+
+/// A fresh database from the template; (its name, a superuser connection).
+async fn database(test: &str) -> (String, Client) {
+    let root = connect(&format!("postgres://postgres@{}/postgres", pg())).await;
+    let name = format!("t_portal_{test}_{}", std::process::id());
+    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    root.batch_execute(&format!(
+        "CREATE DATABASE {name} TEMPLATE hookseal_template"
+    ))
+    .await
+    .unwrap();
+    (
+        name.clone(),
+        connect(&format!("postgres://postgres@{}/{name}", pg())).await,
+    )
+}
+
+/// The portal, in this process, for the admin login of `db`.
+async fn portal(db: &str, key: TokenKey) -> SocketAddr {
+    let config = hookseal_portal::Config {
+        database_url: format!("postgres://hookseal_test_admin@{}/{db}", pg()),
+        key,
+        secure_cookies: true,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(hookseal_portal::serve(
+        config,
+        "127.0.0.1:0".parse().unwrap(),
+        move |a| {
+            let _ = tx.send(a);
+        },
+        std::future::pending(),
+    ));
+    rx.await.unwrap()
+}
+
+async fn enabled(admin: &Client, ep: &str) -> bool {
+    admin
+        .query_one(
+            "SELECT enabled FROM hookseal.endpoints WHERE id = $1",
+            &[&ep],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+const XSS_URL: &str = "http://127.0.0.1:9/h?q=\"><script>alert(1)</script>";
+const XSS_REASON: &str = "<script>alert(2)</script><img src=x onerror=alert(3)>";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn an_operator_signs_in_finds_a_disabled_endpoint_and_enables_it() {
+    let (db, admin) = database("console").await;
+    let app: String = admin
+        .query_one("SELECT hookseal.create_app('shop')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let row = admin
+        .query_one(
+            "SELECT endpoint_id, secret FROM hookseal.create_endpoint($1, $2)",
+            &[&app, &XSS_URL],
+        )
+        .await
+        .unwrap();
+    let (ep, secret): (String, String) = (row.get(0), row.get(1));
+    admin
+        .execute(
+            "UPDATE hookseal.endpoints SET enabled = false, disabled_reason = $2 WHERE id = $1",
+            &[&ep, &XSS_REASON],
+        )
+        .await
+        .unwrap();
+    let key = TokenKey::generate().unwrap();
+    let token = hookseal_portal::operator_token(&key, Duration::from_secs(60));
+    let expired = key.sign("operator", "operator", UnixTime::from_secs(1));
+    let base = format!(
+        "http://{}",
+        portal(&db, TokenKey::from_text(&key.to_text()).unwrap()).await
+    );
+    let http = client();
+    let mut pages = Vec::new();
+
+    // Not signed in: every page sends to the sign-in form.
+    for path in ["/", &format!("/endpoints/{ep}"), "/events?id=x"] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.headers()[LOCATION], "/login");
+    }
+    // Refused: an expired token, another key's, a session token as a sign-in token, none.
+    let other =
+        hookseal_portal::operator_token(&TokenKey::generate().unwrap(), Duration::from_secs(60));
+    for (bad, why) in [
+        (expired.as_str(), "expired"),
+        (other.as_str(), "not a sign-in token"),
+        ("", "not a sign-in token"),
+    ] {
+        let r = http
+            .post(format!("{base}/login"))
+            .form(&[("token", bad)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.headers().get(SET_COOKIE).is_none());
+        let page = r.text().await.unwrap();
+        assert!(page.contains(why), "{page}");
+        assert!(
+            bad.is_empty() || !page.contains(bad),
+            "the token is not echoed"
+        );
+    }
+    // Signed in: an HttpOnly, SameSite=Strict, Secure cookie.
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[("token", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(set.contains(attr), "{set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let get = |path: String| {
+        let (http, cookie) = (http.clone(), cookie.clone());
+        async move { http.get(path).header(COOKIE, cookie).send().await.unwrap() }
+    };
+
+    // The list: the endpoint, its reason, escaped; the headers.
+    let r = get(format!("{base}/")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let list = r.text().await.unwrap();
+    assert!(list.contains(&ep) && list.contains("disabled"), "{list}");
+    assert!(
+        list.contains("&lt;script&gt;alert(2)"),
+        "the reason, escaped:\n{list}"
+    );
+    assert!(
+        !list.contains("<script") && !list.contains("<img"),
+        "nothing of it runs:\n{list}"
+    );
+    pages.push(list);
+
+    // The detail: the chart, the enable form with its CSRF field.
+    let detail = get(format!("{base}/endpoints/{ep}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        detail.contains("<svg") && detail.contains("0 attempts, 0 failed"),
+        "{detail}"
+    );
+    let csrf = detail
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a CSRF field")
+        .to_owned();
+    assert!(!detail.contains("<script"), "{detail}");
+    pages.push(detail);
+
+    // A POST without the field, or with another session's, changes nothing.
+    let other_csrf = key.sign(
+        "csrf",
+        "another-session",
+        UnixTime::from_secs(i64::from(u32::MAX)),
+    );
+    for form in [vec![], vec![("csrf", other_csrf.as_str())]] {
+        let r = http
+            .post(format!("{base}/endpoints/{ep}/enable"))
+            .header(COOKIE, &cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(!enabled(&admin, &ep).await, "refused, and still disabled");
+    }
+    // With it: enabled, and back to its page.
+    let r = http
+        .post(format!("{base}/endpoints/{ep}/enable"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    assert!(enabled(&admin, &ep).await);
+
+    // Unknown ids are a page that says so; an event page; the stylesheet.
+    assert_eq!(
+        get(format!("{base}/endpoints/ep_nope")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let event = get(format!("{base}/events?id=evt_nope"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(event.contains("No event"), "{event}");
+    pages.push(event);
+    let css = get(format!("{base}/static/portal.css")).await;
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+
+    // No page holds the endpoint's secret, whole or without its prefix.
+    let bare = secret.split_once('_').map_or(secret.as_str(), |(_, b)| b);
+    for p in &pages {
+        assert!(!p.contains(bare), "a secret on a page");
+    }
+    drop(admin);
+    let root = connect(&format!("postgres://postgres@{}/postgres", pg())).await;
+    root.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
