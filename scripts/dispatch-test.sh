@@ -15,6 +15,7 @@ need_rust
 need_base
 need_pg
 need_node   # the v1a interop receiver (Node crypto)
+need_browser   # the portal's browser tests
 cd "$root"
 
 echo "== install the extension"
@@ -81,8 +82,9 @@ echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
 echo "== hookseal dispatch as a process: signals during --drain, roles without the grant"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test dispatch_process -- --include-ignored
-echo "== the operator console (hookseal-portal): sign-in, pages, escaping, headers, CSRF"
-HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-portal -- --include-ignored
+echo "== the operator console (hookseal-portal): sign-in, pages, escaping, headers, CSRF; in headless chromium"
+HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" HOOKSEAL_SCREENSHOTS="$root/target/screenshots-$flavour" \
+  cargo test -p hookseal-portal -- --include-ignored
 
 # The scripts below start clusters of their own, of the same flavour
 # (HOOKSEAL_FLAVOUR is inherited).

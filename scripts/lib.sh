@@ -153,6 +153,12 @@ bench_cleanup() {
   rm -rf "$work"
 }
 
+# need_browser: Debian's chromium and chromedriver, for the portal's browser
+# tests (headless; root needs --no-sandbox, which the tests pass).
+need_browser() {
+  apt_need chromium chromium-driver
+}
+
 # need_fuzz: cargo-fuzz (libFuzzer) from crates.io. Fuzz builds use the
 # stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz passes -Z flags).
 need_fuzz() {

@@ -15,7 +15,7 @@
 //!
 //! Not yet here (issue 23 continues): the endpoint-owner portal (links
 //! scoped to one app, iframe origins), replay/redrive/rotate/alter actions,
-//! browser tests.
+//! the server-time benchmark. `tests/browser.rs` drives headless chromium.
 
 pub mod auth;
 mod chart;

@@ -5,62 +5,16 @@
 //! action, and no secret on any page. Run by scripts/dispatch-test.sh with
 //! `--ignored` and HOOKSEAL_TEST_PG=127.0.0.1:<port>.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use hookseal::{TokenKey, UnixTime};
+
+mod common;
+use common::{database, drop_database, portal};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
-use tokio_postgres::{Client, NoTls};
-
-fn pg() -> String {
-    std::env::var("HOOKSEAL_TEST_PG")
-        .expect("HOOKSEAL_TEST_PG=host:port; run scripts/dispatch-test.sh")
-}
-
-async fn connect(url: &str) -> Client {
-    let (c, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(conn);
-    c
-}
-
-/// A fresh database from the template; (its name, a superuser connection).
-async fn database(test: &str) -> (String, Client) {
-    let root = connect(&format!("postgres://postgres@{}/postgres", pg())).await;
-    let name = format!("t_portal_{test}_{}", std::process::id());
-    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    root.batch_execute(&format!(
-        "CREATE DATABASE {name} TEMPLATE hookseal_template"
-    ))
-    .await
-    .unwrap();
-    (
-        name.clone(),
-        connect(&format!("postgres://postgres@{}/{name}", pg())).await,
-    )
-}
-
-/// The portal, in this process, for the admin login of `db`.
-async fn portal(db: &str, key: TokenKey) -> SocketAddr {
-    let config = hookseal_portal::Config {
-        database_url: format!("postgres://hookseal_test_admin@{}/{db}", pg()),
-        key,
-        secure_cookies: true,
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(hookseal_portal::serve(
-        config,
-        "127.0.0.1:0".parse().unwrap(),
-        move |a| {
-            let _ = tx.send(a);
-        },
-        std::future::pending(),
-    ));
-    rx.await.unwrap()
-}
+use tokio_postgres::Client;
 
 async fn enabled(admin: &Client, ep: &str) -> bool {
     admin
@@ -261,8 +215,5 @@ async fn an_operator_signs_in_finds_a_disabled_endpoint_and_enables_it() {
         assert!(!p.contains(bare), "a secret on a page");
     }
     drop(admin);
-    let root = connect(&format!("postgres://postgres@{}/postgres", pg())).await;
-    root.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
-        .await
-        .unwrap();
+    drop_database(&db).await;
 }

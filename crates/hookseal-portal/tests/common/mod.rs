@@ -1,0 +1,61 @@
+//! What the portal's integration tests share: the test cluster, a fresh
+//! database from its template, and the portal served in this process.
+
+use std::net::SocketAddr;
+
+use hookseal::TokenKey;
+use tokio_postgres::{Client, NoTls};
+
+pub fn pg() -> String {
+    std::env::var("HOOKSEAL_TEST_PG")
+        .expect("HOOKSEAL_TEST_PG=host:port; run scripts/dispatch-test.sh")
+}
+
+pub async fn connect(url: &str) -> Client {
+    let (c, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    c
+}
+
+/// A fresh database `t_portal_{test}_{pid}` from `hookseal_template`:
+/// (its name, a superuser connection to it).
+pub async fn database(test: &str) -> (String, Client) {
+    let root = connect(&format!("postgres://postgres@{}/postgres", pg())).await;
+    let name = format!("t_portal_{test}_{}", std::process::id());
+    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    root.batch_execute(&format!(
+        "CREATE DATABASE {name} TEMPLATE hookseal_template"
+    ))
+    .await
+    .unwrap();
+    let admin = connect(&format!("postgres://postgres@{}/{name}", pg())).await;
+    (name, admin)
+}
+
+pub async fn drop_database(db: &str) {
+    let root = connect(&format!("postgres://postgres@{}/postgres", pg())).await;
+    root.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
+
+/// The portal, in this process, for the admin login of `db`.
+pub async fn portal(db: &str, key: TokenKey) -> SocketAddr {
+    let config = hookseal_portal::Config {
+        database_url: format!("postgres://hookseal_test_admin@{}/{db}", pg()),
+        key,
+        secure_cookies: true,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(hookseal_portal::serve(
+        config,
+        "127.0.0.1:0".parse().unwrap(),
+        move |a| {
+            let _ = tx.send(a);
+        },
+        std::future::pending(),
+    ));
+    rx.await.unwrap()
+}
