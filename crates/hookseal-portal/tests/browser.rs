@@ -135,6 +135,16 @@ async fn click(b: &Browser, at: Locator<'_>) {
     b.find(at).await.unwrap().click().await.unwrap();
 }
 
+/// Waits (10 s at most) for an element of the page a click leads to: a
+/// click returns before the browser has navigated.
+async fn appears(b: &Browser, at: Locator<'_>) {
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(at)
+        .await
+        .unwrap();
+}
+
 async fn text(b: &Browser, at: Locator<'_>) -> String {
     b.find(at).await.unwrap().text().await.unwrap()
 }
@@ -166,6 +176,7 @@ async fn an_operator_finds_the_disabled_endpoint_and_enables_it_in_a_browser() {
         .await
         .unwrap();
     click(&b, Locator::Css("main button[type=submit]")).await;
+    appears(&b, Locator::Css("form.find")).await; // the console's page
     assert_eq!(b.current_url().await.unwrap().path(), "/");
     let row = text(&b, Locator::XPath(&format!("//tr[td/a[text()='{bad}']]"))).await;
     // The payloads are text on the page, and nothing of them ran.
@@ -178,6 +189,7 @@ async fn an_operator_finds_the_disabled_endpoint_and_enables_it_in_a_browser() {
     shot(&b, "portal-console.png").await;
 
     click(&b, Locator::LinkText(&bad)).await;
+    appears(&b, Locator::Css("svg.chart")).await;
     let chart = b
         .find(Locator::Css("svg.chart"))
         .await
@@ -201,6 +213,12 @@ async fn an_operator_finds_the_disabled_endpoint_and_enables_it_in_a_browser() {
     click(
         &b,
         Locator::XPath("//button[starts-with(text(), 'Enable')]"),
+    )
+    .await;
+    // The same page again, now without the button.
+    appears(
+        &b,
+        Locator::XPath("//dd/span[@class='ok' and text()='enabled']"),
     )
     .await;
     let state = text(&b, Locator::Css("dl")).await;
