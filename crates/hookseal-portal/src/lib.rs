@@ -5,7 +5,8 @@
 //!
 //! - [`auth`]: operator sign-in tokens, the session cookie, CSRF fields
 //!   (all [`hookseal::TokenKey`] tokens: the core computes the MACs).
-//! - `pages`: the console's pages and actions.
+//! - `pages`: the console's pages and actions; `actions`: redrive, replay,
+//!   rotate.
 //! - `db`: the one PostgreSQL connection, reconnected when it breaks.
 //! - `chart`: the attempts-over-time SVG, drawn here.
 //!
@@ -14,9 +15,10 @@
 //! `no-store`.
 //!
 //! Not yet here (issue 23 continues): the endpoint-owner portal (links
-//! scoped to one app, iframe origins), replay/redrive/rotate/alter actions,
+//! scoped to one app, iframe origins), altering flow-control options,
 //! the server-time benchmark. `tests/browser.rs` drives headless chromium.
 
+mod actions;
 pub mod auth;
 mod chart;
 mod db;

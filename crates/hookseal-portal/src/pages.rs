@@ -12,6 +12,7 @@ use axum_extra::extract::cookie::CookieJar;
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
+use crate::actions::{self, Said};
 use crate::auth::{self, Operator};
 use crate::chart::{self, Hour};
 use crate::{PortalError, State};
@@ -25,6 +26,9 @@ pub(crate) fn routes() -> Router<State> {
         .route("/logout", post(logout))
         .route("/endpoints/{id}", get(endpoint))
         .route("/endpoints/{id}/enable", post(enable))
+        .route("/endpoints/{id}/redrive", post(actions::redrive))
+        .route("/endpoints/{id}/replay", post(actions::replay))
+        .route("/endpoints/{id}/rotate", post(actions::rotate))
         .route("/events", get(event))
         .route("/static/portal.css", get(stylesheet))
 }
@@ -37,7 +41,7 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
-fn page(title: &str, op: Option<&Operator>, body: Markup) -> Html<String> {
+pub(crate) fn page(title: &str, op: Option<&Operator>, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
@@ -66,7 +70,7 @@ fn page(title: &str, op: Option<&Operator>, body: Markup) -> Html<String> {
     )
 }
 
-fn failure(status: StatusCode, op: Option<&Operator>, what: &str) -> Response {
+pub(crate) fn failure(status: StatusCode, op: Option<&Operator>, what: &str) -> Response {
     (
         status,
         page(
@@ -128,14 +132,14 @@ async fn login(
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
+pub(crate) struct CsrfForm {
     #[serde(default)]
     csrf: Option<String>,
 }
 
 /// The form's CSRF field, checked: the 403 page to answer when it is
 /// missing or not this session's.
-fn csrf_refusal(state: &State, op: &Operator, form: &CsrfForm) -> Option<Response> {
+pub(crate) fn csrf_refusal(state: &State, op: &Operator, form: &CsrfForm) -> Option<Response> {
     if op.csrf_ok(state, form.csrf.as_deref()) {
         return None;
     }
@@ -290,6 +294,7 @@ async fn endpoint(
     axum::extract::State(state): axum::extract::State<State>,
     op: Operator,
     Path(id): Path<String>,
+    Query(said): Query<Said>,
 ) -> Response {
     let found = lines(&state, Some(&id)).await;
     let line = match found.map(|mut l| l.pop()) {
@@ -315,7 +320,7 @@ async fn endpoint(
     page(
         &line.id.clone(),
         Some(&op),
-        endpoint_body(&op, &line, &hours, &recent),
+        html! { (actions::said(&said)) (endpoint_body(&op, &line, &hours, &recent)) },
     )
     .into_response()
 }
@@ -339,6 +344,7 @@ fn endpoint_body(
                 button type="submit" { "Enable (and close its circuit)" }
             }
         }
+        (actions::forms(op, &l.id))
         h2 { "Attempts per hour" }
         (chart::attempts(hours))
         h2 { "Recent attempts" }
@@ -384,7 +390,7 @@ async fn enable(
 
 /// `id` as one URL path segment or query value (ids are `[A-Za-z0-9_-]`;
 /// anything else is percent-encoded rather than trusted).
-fn path_segment(id: &str) -> String {
+pub(crate) fn path_segment(id: &str) -> String {
     hookseal::percent_encode(id)
 }
 

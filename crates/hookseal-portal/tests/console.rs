@@ -194,6 +194,127 @@ async fn an_operator_signs_in_finds_a_disabled_endpoint_and_enables_it() {
     );
     assert!(enabled(&admin, &ep).await);
 
+    // Redrive and replay: one event, its row dead-lettered.
+    admin
+        .execute(
+            "SELECT hookseal.webhook_send($1, 'order.paid', '{}')",
+            &[&app],
+        )
+        .await
+        .unwrap();
+    admin
+        .execute(
+            "UPDATE hookseal.outbox SET status = 'dead' WHERE endpoint_id = $1",
+            &[&ep],
+        )
+        .await
+        .unwrap();
+    let act = |what: &'static str, form: Vec<(&'static str, String)>| {
+        let (http, cookie, url) = (
+            http.clone(),
+            cookie.clone(),
+            format!("{base}/endpoints/{ep}/{what}"),
+        );
+        async move {
+            http.post(url)
+                .header(COOKIE, cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = act(
+        "redrive",
+        vec![("csrf", csrf.clone()), ("since", String::new())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .ends_with("?redriven=1"));
+    let said = get(format!("{base}/endpoints/{ep}?redriven=1"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(said.contains("1 dead letters queued again"), "{said}");
+    // Replay takes delivered rows: as if a dispatcher had delivered it.
+    admin
+        .execute(
+            "UPDATE hookseal.outbox SET status = 'delivered', delivered_at = now() WHERE endpoint_id = $1",
+            &[&ep],
+        )
+        .await
+        .unwrap();
+    let since = "2000-01-01T00:00".to_string();
+    let r = act("replay", vec![("csrf", csrf.clone()), ("since", since)]).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    assert!(r.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .ends_with("?replayed=1"));
+    let r = act(
+        "replay",
+        vec![("csrf", csrf.clone()), ("since", "not a time".into())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Rotate: refused without the field; with it, the new secret on that
+    // one page only, and it is the endpoint's newest.
+    let count = "SELECT count(*) FROM hookseal.secrets WHERE webhook_id = $1";
+    let before: i64 = admin.query_one(count, &[&ep]).await.unwrap().get(0);
+    let r = act("rotate", vec![("grace", "0".into())]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        admin
+            .query_one(count, &[&ep])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        before
+    );
+    let shown = act(
+        "rotate",
+        vec![("csrf", csrf.clone()), ("grace", "0".into())],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let new_secret = shown
+        .split("class=\"secret\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the new secret shown")
+        .to_owned();
+    let hash: String = admin
+        .query_one(
+            "SELECT hash FROM hookseal.secrets WHERE webhook_id = $1 ORDER BY created_at DESC LIMIT 1",
+            &[&ep],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(hookseal::Secret::new(&new_secret).unwrap().hash_hex(), hash);
+    let after = get(format!("{base}/endpoints/{ep}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !after.contains(&new_secret),
+        "shown once, not on the endpoint's page"
+    );
+    pages.push(after);
+
     // Unknown ids are a page that says so; an event page; the stylesheet.
     assert_eq!(
         get(format!("{base}/endpoints/ep_nope")).await.status(),
@@ -210,9 +331,11 @@ async fn an_operator_signs_in_finds_a_disabled_endpoint_and_enables_it() {
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 
     // No page holds the endpoint's secret, whole or without its prefix.
-    let bare = secret.split_once('_').map_or(secret.as_str(), |(_, b)| b);
-    for p in &pages {
-        assert!(!p.contains(bare), "a secret on a page");
+    for s in [&secret, &new_secret] {
+        let bare = s.split_once('_').map_or(s.as_str(), |(_, b)| b);
+        for p in &pages {
+            assert!(!p.contains(bare), "a secret on a page");
+        }
     }
     drop(admin);
     drop_database(&db).await;
