@@ -1,7 +1,8 @@
 //! An endpoint's actions beyond *Enable*: redrive its dead letters, replay
-//! its app's events to it, rotate its secret. Each is a POST with the
-//! session's CSRF field that calls the extension's own function
-//! (`redrive_endpoint`, `replay`, `rotate_secret`) and goes back to the
+//! its app's events to it, rotate its secret, alter its URL and flow
+//! control. Each is a POST with the session's CSRF field that calls the
+//! extension's own function (`redrive_endpoint`, `replay`, `rotate_secret`,
+//! `alter_endpoint`, which checks every option) and goes back to the
 //! endpoint's page saying how many rows moved; a rotation instead answers
 //! with the one page that shows the new secret (never a URL, a redirect or
 //! a log line; `no-store` like every page).
@@ -28,11 +29,134 @@ pub(crate) struct ActionForm {
     grace: String,
 }
 
+/// The alter form: each field as text, as the current value fills it in.
+#[derive(Deserialize, Default)]
+pub(crate) struct Options {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    max_in_flight: String,
+    #[serde(default)]
+    rate_limit: String,
+    #[serde(default)]
+    failure_threshold: String,
+    #[serde(default)]
+    probe_interval: String,
+    #[serde(default)]
+    disable_after: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AlterForm {
+    #[serde(flatten)]
+    csrf: CsrfForm,
+    #[serde(flatten)]
+    options: Options,
+}
+
+const OPTIONS_SQL: &str =
+    "SELECT url, coalesce(max_in_flight::text, ''), coalesce(rate_limit::text, ''),
+        coalesce(failure_threshold::text, ''), coalesce(probe_interval::text, ''),
+        coalesce(disable_after::text, '')
+   FROM hookseal.endpoint_status WHERE endpoint_id = $1";
+
+/// Empty max_in_flight / rate_limit: no limit (null); the other empty
+/// fields are left as they are. alter_endpoint() names a bad value.
+const ALTER_SQL: &str = "SELECT hookseal.alter_endpoint($1::text,
+        jsonb_build_object('url', $2::text, 'max_in_flight', nullif($3::text, '')::integer,
+                           'rate_limit', nullif($4::text, '')::double precision)
+        || jsonb_strip_nulls(jsonb_build_object('failure_threshold', nullif($5::text, '')::integer,
+                                                'probe_interval', nullif($6::text, ''),
+                                                'disable_after', nullif($7::text, ''))))";
+
+/// The endpoint's current options, for the alter form.
+pub(crate) async fn options(state: &State, id: &str) -> Options {
+    let rows = state
+        .db
+        .query(OPTIONS_SQL, &[&id])
+        .await
+        .unwrap_or_default();
+    rows.first()
+        .map(|r| Options {
+            url: r.get(0),
+            max_in_flight: r.get(1),
+            rate_limit: r.get(2),
+            failure_threshold: r.get(3),
+            probe_interval: r.get(4),
+            disable_after: r.get(5),
+        })
+        .unwrap_or_default()
+}
+
+fn alter_form(op: &Operator, to: String, o: &Options) -> Markup {
+    let fields = [
+        ("url", "URL", &o.url),
+        (
+            "max_in_flight",
+            "Max in flight (empty: no limit)",
+            &o.max_in_flight,
+        ),
+        (
+            "rate_limit",
+            "Deliveries per second (empty: no limit)",
+            &o.rate_limit,
+        ),
+        (
+            "failure_threshold",
+            "Failures that open the circuit",
+            &o.failure_threshold,
+        ),
+        ("probe_interval", "Probe interval", &o.probe_interval),
+        (
+            "disable_after",
+            "Disable after failing for",
+            &o.disable_after,
+        ),
+    ];
+    html! {
+        form method="post" action=(to) class="alter" {
+            input type="hidden" name="csrf" value=(op.csrf);
+            @for (name, label, value) in fields {
+                label { (label) " " input name=(name) value=(value); }
+            }
+            button type="submit" { "Save" }
+        }
+    }
+}
+
+pub(crate) async fn alter(
+    axum::extract::State(state): axum::extract::State<State>,
+    op: Operator,
+    Path(id): Path<String>,
+    Form(form): Form<AlterForm>,
+) -> Response {
+    if let Some(refused) = csrf_refusal(&state, &op, &form.csrf) {
+        return refused;
+    }
+    let o = &form.options;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+        &id,
+        &o.url,
+        &o.max_in_flight,
+        &o.rate_limit,
+        &o.failure_threshold,
+        &o.probe_interval,
+        &o.disable_after,
+    ];
+    match state.db.query(ALTER_SQL, &params).await {
+        Ok(_) => {
+            Redirect::to(&format!("/endpoints/{}?altered=1", path_segment(&id))).into_response()
+        }
+        Err(e) => failure(StatusCode::UNPROCESSABLE_ENTITY, Some(&op), &e.to_string()),
+    }
+}
+
 /// "N moved" after an action, from the redirect's query.
 #[derive(Deserialize, Default)]
 pub(crate) struct Said {
     redriven: Option<i32>,
     replayed: Option<i32>,
+    altered: Option<i32>,
 }
 
 /// `since` as the SQL takes it: empty is NULL (the function's default).
@@ -42,10 +166,11 @@ pub(crate) fn said(s: &Said) -> Markup {
     html! {
         @if let Some(n) = s.redriven { p class="done" role="status" { (n) " dead letters queued again." } }
         @if let Some(n) = s.replayed { p class="done" role="status" { (n) " events queued to send again, under their ids." } }
+        @if s.altered.is_some() { p class="done" role="status" { "Saved." } }
     }
 }
 
-pub(crate) fn forms(op: &Operator, id: &str) -> Markup {
+pub(crate) fn forms(op: &Operator, id: &str, options: &Options) -> Markup {
     let to = |what: &str| format!("/endpoints/{}/{what}", path_segment(id));
     html! {
         h2 { "Actions" }
@@ -66,6 +191,8 @@ pub(crate) fn forms(op: &Operator, id: &str) -> Markup {
                 button type="submit" { "Rotate the secret" }
             }
         }
+        h2 { "URL and flow control" }
+        (alter_form(op, to("alter"), options))
     }
 }
 

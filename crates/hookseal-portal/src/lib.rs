@@ -6,7 +6,7 @@
 //! - [`auth`]: operator sign-in tokens, the session cookie, CSRF fields
 //!   (all [`hookseal::TokenKey`] tokens: the core computes the MACs).
 //! - `pages`: the console's pages and actions; `actions`: redrive, replay,
-//!   rotate.
+//!   rotate, alter.
 //! - `db`: the one PostgreSQL connection, reconnected when it breaks.
 //! - `chart`: the attempts-over-time SVG, drawn here.
 //!
@@ -15,7 +15,7 @@
 //! `no-store`.
 //!
 //! Not yet here (issue 23 continues): the endpoint-owner portal (links
-//! scoped to one app, iframe origins), altering flow-control options,
+//! scoped to one app, iframe origins), timestamps in the viewer's zone,
 //! the server-time benchmark. `tests/browser.rs` drives headless chromium.
 
 mod actions;

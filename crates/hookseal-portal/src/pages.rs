@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<State> {
         .route("/endpoints/{id}/redrive", post(actions::redrive))
         .route("/endpoints/{id}/replay", post(actions::replay))
         .route("/endpoints/{id}/rotate", post(actions::rotate))
+        .route("/endpoints/{id}/alter", post(actions::alter))
         .route("/events", get(event))
         .route("/static/portal.css", get(stylesheet))
 }
@@ -320,7 +321,11 @@ async fn endpoint(
     page(
         &line.id.clone(),
         Some(&op),
-        html! { (actions::said(&said)) (endpoint_body(&op, &line, &hours, &recent)) },
+        html! {
+            (actions::said(&said))
+            (endpoint_body(&op, &line, &hours, &recent))
+            (actions::forms(&op, &line.id, &actions::options(&state, &line.id).await))
+        },
     )
     .into_response()
 }
@@ -344,7 +349,6 @@ fn endpoint_body(
                 button type="submit" { "Enable (and close its circuit)" }
             }
         }
-        (actions::forms(op, &l.id))
         h2 { "Attempts per hour" }
         (chart::attempts(hours))
         h2 { "Recent attempts" }

@@ -315,6 +315,49 @@ async fn an_operator_signs_in_finds_a_disabled_endpoint_and_enables_it() {
     );
     pages.push(after);
 
+    // Alter: the form is filled with the current values; a bad value is
+    // named and changes nothing; a good one is saved.
+    assert!(
+        pages[pages.len() - 1].contains("name=\"failure_threshold\" value=\"5\""),
+        "{}",
+        pages[pages.len() - 1]
+    );
+    let alter = |max: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("url", "http://127.0.0.1:9/fixed".to_string()),
+            ("max_in_flight", max.to_string()),
+            ("rate_limit", String::new()),
+            ("failure_threshold", "7".to_string()),
+        ]
+    };
+    let r = act("alter", alter("many")).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let said = r.text().await.unwrap();
+    assert!(
+        said.contains("integer") && said.contains("many"),
+        "the value named: {said}"
+    );
+    let opts = "SELECT url, max_in_flight, failure_threshold FROM hookseal.endpoints WHERE id = $1";
+    let row = admin.query_one(opts, &[&ep]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), XSS_URL, "unchanged");
+    let r = act("alter", alter("3")).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let row = admin.query_one(opts, &[&ep]).await.unwrap();
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, Option<i32>>(1),
+            row.get::<_, i32>(2)
+        ),
+        ("http://127.0.0.1:9/fixed".to_string(), Some(3), 7)
+    );
+
     // Unknown ids are a page that says so; an event page; the stylesheet.
     assert_eq!(
         get(format!("{base}/endpoints/ep_nope")).await.status(),
