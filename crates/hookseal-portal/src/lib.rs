@@ -1,7 +1,8 @@
 //! `hookseal portal`: the operator console, rendered on the server (maud),
 //! working through the extension's SQL API as a `hookseal_admin` login,
 //! never around it. No JavaScript is needed for any page or action; the one
-//! stylesheet is served by the binary.
+//! stylesheet and the one script (times in the viewer's zone) are served by
+//! the binary.
 //!
 //! - [`auth`]: operator sign-in tokens, the session cookie, CSRF fields
 //!   (all [`hookseal::TokenKey`] tokens: the core computes the MACs).
@@ -11,7 +12,7 @@
 //! - `chart`: the attempts-over-time SVG, drawn here.
 //!
 //! Every response carries a Content-Security-Policy that allows no script
-//! and no framing (`frame-ancestors 'none'`), `nosniff`, `no-referrer` and
+//! but the binary's own file and no framing (`frame-ancestors 'none'`), `nosniff`, `no-referrer` and
 //! `no-store`.
 //!
 //! Not yet here (issue 23 continues): the endpoint-owner portal (links
@@ -112,10 +113,12 @@ pub async fn serve(
         })
 }
 
-/// The policy every page is served under: nothing runs, nothing frames it,
-/// forms post only here.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The policy every page is served under: only the binary's own script
+/// runs (no inline script, no handler attribute), nothing frames it, forms
+/// post only here.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 async fn security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();

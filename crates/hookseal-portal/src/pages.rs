@@ -18,6 +18,7 @@ use crate::chart::{self, Hour};
 use crate::{PortalError, State};
 
 const STYLESHEET: &str = include_str!("../static/portal.css");
+const SCRIPT: &str = include_str!("../static/portal.js");
 
 pub(crate) fn routes() -> Router<State> {
     Router::new()
@@ -32,6 +33,28 @@ pub(crate) fn routes() -> Router<State> {
         .route("/endpoints/{id}/alter", post(actions::alter))
         .route("/events", get(event))
         .route("/static/portal.css", get(stylesheet))
+        .route("/static/portal.js", get(script))
+}
+
+/// The one script: shows `<time>` values in the viewer's zone. Every page
+/// and action works without it.
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+/// A time the SQL wrote as `YYYY-MM-DD HH:MM:SS UTC`: that text, in a
+/// `<time>` whose `datetime` the script turns into the viewer's zone.
+fn when(utc: &str) -> Markup {
+    let iso = utc
+        .strip_suffix(" UTC")
+        .map(|t| format!("{}Z", t.replacen(' ', "T", 1)));
+    html! {
+        @if let Some(iso) = iso { time datetime=(iso) title=(utc) { (utc) } } @else { (utc) }
+    }
 }
 
 async fn stylesheet() -> Response {
@@ -52,6 +75,7 @@ pub(crate) fn page(title: &str, op: Option<&Operator>, body: Markup) -> Html<Str
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · hookseal" }
                     link rel="stylesheet" href="/static/portal.css";
+                    script src="/static/portal.js" defer {}
                 }
                 body {
                     header {
@@ -359,7 +383,7 @@ fn endpoint_body(
                 thead { tr { th { "Started" } th { "Event" } th { "#" } th { "Status" }
                     th { "Class" } th { "Error" } th { "Duration" } th { "Answer (excerpt)" } } }
                 tbody { @for r in recent { tr {
-                    td { (r.get::<_, String>(0)) }
+                    td { (when(&r.get::<_, String>(0))) }
                     td { @if let Some(e) = r.get::<_, Option<String>>(1) {
                         a href={ "/events?id=" (path_segment(&e)) "&app=" (path_segment(&l.app)) } { (e) } } }
                     td class="n" { (r.get::<_, i32>(2)) }
@@ -435,7 +459,7 @@ async fn event(
                     td { @if let Some(ep) = r.get::<_, Option<String>>(1) { a href={ "/endpoints/" (path_segment(&ep)) } { (ep) } } }
                     td { (r.get::<_, Option<String>>(3).unwrap_or_default()) }
                     td class="n" { (r.get::<_, Option<i32>>(4).map(|a| a.to_string()).unwrap_or_default()) }
-                    td { (r.get::<_, Option<String>>(5).unwrap_or_default()) }
+                    td { (when(&r.get::<_, Option<String>>(5).unwrap_or_default())) }
                     td class="n" { (r.get::<_, Option<i32>>(6).map(|s| s.to_string()).unwrap_or_default()) }
                     td { (r.get::<_, Option<String>>(7).unwrap_or_default()) }
                     td { (r.get::<_, String>(8)) } td { code { (r.get::<_, String>(9)) } }

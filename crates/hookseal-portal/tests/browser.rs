@@ -35,6 +35,7 @@ async fn driver() -> Driver {
         .port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .env("TZ", "Asia/Kolkata")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -208,6 +209,24 @@ async fn an_operator_finds_the_disabled_endpoint_and_enables_it_in_a_browser() {
         "escaped, shown as text"
     );
     nothing_ran(&b).await;
+    // The one script ran: times in the viewer's zone (chromium here runs
+    // in TZ=Asia/Kolkata, +05:30), the UTC text kept as the title.
+    let first = b.find(Locator::Css("main table tbody time")).await.unwrap();
+    let utc = first.attr("title").await.unwrap().unwrap_or_default();
+    let start = Instant::now();
+    let mut shown = first.text().await.unwrap();
+    while shown == utc && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        shown = first.text().await.unwrap();
+    }
+    assert!(
+        utc.ends_with(" UTC") && !shown.ends_with(" UTC"),
+        "{shown} / {utc}"
+    );
+    assert!(
+        shown.contains("GMT+5:30") || shown.contains("IST"),
+        "{shown}"
+    );
     shot(&b, "portal-endpoint.png").await;
 
     click(

@@ -126,7 +126,10 @@ async fn an_operator_signs_in_finds_a_disabled_endpoint_and_enables_it() {
         .unwrap()
         .to_owned();
     assert!(
-        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        csp.contains("frame-ancestors 'none'")
+            && csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self';")
+            && !csp.contains("unsafe-inline"),
         "{csp}"
     );
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
@@ -136,8 +139,11 @@ async fn an_operator_signs_in_finds_a_disabled_endpoint_and_enables_it() {
         list.contains("&lt;script&gt;alert(2)"),
         "the reason, escaped:\n{list}"
     );
+    // The one script element is the binary's own file.
+    assert_eq!(list.matches("<script").count(), 1, "{list}");
     assert!(
-        !list.contains("<script") && !list.contains("<img"),
+        list.contains("<script src=\"/static/portal.js\" defer></script>")
+            && !list.contains("<img"),
         "nothing of it runs:\n{list}"
     );
     pages.push(list);
@@ -158,7 +164,11 @@ async fn an_operator_signs_in_finds_a_disabled_endpoint_and_enables_it() {
         .and_then(|s| s.split('"').next())
         .expect("a CSRF field")
         .to_owned();
-    assert!(!detail.contains("<script"), "{detail}");
+    assert_eq!(
+        detail.matches("<script").count(),
+        1,
+        "only the binary's own: {detail}"
+    );
     pages.push(detail);
 
     // A POST without the field, or with another session's, changes nothing.
@@ -372,6 +382,11 @@ async fn an_operator_signs_in_finds_a_disabled_endpoint_and_enables_it() {
     pages.push(event);
     let css = get(format!("{base}/static/portal.css")).await;
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    let js = get(format!("{base}/static/portal.js")).await;
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
 
     // No page holds the endpoint's secret, whole or without its prefix.
     for s in [&secret, &new_secret] {
