@@ -645,6 +645,19 @@ fn sealing_keygen(path: &std::path::Path) -> Result<u8, Fail> {
     Ok(0)
 }
 
+/// Completes at SIGTERM or SIGINT, for the servers that stop on either
+/// (`receive`, `portal`); caught from the moment this is called.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>, Fail> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| failed(format!("cannot catch signals: {e}")))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+    })
+}
+
 /// A new owner-only (0600) file for key material; an existing file is
 /// never overwritten. Opened before the key is made, so a refusal costs
 /// nothing.

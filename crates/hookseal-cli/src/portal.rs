@@ -74,14 +74,7 @@ pub fn run(args: PortalArgs) -> Result<u8, Fail> {
     };
     let rt = tokio::runtime::Runtime::new().map_err(|e| failed(format!("runtime: {e}")))?;
     rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| failed(format!("cannot catch signals: {e}")))?;
-        let stop = async move {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = tokio::signal::ctrl_c() => {},
-            }
-        };
+        let stop = crate::stop_signal()?;
         hookseal_portal::serve(
             config,
             args.listen,

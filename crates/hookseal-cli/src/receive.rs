@@ -112,14 +112,7 @@ async fn serve(addr: SocketAddr, receiver: Receiver, state: Arc<State>) -> Resul
             }
         })
     };
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| failed(e.to_string()))?;
-    let stop = async move {
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
-        }
-    };
+    let stop = crate::stop_signal()?;
     // On SIGTERM: stop accepting, and wait at most 1 s for open
     // connections (a sender's idle keep-alive must not hold the exit).
     let served = hookseal_axum::serve(listener, app, stop, Duration::from_secs(1)).await;

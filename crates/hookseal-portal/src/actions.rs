@@ -30,7 +30,7 @@ pub(crate) struct ActionForm {
 }
 
 /// The alter form: each field as text, as the current value fills it in.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 pub(crate) struct Options {
     #[serde(default)]
     url: String,
@@ -54,12 +54,6 @@ pub(crate) struct AlterForm {
     options: Options,
 }
 
-const OPTIONS_SQL: &str =
-    "SELECT url, coalesce(max_in_flight::text, ''), coalesce(rate_limit::text, ''),
-        coalesce(failure_threshold::text, ''), coalesce(probe_interval::text, ''),
-        coalesce(disable_after::text, '')
-   FROM hookseal.endpoint_status WHERE endpoint_id = $1";
-
 /// Empty max_in_flight / rate_limit: no limit (null); the other empty
 /// fields are left as they are. alter_endpoint() names a bad value.
 const ALTER_SQL: &str = "SELECT hookseal.alter_endpoint($1::text,
@@ -69,23 +63,19 @@ const ALTER_SQL: &str = "SELECT hookseal.alter_endpoint($1::text,
                                                 'probe_interval', nullif($6::text, ''),
                                                 'disable_after', nullif($7::text, ''))))";
 
-/// The endpoint's current options, for the alter form.
-pub(crate) async fn options(state: &State, id: &str) -> Options {
-    let rows = state
-        .db
-        .query(OPTIONS_SQL, &[&id])
-        .await
-        .unwrap_or_default();
-    rows.first()
-        .map(|r| Options {
-            url: r.get(0),
-            max_in_flight: r.get(1),
-            rate_limit: r.get(2),
-            failure_threshold: r.get(3),
-            probe_interval: r.get(4),
-            disable_after: r.get(5),
-        })
-        .unwrap_or_default()
+impl Options {
+    /// From the endpoint's URL (column 2) and its five option columns from
+    /// `at` on, as the console's endpoint query writes them.
+    pub(crate) fn from_row(r: &tokio_postgres::Row, at: usize) -> Options {
+        Options {
+            url: r.get(2),
+            max_in_flight: r.get(at),
+            rate_limit: r.get(at + 1),
+            failure_threshold: r.get(at + 2),
+            probe_interval: r.get(at + 3),
+            disable_after: r.get(at + 4),
+        }
+    }
 }
 
 fn alter_form(op: &Operator, to: String, o: &Options) -> Markup {

@@ -85,8 +85,11 @@ pub fn router(config: Config) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `addr` until `shutdown` completes; calls `bound`
-/// with the address once listening (port 0 picks one).
+/// Serves [`router`] on `addr` until `shutdown` completes, through the
+/// workspace's one server loop (`hookseal_axum::serve`: a header-read
+/// timeout, and at most [`SHUTDOWN_GRACE`] for open connections, so a
+/// browser's idle keep-alive does not hold the exit); calls `bound` with
+/// the address once listening (port 0 picks one).
 pub async fn serve(
     config: Config,
     addr: SocketAddr,
@@ -104,14 +107,16 @@ pub async fn serve(
         reason: e.to_string(),
     })?;
     bound(local);
-    axum::serve(listener, router(config))
-        .with_graceful_shutdown(shutdown)
+    hookseal_axum::serve(listener, router(config), shutdown, SHUTDOWN_GRACE)
         .await
         .map_err(|e| PortalError::Listen {
             addr,
             reason: e.to_string(),
         })
 }
+
+/// How long open connections get once shutdown starts.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The policy every page is served under: only the binary's own script
 /// runs (no inline script, no handler attribute), nothing frames it, forms

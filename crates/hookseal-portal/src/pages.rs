@@ -205,11 +205,16 @@ struct Line {
     queued: i64,
     dead: i64,
     last_error: Option<String>,
+    /// The alter form's current values (endpoint_status, as text).
+    pub(crate) options: actions::Options,
 }
 
 const LINES: &str =
     "SELECT h.endpoint_id, h.app_id, h.url, h.enabled, s.disabled_reason, s.held_reason,
-        h.circuit, h.attempts, h.success_rate, h.p50_ms, h.p99_ms, h.queued, h.dead, h.last_error
+        h.circuit, h.attempts, h.success_rate, h.p50_ms, h.p99_ms, h.queued, h.dead, h.last_error,
+        coalesce(s.max_in_flight::text, ''), coalesce(s.rate_limit::text, ''),
+        coalesce(s.failure_threshold::text, ''), coalesce(s.probe_interval::text, ''),
+        coalesce(s.disable_after::text, '')
    FROM hookseal.endpoint_health('24 hours') h
    JOIN hookseal.endpoint_status s USING (endpoint_id)
   WHERE $1::text IS NULL OR h.endpoint_id = $1
@@ -234,6 +239,7 @@ async fn lines(state: &State, only: Option<&str>) -> Result<Vec<Line>, PortalErr
             queued: r.get(11),
             dead: r.get(12),
             last_error: r.get(13),
+            options: actions::Options::from_row(r, 14),
         })
         .collect())
 }
@@ -348,7 +354,7 @@ async fn endpoint(
         html! {
             (actions::said(&said))
             (endpoint_body(&op, &line, &hours, &recent))
-            (actions::forms(&op, &line.id, &actions::options(&state, &line.id).await))
+            (actions::forms(&op, &line.id, &line.options))
         },
     )
     .into_response()
