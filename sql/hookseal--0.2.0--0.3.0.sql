@@ -1341,6 +1341,144 @@ BEGIN
 END
 $$;
 
+-- The endpoint-owner portal (0.3.0) -----------------------------------------
+
+-- Links that open `hookseal portal`'s owner pages for one app until they
+-- expire. A link's token (hspl_ and 42 random nanoid characters, 252 bits:
+-- two new_id('secret') tails) is returned once by portal_link(); only its
+-- SHA-256 is kept, so no dump holds a usable link.
+CREATE TABLE portal_links (
+    token_hash  text PRIMARY KEY,               -- hex(sha256(token))
+    app_id      text NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    expires_at  timestamptz NOT NULL
+);
+CREATE INDEX portal_links_expires ON portal_links (expires_at);
+
+-- A link to the owner portal of `app`, valid for `ttl` (1 second to 7
+-- days): the path to append to where `hookseal portal` is served
+-- (/o/open/hspl_...). The operator's backend makes one per page view and
+-- puts it in its iframe. Links that expired are removed here.
+CREATE FUNCTION portal_link(app text, ttl interval DEFAULT '1 hour') RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    token text := 'hspl_' || substr(new_id('secret'), 8) || substr(new_id('secret'), 8);
+BEGIN
+    PERFORM _check_app(app);
+    IF ttl IS NULL OR ttl < interval '1 second' OR ttl > interval '7 days' THEN
+        RAISE EXCEPTION 'hookseal: portal_link() ttl must be from 1 second to 7 days (got %)',
+            coalesce(ttl::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    DELETE FROM portal_links l WHERE l.expires_at < clock_timestamp();
+    INSERT INTO portal_links (token_hash, app_id, expires_at)
+    VALUES (secret_hash(token), app, clock_timestamp() + ttl);
+    RETURN '/o/open/' || token;
+END
+$$;
+
+-- The app and expiry of a link's token, while it has not expired (no row
+-- otherwise: unknown, expired and malformed tokens look the same).
+CREATE FUNCTION open_portal_link(token text)
+RETURNS TABLE (app_id text, expires_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT l.app_id, l.expires_at FROM portal_links l
+    WHERE token ~ '^hspl_[A-Za-z0-9_-]{42}$' AND l.token_hash = secret_hash(token)
+      AND l.expires_at > clock_timestamp()
+$$;
+
+-- Every link of `app` stops working now. Returns how many were live.
+CREATE FUNCTION revoke_portal_links(app text) RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    WITH d AS (DELETE FROM portal_links l WHERE l.app_id = app
+               RETURNING l.expires_at > clock_timestamp() AS live)
+    SELECT count(*) FILTER (WHERE live)::integer FROM d
+$$;
+
+-- Stop sending to an endpoint (its owner's choice, or the operator's):
+-- new events are not queued for it, rows already queued wait until
+-- enable_endpoint(). False when there is no such endpoint.
+CREATE FUNCTION disable_endpoint(endpoint text, reason text DEFAULT 'disabled by its owner')
+RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    WITH u AS (UPDATE endpoints e SET enabled = false, disabled_reason = left(reason, 200)
+               WHERE e.id = endpoint RETURNING 1)
+    SELECT count(*) = 1 FROM u
+$$;
+
+-- Delete an endpoint with its secrets, outbox rows and their attempts.
+-- False when there is no such endpoint.
+CREATE FUNCTION delete_endpoint(endpoint text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    PERFORM 1 FROM endpoints e WHERE e.id = endpoint FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    DELETE FROM attempts t WHERE t.outbox_id IN (SELECT o.id FROM outbox o WHERE o.endpoint_id = endpoint);
+    DELETE FROM endpoints e WHERE e.id = endpoint;
+    RETURN true;
+END
+$$;
+
+-- A test event (type hookseal.test) for one endpoint only, through the
+-- outbox like any other: written to the endpoint's app, queued for this
+-- endpoint whatever its event_types, and for no other endpoint. Returns
+-- the event's id.
+CREATE FUNCTION send_test_event(endpoint text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+DECLARE
+    ep endpoints;
+    evt text;
+BEGIN
+    SELECT * INTO ep FROM endpoints e WHERE e.id = endpoint;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'hookseal: no endpoint %', coalesce(quote_literal(endpoint), 'NULL')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF NOT ep.enabled THEN
+        RAISE EXCEPTION 'hookseal: endpoint % is disabled: enable it to send it a test event', endpoint
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    INSERT INTO events (app_id, type, data)
+    VALUES (ep.app_id, 'hookseal.test', jsonb_build_object('test', true, 'endpoint_id', endpoint))
+    RETURNING id INTO evt;
+    -- The fan-out queued it for every endpoint taking all types: keep only
+    -- this one's row, and write it (unsigned: its claim signs it) when its
+    -- event_types left it out.
+    DELETE FROM outbox o WHERE o.event_id = evt AND o.app_id = ep.app_id AND o.endpoint_id <> endpoint;
+    INSERT INTO outbox (event_id, app_id, endpoint_id, body, signed_at, ordered, headers)
+    SELECT evt, ep.app_id, endpoint, _delivery_body(ep.scheme, event_body(v.id, v.type, v.created_at, v.data)),
+           '-infinity', ep.ordered, '{}'
+    FROM events v WHERE v.id = evt AND v.app_id = ep.app_id
+    ON CONFLICT (event_id, endpoint_id) DO NOTHING;
+    PERFORM pg_notify('hookseal_outbox', ep.app_id);
+    RETURN evt;
+END
+$$;
+
+-- Send one delivery again (delivered or dead), under its message id,
+-- signed at its claim. False when the row is neither (queued, in flight,
+-- or gone).
+CREATE FUNCTION replay_delivery(outbox_id bigint) RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT _requeue(ARRAY[outbox_id], 'delivered') + _requeue(ARRAY[outbox_id], 'dead') = 1
+$$;
+
 -- Privileges ------------------------------------------------------------------
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA hookseal FROM PUBLIC;
@@ -1352,3 +1490,8 @@ GRANT EXECUTE ON FUNCTION _flavour() TO hookseal_writer, hookseal_dispatcher, ho
 GRANT EXECUTE ON FUNCTION register_sealing_key(text) TO hookseal_admin;
 GRANT EXECUTE ON FUNCTION add_sealed_keypair(text, text, text, interval) TO hookseal_admin;
 GRANT SELECT ON sealing_keys TO hookseal_admin;
+GRANT EXECUTE ON FUNCTION portal_link(text, interval), open_portal_link(text),
+    revoke_portal_links(text), disable_endpoint(text, text), delete_endpoint(text),
+    send_test_event(text), replay_delivery(bigint)
+TO hookseal_admin;
+REVOKE ALL ON portal_links FROM PUBLIC;

@@ -163,17 +163,7 @@ fn config(args: &DispatchArgs) -> Result<Config, Fail> {
         Some(_) => return Err(usage("--maintain-every: must be positive")),
         None => None,
     };
-    let nets = args
-        .allow
-        .iter()
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            s.trim()
-                .parse()
-                .map_err(|_| usage(format!("--allow {s}: not a CIDR network")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    config.policy = AddressPolicy::new(nets);
+    config.policy = address_policy(&args.allow)?;
     Ok(config)
 }
 
@@ -281,4 +271,19 @@ impl Signals {
             _ = self.int.recv() => (SIGINT, "SIGINT"),
         }
     }
+}
+
+/// The `--allow` networks (dispatch and portal): public addresses and
+/// these.
+pub(crate) fn address_policy(allow: &[String]) -> Result<AddressPolicy, Fail> {
+    let nets = allow
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse()
+                .map_err(|_| usage(format!("--allow {s}: not a CIDR network")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(AddressPolicy::new(nets))
 }

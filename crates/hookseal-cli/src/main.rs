@@ -155,14 +155,22 @@ enum Command {
         after_help = "Example (an endpoint that signs v1a only from now on):\n  DATABASE_URL=postgres://admin@db/app hookseal keypair --endpoint ep_2bV... --grace 0"
     )]
     Keypair(keypair::KeypairArgs),
-    /// The operator console on a local address: endpoints, health, attempts,
-    /// actions (a hookseal_admin login; sign in with `portal-token --operator`).
+    /// The operator console and the endpoint-owner portal on a local address:
+    /// endpoints, health, attempts, actions (a hookseal_admin login; sign in
+    /// with `portal-token --operator`; owners open `portal-link` links).
     #[command(
         after_help = "Example:\n  hookseal portal-token --new-key --key-file portal.key\n  DATABASE_URL=postgres://admin@db/app hookseal portal --key-file portal.key --listen 127.0.0.1:8090\n  hookseal portal-token --operator --key-file portal.key    # paste into the sign-in page"
     )]
     Portal(portal::PortalArgs),
     /// Make the portal's key file, or an operator sign-in token signed by it.
     PortalToken(portal::PortalTokenArgs),
+    /// A link that opens the owner portal for one app (the operator's
+    /// backend makes one per view of its settings page, or calls
+    /// `SELECT hookseal.portal_link(app, ttl)` itself).
+    #[command(
+        after_help = "Example:\n  DATABASE_URL=postgres://admin@db/app hookseal portal-link --app app_2bV... --ttl 600 --base-url https://webhooks.example.com"
+    )]
+    PortalLink(portal::PortalLinkArgs),
 }
 
 #[derive(Args)]
@@ -582,6 +590,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         Command::Keypair(args) => keypair::run(args),
         Command::Portal(args) => portal::run(args),
         Command::PortalToken(args) => portal::token(args),
+        Command::PortalLink(args) => portal::link(args),
         Command::Receive {
             scheme,
             secrets,

@@ -46,7 +46,7 @@ pub use hookseal::SealingKeys;
 pub use ipnet::IpNet;
 pub use metrics::{serve as serve_metrics, Metrics};
 pub use pg::Flavour;
-pub use ssrf::{AddressPolicy, Blocked, Refused, UrlRefused};
+pub use ssrf::{AddressPolicy, Blocked, DestinationRefused, NoAddress, Refused, UrlRefused};
 pub use worker::{Dispatcher, Stopped, Summary};
 
 /// Why a dispatcher could not be built.

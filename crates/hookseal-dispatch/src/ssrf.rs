@@ -209,29 +209,95 @@ impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy.clone();
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut refused = None;
-            let allowed: Vec<SocketAddr> = found
-                .into_iter()
-                .filter(|a| match policy.check(a.ip()) {
-                    Ok(()) => true,
-                    Err(r) => {
-                        refused.get_or_insert(r);
-                        false
-                    }
-                })
-                .collect();
-            if allowed.is_empty() {
-                let err: Box<dyn std::error::Error + Send + Sync> = match refused {
-                    Some(r) => Box::new(r),
-                    None => format!("{host} resolves to no address").into(),
+            let addrs = policy.allowed_addrs(name.as_str()).await.map_err(|e| {
+                // The worker classifies a `Refused` in the error's source
+                // chain as a policy refusal; a lookup failure stays the I/O
+                // error it was.
+                let boxed: Box<dyn std::error::Error + Send + Sync> = match e {
+                    NoAddress::Refused(r) => Box::new(r),
+                    NoAddress::Lookup { source, .. } => Box::new(source),
+                    empty @ NoAddress::Empty(_) => Box::new(empty),
                 };
-                return Err(err);
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
+                boxed
+            })?;
+            Ok(Box::new(addrs.into_iter()) as Addrs)
         })
+    }
+}
+
+/// Why a name gave no address a connection may be opened to.
+#[derive(Debug, thiserror::Error)]
+pub enum NoAddress {
+    /// Every address it has is refused (the first refusal).
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// The lookup failed.
+    #[error("cannot resolve {host}: {source}")]
+    Lookup {
+        /// The name looked up.
+        host: String,
+        /// What the system's resolver said.
+        source: std::io::Error,
+    },
+    /// The name has no address.
+    #[error("{0} resolves to no address")]
+    Empty(String),
+}
+
+/// Why a destination is refused before it is stored ([`AddressPolicy::check_destination`]).
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationRefused {
+    /// The URL, or its IP-literal host.
+    #[error(transparent)]
+    Url(#[from] UrlRefused),
+    /// Its name.
+    #[error(transparent)]
+    Name(#[from] NoAddress),
+}
+
+impl AddressPolicy {
+    /// The addresses `host` resolves to that this policy allows: what
+    /// [`PolicyResolver`] hands the HTTP client for every connection.
+    pub async fn allowed_addrs(&self, host: &str) -> Result<Vec<SocketAddr>, NoAddress> {
+        let found: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+            .await
+            .map_err(|source| NoAddress::Lookup {
+                host: host.to_owned(),
+                source,
+            })?
+            .collect();
+        let mut refused = None;
+        let allowed: Vec<SocketAddr> = found
+            .into_iter()
+            .filter(|a| match self.check(a.ip()) {
+                Ok(()) => true,
+                Err(r) => {
+                    refused.get_or_insert(r);
+                    false
+                }
+            })
+            .collect();
+        if allowed.is_empty() {
+            return Err(match refused {
+                Some(r) => NoAddress::Refused(r),
+                None => NoAddress::Empty(host.to_owned()),
+            });
+        }
+        Ok(allowed)
+    }
+
+    /// A destination checked as a delivery would check it now: the URL
+    /// ([`check_url`](Self::check_url)) and, for a name, its addresses
+    /// ([`allowed_addrs`](Self::allowed_addrs)). For a page that takes a
+    /// URL from an endpoint's owner, so the refusal is shown when the URL
+    /// is entered; the delivery checks again at every connection (a name's
+    /// answer can change).
+    pub async fn check_destination(&self, url: &str) -> Result<url::Url, DestinationRefused> {
+        let u = self.check_url(url)?;
+        if let Some(url::Host::Domain(d)) = u.host() {
+            self.allowed_addrs(d).await?;
+        }
+        Ok(u)
     }
 }
 
@@ -342,5 +408,31 @@ mod tests {
         };
         assert!(!addrs.is_empty());
         assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+    }
+
+    #[tokio::test]
+    async fn a_destination_is_checked_as_a_delivery_would_be() {
+        let strict = AddressPolicy::default();
+        let why = |r: Result<url::Url, DestinationRefused>| match r {
+            Ok(u) => panic!("{u} passed"),
+            Err(e) => e.to_string(),
+        };
+        let name = why(strict.check_destination("http://localhost:9/hook").await);
+        assert!(name.contains("loopback"), "{name}");
+        let literal = why(strict.check_destination("http://169.254.169.254/").await);
+        assert!(literal.contains("link-local"), "{literal}");
+        let scheme = why(strict.check_destination("ftp://example.com/").await);
+        assert!(scheme.contains("unsupported URL scheme"), "{scheme}");
+        let unknown = why(strict
+            .check_destination("http://no-such-host.invalid/")
+            .await);
+        assert!(unknown.contains("no-such-host.invalid"), "{unknown}");
+
+        let open = AddressPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        let u = open
+            .check_destination("http://localhost:9/hook")
+            .await
+            .unwrap();
+        assert_eq!(u.as_str(), "http://localhost:9/hook");
     }
 }

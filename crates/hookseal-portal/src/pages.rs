@@ -48,7 +48,7 @@ async fn script() -> Response {
 
 /// A time the SQL wrote as `YYYY-MM-DD HH:MM:SS UTC`: that text, in a
 /// `<time>` whose `datetime` the script turns into the viewer's zone.
-fn when(utc: &str) -> Markup {
+pub(crate) fn when(utc: &str) -> Markup {
     let iso = utc
         .strip_suffix(" UTC")
         .map(|t| format!("{}Z", t.replacen(' ', "T", 1)));
@@ -66,6 +66,20 @@ async fn stylesheet() -> Response {
 }
 
 pub(crate) fn page(title: &str, op: Option<&Operator>, body: Markup) -> Html<String> {
+    let signed_in = html! {
+        a href="/" class="brand" { "hookseal" }
+        @if let Some(op) = op {
+            form method="post" action="/logout" class="inline" {
+                input type="hidden" name="csrf" value=(op.csrf);
+                button type="submit" { "Sign out" }
+            }
+        }
+    };
+    layout(title, signed_in, body)
+}
+
+/// Every page's frame: the stylesheet, the one script, `top` in the header.
+pub(crate) fn layout(title: &str, top: Markup, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
@@ -78,15 +92,7 @@ pub(crate) fn page(title: &str, op: Option<&Operator>, body: Markup) -> Html<Str
                     script src="/static/portal.js" defer {}
                 }
                 body {
-                    header {
-                        a href="/" class="brand" { "hookseal" }
-                        @if let Some(op) = op {
-                            form method="post" action="/logout" class="inline" {
-                                input type="hidden" name="csrf" value=(op.csrf);
-                                button type="submit" { "Sign out" }
-                            }
-                        }
-                    }
+                    header { (top) }
                     main { h1 { (title) } (body) }
                 }
             }
@@ -258,12 +264,12 @@ fn state_of(l: &Line) -> Markup {
     }
 }
 
-fn ms(v: Option<f64>) -> String {
+pub(crate) fn ms(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.0} ms"))
         .unwrap_or_else(|| "–".into())
 }
 
-fn rate(v: Option<f64>) -> String {
+pub(crate) fn rate(v: Option<f64>) -> String {
     v.map(|v| format!("{:.1} %", v * 100.0))
         .unwrap_or_else(|| "–".into())
 }

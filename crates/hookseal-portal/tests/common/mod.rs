@@ -42,11 +42,21 @@ pub async fn drop_database(db: &str) {
 }
 
 /// The portal, in this process, for the admin login of `db`.
+#[allow(dead_code)] // not every test file uses it
 pub async fn portal(db: &str, key: TokenKey) -> SocketAddr {
+    portal_framed(db, key, Vec::new()).await
+}
+
+/// The same, its owner pages framed by `frame_ancestors`; owners' URLs
+/// may be on loopback (the receivers of these tests), nothing else
+/// non-public.
+pub async fn portal_framed(db: &str, key: TokenKey, frame_ancestors: Vec<String>) -> SocketAddr {
     let config = hookseal_portal::Config {
         database_url: format!("postgres://hookseal_test_admin@{}/{db}", pg()),
         key,
         secure_cookies: true,
+        policy: hookseal_portal::AddressPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        frame_ancestors,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(hookseal_portal::serve(
