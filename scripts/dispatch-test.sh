@@ -82,7 +82,7 @@ echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
 echo "== hookseal dispatch as a process: signals during --drain, roles without the grant"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test dispatch_process -- --include-ignored
-echo "== the operator console (hookseal-portal): sign-in, pages, escaping, headers, CSRF; in headless chromium"
+echo "== the portal (hookseal-portal): console and owner pages, links, scoping, escaping, headers, CSRF; in headless chromium with hookseal dispatch, receive and portal"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" HOOKSEAL_SCREENSHOTS="$root/target/screenshots-$flavour" \
   cargo test -p hookseal-portal -- --include-ignored
 

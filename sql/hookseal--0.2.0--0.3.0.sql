@@ -1107,7 +1107,7 @@ BEGIN
                             ELSE e.retry_jitter END,
         ordered = CASE WHEN options ? 'ordered' THEN (options->>'ordered')::boolean ELSE e.ordered END,
         max_in_flight = CASE WHEN options ? 'max_in_flight'
-                             THEN (options->'max_in_flight')::numeric::integer
+                             THEN nullif(options->'max_in_flight', 'null')::numeric::integer
                              ELSE e.max_in_flight END,
         rate_limit = CASE WHEN options ? 'rate_limit' THEN (options->>'rate_limit')::real
                           ELSE e.rate_limit END,

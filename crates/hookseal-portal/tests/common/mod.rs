@@ -69,3 +69,5 @@ pub async fn portal_framed(db: &str, key: TokenKey, frame_ancestors: Vec<String>
     ));
     rx.await.unwrap()
 }
+
+pub mod procs;

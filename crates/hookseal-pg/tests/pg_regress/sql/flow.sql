@@ -130,3 +130,7 @@ SELECT e.enabled, e.disabled_reason, s.circuit, s.consecutive_failures
 FROM endpoints e JOIN endpoint_state s ON s.endpoint_id = e.id WHERE e.id = :'ep_d';
 SELECT endpoint_id = :'ep_d' AS ep_d, enabled, circuit, in_flight, pending
 FROM endpoint_status WHERE endpoint_id = :'ep_d';
+-- JSON null clears max_in_flight (as the console's empty field sends it; it
+-- used to fail to cast null to numeric).
+SELECT alter_endpoint(:'ep_d', '{"max_in_flight": 4}'), alter_endpoint(:'ep_d', '{"max_in_flight": null}');
+SELECT max_in_flight IS NULL AS no_limit FROM endpoints WHERE id = :'ep_d';
