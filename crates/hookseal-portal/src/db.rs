@@ -2,7 +2,8 @@
 //! TLS with `PGSSLROOTCERT`, bounded connect), made on first use and made
 //! again after it breaks. Queries take turns on it.
 
-use std::time::Duration;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 use tokio_postgres::types::ToSql;
@@ -15,6 +16,21 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long one query may take before the page says the database is slow.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+tokio::task_local! {
+    /// The time this request's queries took so far (see [`timed`]).
+    static SPENT: Cell<Duration>;
+}
+
+/// Runs a request's handler, and says how long its queries took.
+pub(crate) async fn timed<F: std::future::Future>(f: F) -> (F::Output, Duration) {
+    SPENT
+        .scope(Cell::new(Duration::ZERO), async {
+            let out = f.await;
+            (out, SPENT.with(Cell::get))
+        })
+        .await
+}
 
 pub(crate) struct Db {
     url: String,
@@ -31,6 +47,18 @@ impl Db {
 
     /// Runs one statement; the error is described (SQLSTATE and message).
     pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, PortalError> {
+        let start = Instant::now();
+        let answer = self.run(sql, params).await;
+        // Outside a request (no scope): nothing to add to.
+        let _ = SPENT.try_with(|t| t.set(t.get() + start.elapsed()));
+        answer
+    }
+
+    async fn run(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],

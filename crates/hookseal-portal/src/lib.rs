@@ -137,7 +137,27 @@ pub fn router(config: Config) -> Router {
     pages::routes()
         .layer(axum::middleware::map_response(security_headers))
         .merge(owner)
+        .layer(axum::middleware::from_fn(server_timing))
         .with_state(state)
+}
+
+/// `Server-Timing: db;dur=…, total;dur=…` (milliseconds) on every answer:
+/// the time its queries took (waiting for the one connection included)
+/// and the time the portal took, as a browser's
+/// developer tools show them and `bench/portal.sh` reads them.
+async fn server_timing(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let start = std::time::Instant::now();
+    let (mut r, db) = db::timed(next.run(req)).await;
+    let total = start.elapsed();
+    let value = format!(
+        "db;dur={:.2}, total;dur={:.2}",
+        db.as_secs_f64() * 1000.0,
+        total.as_secs_f64() * 1000.0
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        r.headers_mut().insert("server-timing", v);
+    }
+    r
 }
 
 /// Serves [`router`] on `addr` until `shutdown` completes, through the

@@ -273,6 +273,11 @@ async fn an_owner_link_opens_one_app_and_nothing_of_another() {
     let csp = r.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(csp.contains(&format!("frame-ancestors {ORIGIN};")), "{csp}");
     assert!(r.headers().get(X_FRAME_OPTIONS).is_none());
+    let timing = r.headers()["server-timing"].to_str().unwrap();
+    assert!(
+        timing.starts_with("db;dur=") && timing.contains(", total;dur="),
+        "{timing}"
+    );
     let r = http.get(format!("{base}/login")).send().await.unwrap();
     let csp = r.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");

@@ -187,3 +187,29 @@ FROM outbox o WHERE o.event_id = :'evt_b';
 SELECT status, last_error FROM outbox WHERE event_id = :'evt_b';
 SELECT enabled, disabled_reason FROM endpoints WHERE id = :'ep';
 SELECT enable_endpoint(:'ep');
+
+-- The attempt rollup (0.3.0): every attempt counted once; maintain() merges
+-- a key's rows; endpoint_health() counts what the log holds and takes its
+-- percentiles from the buckets (√2 apart).
+SET search_path = hookseal, public;
+SELECT (SELECT sum(attempts) FROM attempt_rollup) = (SELECT count(*) FROM attempts) AS rollup_counts_all;
+SELECT endpoint_id AS ep_r FROM create_endpoint(:'app', 'http://127.0.0.1:9/r') \gset
+INSERT INTO attempts (outbox_id, attempt, endpoint_id, worker, started_at, finished_at, http_status, error_class)
+SELECT 0, 1, :'ep_r', 'w', _hour(now()) - interval '30 minutes',
+       _hour(now()) - interval '30 minutes' + CASE WHEN g <= 90 THEN interval '10 ms' ELSE interval '1 s' END,
+       CASE WHEN g <= 95 THEN 200 ELSE 503 END, CASE WHEN g <= 95 THEN 'ok' ELSE 'http' END
+FROM generate_series(1, 100) g;
+INSERT INTO attempts (outbox_id, attempt, endpoint_id, worker, started_at, finished_at, http_status, error_class)
+VALUES (0, 2, :'ep_r', 'w', _hour(now()) - interval '29 minutes', _hour(now()) - interval '29 minutes' + interval '10 ms', 200, 'ok');
+SELECT count(*) AS rollup_rows_before FROM attempt_rollup WHERE endpoint_id = :'ep_r';
+SELECT _compact_rollup() > 0 AS merged;
+SELECT count(*) AS rollup_rows_after FROM attempt_rollup WHERE endpoint_id = :'ep_r';
+SELECT (SELECT sum(attempts) FROM attempt_rollup) = (SELECT count(*) FROM attempts) AS still_all;
+SELECT attempts, delivered, success_rate, p50_ms BETWEEN 8 AND 11.4 AS p50_in_its_bucket,
+       p99_ms BETWEEN 724 AND 1024 AS p99_in_its_bucket, last_status
+FROM endpoint_health('1 day', ARRAY[:'ep_r']);
+SELECT bool_and(h.attempts = (SELECT count(*) FROM attempts t WHERE t.endpoint_id = h.endpoint_id
+                                AND t.finished_at >= now() - interval '30 minutes')) AS health_matches_log
+FROM endpoint_health('30 minutes') h;
+SELECT delete_endpoint(:'ep_r');
+SELECT count(*) AS rollup_left FROM attempt_rollup WHERE endpoint_id = :'ep_r';
