@@ -19,7 +19,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::auth::{self, Owner};
-use crate::pages::{layout, path_segment, rate, when};
+use crate::pages::{layout, path_segment, rate, when, WINDOW};
 use crate::{PortalError, State};
 
 type Db = axum::extract::State<State>;
@@ -126,19 +126,26 @@ struct Endpoint {
     last_error: Option<String>,
 }
 
-const ENDPOINTS_SQL: &str =
-    "SELECT h.endpoint_id, h.url, coalesce(array_to_string(e.event_types, ', '), ''),
-        h.enabled, e.disabled_reason, h.circuit, h.attempts, h.success_rate, h.last_error
-   FROM hookseal.endpoint_health('24 hours') h JOIN hookseal.endpoints e ON e.id = h.endpoint_id
-  WHERE h.app_id = $1 AND ($2::text IS NULL OR h.endpoint_id = $2)
-  ORDER BY e.created_at, e.id";
+/// The app's endpoints (or only `$2`), with their last 24 hours
+/// ([`WINDOW`]).
+fn endpoints_sql() -> String {
+    format!(
+        "SELECT h.endpoint_id, h.url, coalesce(array_to_string(e.event_types, ', '), ''),
+                h.enabled, e.disabled_reason, h.circuit, h.attempts, h.success_rate, h.last_error
+           FROM hookseal.endpoint_health({WINDOW}, ARRAY(
+                    SELECT x.id FROM hookseal.endpoints x
+                     WHERE x.app_id = $1 AND ($2::text IS NULL OR x.id = $2))) h
+           JOIN hookseal.endpoints e ON e.id = h.endpoint_id
+          ORDER BY e.created_at, e.id"
+    )
+}
 
 async fn endpoints(
     state: &State,
     app: &str,
     only: Option<&str>,
 ) -> Result<Vec<Endpoint>, PortalError> {
-    let rows = state.db.query(ENDPOINTS_SQL, &[&app, &only]).await?;
+    let rows = state.db.query(&endpoints_sql(), &[&app, &only]).await?;
     Ok(rows
         .iter()
         .map(|r| Endpoint {

@@ -215,20 +215,61 @@ struct Line {
     pub(crate) options: actions::Options,
 }
 
-const LINES: &str =
-    "SELECT h.endpoint_id, h.app_id, h.url, h.enabled, s.disabled_reason, s.held_reason,
-        h.circuit, h.attempts, h.success_rate, h.p50_ms, h.p99_ms, h.queued, h.dead, h.last_error,
-        coalesce(s.max_in_flight::text, ''), coalesce(s.rate_limit::text, ''),
-        coalesce(s.failure_threshold::text, ''), coalesce(s.probe_interval::text, ''),
-        coalesce(s.disable_after::text, '')
-   FROM hookseal.endpoint_health('24 hours') h
-   JOIN hookseal.endpoint_status s USING (endpoint_id)
-  WHERE $1::text IS NULL OR h.endpoint_id = $1
-  ORDER BY (NOT h.enabled OR h.circuit <> 'closed' OR h.dead > 0) DESC, h.app_id, h.endpoint_id";
+/// The window of every health figure: the last 24 hours from the hour
+/// (24 to 25 hours), so endpoint_health() reads whole hours of its rollup
+/// and nothing of the attempt log.
+pub(crate) const WINDOW: &str =
+    "now() - date_trunc('hour', now() AT TIME ZONE 'UTC' - interval '24 hours') AT TIME ZONE 'UTC'";
 
-async fn lines(state: &State, only: Option<&str>) -> Result<Vec<Line>, PortalError> {
-    let rows = state.db.query(LINES, &[&only]).await?;
-    Ok(rows
+/// Endpoints per page of the console's list.
+pub(crate) const PAGE: i64 = 50;
+
+/// One page of endpoints ($2 rows from $3; only $1 when given, only app $4
+/// when given), those that need the operator first, with their health;
+/// the last column counts the endpoints of every page.
+fn lines_sql() -> String {
+    format!(
+        "WITH page AS (
+            SELECT e.id FROM hookseal.endpoints e JOIN hookseal.endpoint_state s ON s.endpoint_id = e.id
+             WHERE ($1::text IS NULL OR e.id = $1) AND ($4::text IS NULL OR e.app_id = $4)
+             ORDER BY (NOT e.enabled OR s.circuit <> 'closed'
+                       OR EXISTS (SELECT 1 FROM hookseal.outbox o
+                                   WHERE o.endpoint_id = e.id AND o.status = 'dead')) DESC,
+                      e.app_id, e.id
+             LIMIT $2 OFFSET $3
+        )
+        SELECT h.endpoint_id, h.app_id, h.url, h.enabled, s.disabled_reason, s.held_reason,
+               h.circuit, h.attempts, h.success_rate, h.p50_ms, h.p99_ms, h.queued, h.dead, h.last_error,
+               coalesce(s.max_in_flight::text, ''), coalesce(s.rate_limit::text, ''),
+               coalesce(s.failure_threshold::text, ''), coalesce(s.probe_interval::text, ''),
+               coalesce(s.disable_after::text, ''),
+               (SELECT count(*) FROM hookseal.endpoints e
+                 WHERE ($1::text IS NULL OR e.id = $1) AND ($4::text IS NULL OR e.app_id = $4))
+          FROM hookseal.endpoint_health({WINDOW}, ARRAY(SELECT id FROM page)) h
+          JOIN hookseal.endpoint_status s
+            ON s.endpoint_id = h.endpoint_id AND s.endpoint_id = ANY (ARRAY(SELECT id FROM page))
+         ORDER BY (NOT h.enabled OR h.circuit <> 'closed' OR h.dead > 0) DESC, h.app_id, h.endpoint_id"
+    )
+}
+
+/// Which endpoints a list shows.
+#[derive(Default)]
+struct Which<'a> {
+    only: Option<&'a str>,
+    app: Option<&'a str>,
+    /// From 0.
+    page: i64,
+}
+
+/// A page of lines, and how many endpoints match in all.
+async fn lines(state: &State, which: &Which<'_>) -> Result<(Vec<Line>, i64), PortalError> {
+    let offset = which.page.saturating_mul(PAGE);
+    let rows = state
+        .db
+        .query(&lines_sql(), &[&which.only, &PAGE, &offset, &which.app])
+        .await?;
+    let total = rows.first().map_or(0, |r| r.get(19));
+    let lines = rows
         .iter()
         .map(|r| Line {
             id: r.get(0),
@@ -247,7 +288,8 @@ async fn lines(state: &State, only: Option<&str>) -> Result<Vec<Line>, PortalErr
             last_error: r.get(13),
             options: actions::Options::from_row(r, 14),
         })
-        .collect())
+        .collect();
+    Ok((lines, total))
 }
 
 fn state_of(l: &Line) -> Markup {
@@ -274,11 +316,26 @@ pub(crate) fn rate(v: Option<f64>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    /// From 1.
+    page: Option<i64>,
+    app: Option<String>,
+}
+
 async fn console(
     axum::extract::State(state): axum::extract::State<State>,
     op: Operator,
+    Query(q): Query<ListQuery>,
 ) -> Response {
-    let lines = match lines(&state, None).await {
+    let at = q.page.unwrap_or(1).clamp(1, i64::MAX / PAGE) - 1;
+    let app = q.app.as_deref().filter(|a| !a.is_empty());
+    let which = Which {
+        only: None,
+        app,
+        page: at,
+    };
+    let (lines, total) = match lines(&state, &which).await {
         Ok(l) => l,
         Err(e) => return db_failure(&op, e),
     };
@@ -288,17 +345,22 @@ async fn console(
             input id="event" name="id" required;
             button type="submit" { "Show its attempts" }
         }
-        @if lines.is_empty() {
+        @if let Some(a) = app { p { "App " code { (a) } " · " a href="/" { "all apps" } } }
+        @if lines.is_empty() && at == 0 {
             p class="empty" { "No endpoints yet. Create one with "
                 code { "SELECT hookseal.create_endpoint(app, url)" } "; it appears here." }
+        } @else if lines.is_empty() {
+            p class="empty" { "No endpoint on page " (at + 1) ": " a href="/" { "the first page" } "." }
         } @else {
+            (pager(at, total, app))
             div class="scroll" { table {
                 thead { tr { th { "Endpoint" } th { "App" } th { "URL" } th { "State" }
                     th { "Attempts (24 h)" } th { "Success" } th { "p50 / p99" }
                     th { "Queued" } th { "Dead" } th { "Last error" } } }
                 tbody { @for l in &lines { tr {
                     td { a href={ "/endpoints/" (path_segment(&l.id)) } { (l.id) } }
-                    td { (l.app) } td class="url" { (l.url) } td { (state_of(l)) }
+                    td { a href={ "/?app=" (path_segment(&l.app)) } { (l.app) } }
+                    td class="url" { (l.url) } td { (state_of(l)) }
                     td class="n" { (l.attempts) } td class="n" { (rate(l.success_rate)) }
                     td class="n" { (ms(l.p50)) " / " (ms(l.p99)) }
                     td class="n" { (l.queued) } td class="n" { (l.dead) }
@@ -308,6 +370,23 @@ async fn console(
         }
     };
     page("Endpoints", Some(&op), body).into_response()
+}
+
+/// "Endpoints 51–100 of 1000", with links to the pages around.
+fn pager(page: i64, total: i64, app: Option<&str>) -> Markup {
+    let first = page * PAGE + 1;
+    let last = (first + PAGE - 1).min(total);
+    let link = |n: i64| match app {
+        Some(a) => format!("/?app={}&page={n}", path_segment(a)),
+        None => format!("/?page={n}"),
+    };
+    html! {
+        nav class="pager" aria-label="pages" {
+            "Endpoints " (first.min(total)) "–" (last) " of " (total) ", those that need you first"
+            @if page > 0 { " · " a href=(link(page)) rel="prev" { "previous" } }
+            @if last < total { " · " a href=(link(page + 2)) rel="next" { "next" } }
+        }
+    }
 }
 
 // ------------------------------------------------------------ one endpoint
@@ -333,8 +412,12 @@ async fn endpoint(
     Path(id): Path<String>,
     Query(said): Query<Said>,
 ) -> Response {
-    let found = lines(&state, Some(&id)).await;
-    let line = match found.map(|mut l| l.pop()) {
+    let which = Which {
+        only: Some(&id),
+        ..Which::default()
+    };
+    let found = lines(&state, &which).await;
+    let line = match found.map(|(mut l, _)| l.pop()) {
         Ok(Some(l)) => l,
         Ok(None) => return failure(StatusCode::NOT_FOUND, Some(&op), "no such endpoint"),
         Err(e) => return db_failure(&op, e),

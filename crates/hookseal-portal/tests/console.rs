@@ -398,3 +398,87 @@ async fn an_operator_signs_in_finds_a_disabled_endpoint_and_enables_it() {
     drop(admin);
     drop_database(&db).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn the_list_pages_fifty_endpoints_at_a_time_those_that_need_the_operator_first() {
+    let (db, admin) = database("pages").await;
+    let apps: Vec<String> = admin
+        .query(
+            "SELECT hookseal.create_app('app ' || g) FROM generate_series(1, 2) g",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    admin
+        .execute(
+            "SELECT hookseal.create_endpoint(CASE WHEN g <= 40 THEN $1 ELSE $2 END,
+                                             format('https://h%s.example.com/', g))
+               FROM generate_series(1, 60) g",
+            &[&apps[0], &apps[1]],
+        )
+        .await
+        .unwrap();
+    // The last endpoint of the order (the second app's greatest id) is
+    // disabled: it comes first.
+    let disabled: String = admin
+        .query_one(
+            "UPDATE hookseal.endpoints SET enabled = false, disabled_reason = 'test'
+              WHERE id = (SELECT max(id) FROM hookseal.endpoints WHERE app_id = $1) RETURNING id",
+            &[&apps[1]],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let key = TokenKey::generate().unwrap();
+    let token = hookseal_portal::operator_token(&key, Duration::from_secs(60));
+    let base = format!("http://{}", portal(&db, key).await);
+    let http = client();
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[("token", &token)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = |path: &str| {
+        let (http, cookie, url) = (http.clone(), cookie.clone(), format!("{base}{path}"));
+        async move {
+            let r = http.get(url).header(COOKIE, cookie).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.text().await.unwrap()
+        }
+    };
+    let rows = |html: &str| html.matches("<tr><td><a href=\"/endpoints/").count();
+    let first = page("/").await;
+    assert_eq!(rows(&first), 50);
+    assert!(first.contains("Endpoints 1–50 of 60"), "{first}");
+    assert!(first.contains("href=\"/?page=2\""));
+    let at = first
+        .find(&format!(">{disabled}<"))
+        .expect("the disabled endpoint on page 1");
+    assert!(
+        at < first.find("example.com").unwrap(),
+        "and before the others"
+    );
+    let second = page("/?page=2").await;
+    assert_eq!(rows(&second), 10);
+    assert!(second.contains("Endpoints 51–60 of 60") && second.contains("href=\"/?page=1\""));
+    let past = page("/?page=9").await;
+    assert_eq!(rows(&past), 0, "past the end: an empty page, no error");
+    assert!(past.contains("No endpoint on page 9"), "{past}");
+    let second_app = page(&format!("/?app={}", apps[1])).await;
+    assert_eq!(rows(&second_app), 20);
+    assert!(second_app.contains("Endpoints 1–20 of 20"), "{second_app}");
+    drop(admin);
+    drop_database(&db).await;
+}
