@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The portal's server time beside a long history: E endpoints (10 apps),
 # A attempts over 30 days (5 per outbox row, one row per event, every hour
-# alike, so the last 24 hours hold 1/30 of them), then a release-build
-# `hookseal portal` signed in as an operator, and R requests each of
-#  - the console's endpoint list (GET /: endpoint_health over 24 hours), and
+# alike, so the last 24 hours hold 1/30 of them; durations 5-405 ms), then a
+# release-build `hookseal portal` signed in as an operator, and R requests
+# each of
+#  - the console's endpoint list (GET /: its first page of 50, those that
+#    need the operator first, with endpoint_health over 24 hours),
 #  - the event page of a random event (GET /events?id=..: event_attempts),
-#  - an owner's endpoints page (GET /o/, one app's 100 endpoints),
+#  - an endpoint's page (GET /endpoints/ID: its chart and newest attempts),
+#  - an owner's endpoints page (GET /o/: one app's 100 endpoints with their
+#    health, and its 50 newest deliveries),
 # one client on 127.0.0.1 with keep-alive. Server time is each answer's
 # Server-Timing `total` (the portal's own clock); its `db` part, the time
 # the page's queries took in the same request, is the named baseline: the
@@ -56,7 +60,7 @@ ALTER TABLE events ENABLE TRIGGER events_fan_out;
 INSERT INTO attempts (outbox_id, attempt, endpoint_id, worker, started_at, finished_at, http_status,
                       error_class, error, response_body)
 SELECT o.id, k, o.endpoint_id, 'w1', o.created_at + k * interval '1 minute',
-       o.created_at + k * interval '1 minute' + (20 + (o.id % 50)) * interval '1 ms',
+       o.created_at + k * interval '1 minute' + (5 + (o.id * 7 + k * 13) % 400) * interval '1 ms',
        CASE WHEN k = 5 THEN 200 ELSE 503 END, CASE WHEN k = 5 THEN 'ok' ELSE 'http' END,
        CASE WHEN k < 5 THEN 'HTTP 503' END, CASE WHEN k < 5 THEN 'upstream unavailable' ELSE '{"ok":true}' END
 FROM outbox o CROSS JOIN generate_series(1, 5) k
@@ -75,6 +79,7 @@ token=$("$bin" portal-token --operator --key-file "$work/portal.key")
 app=$(psql -qAtX -d bench -c "SELECT id FROM hookseal.apps ORDER BY id LIMIT 1")
 owner_link=$(psql -qAtX -d bench -c "SELECT hookseal.portal_link('$app', '1 hour')")
 psql -qAtX -d bench -c "SELECT id || ' ' || app_id FROM hookseal.events TABLESAMPLE BERNOULLI (1) LIMIT $requests" > "$work/events"
+psql -qAtX -d bench -c "SELECT id FROM hookseal.endpoints ORDER BY random() LIMIT $requests" > "$work/events.endpoints"
 
 python3 - "$port" "$token" "$owner_link" "$requests" "$work/events" <<'PY'
 import http.client, random, sys, urllib.parse
@@ -98,6 +103,7 @@ r = call("GET", owner_link)
 assert r.status == 303, r.status
 owner = r.getheader("Set-Cookie").split(";")[0]
 ids = [l.split() for l in open(events) if l.strip()]
+eps = [l.strip() for l in open(events + ".endpoints") if l.strip()]
 
 def timing(r):
     parts = dict(p.strip().split(";dur=") for p in r.getheader("Server-Timing").split(","))
@@ -111,7 +117,8 @@ pages = {
     "console endpoint list (GET /)": lambda i: ("/", operator),
     "event page (GET /events?id=..)": lambda i: ("/events?" + urllib.parse.urlencode(
         {"id": ids[i % len(ids)][0], "app": ids[i % len(ids)][1]}), operator),
-    "owner endpoints (GET /o/)": lambda i: ("/o/", owner),
+    "endpoint page (GET /endpoints/ID)": lambda i: ("/endpoints/" + eps[i % len(eps)], operator),
+    "owner endpoints and deliveries (GET /o/)": lambda i: ("/o/", owner),
 }
 print(f"| page | requests | server p50 ms | server p99 ms | its SQL p99 ms | server/SQL (p99) |")
 print(f"|---|---|---|---|---|---|")

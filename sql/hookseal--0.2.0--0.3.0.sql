@@ -1503,7 +1503,9 @@ CREATE TABLE attempt_rollup (
     last_error       text
 );
 CREATE INDEX attempt_rollup_endpoint_hour ON attempt_rollup (endpoint_id, hour);
-CREATE INDEX attempt_rollup_hour ON attempt_rollup (hour);
+-- BRIN: rows arrive in time order (merged ones at the end, a day old at
+-- most), and it costs next to nothing per insert in the recorders' path.
+CREATE INDEX attempt_rollup_hour ON attempt_rollup USING brin (hour);
 
 -- The attempt rollup (0.3.0) --------------------------------------------------
 
@@ -1517,9 +1519,12 @@ CREATE INDEX attempt_rollup_hour ON attempt_rollup (hour);
 CREATE FUNCTION _latency_bucket(started timestamptz, finished timestamptz) RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN ms IS NULL OR ms < 1 THEN 0
-                ELSE least(40, 1 + floor(2 * ln(ms) / ln(2)))::smallint END
-    FROM (SELECT extract(epoch FROM finished - started)::double precision * 1000 AS ms) d
+    -- One expression, no FROM: PostgreSQL inlines only that (a FROM made the
+    -- rollup trigger 0.75 ms slower per 200 attempts).
+    SELECT CASE WHEN date_part('epoch', finished - started) < 0.001
+                  OR date_part('epoch', finished - started) IS NULL THEN 0::smallint
+                ELSE least(40, 1 + floor(2 * ln(date_part('epoch', finished - started) * 1000)
+                                             / ln(2)))::smallint END
 $$;
 
 -- A point `frac` (0..1) of the way through a bucket, in ms (geometric).
@@ -1534,7 +1539,7 @@ $$;
 CREATE FUNCTION _hour(t timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT date_trunc('hour', t AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+    SELECT date_bin('1 hour', t, timestamptz '2000-01-01 00:00+00')
 $$;
 
 -- The first hour boundary at or after `t`: where the rollup takes over

@@ -520,15 +520,16 @@ async fn rotate(
 // ------------------------------------------------------------ deliveries
 
 /// The newest deliveries of the app (or of one endpoint), optionally of
-/// one event type.
+/// one event type: the app's newest events first (their `(app_id,
+/// created_at)` index), each with its outbox rows.
 const DELIVERIES_SQL: &str =
     "SELECT o.id, to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',
         v.type, o.event_id, ep.url, o.status::text, o.attempts, o.last_status
-   FROM hookseal.outbox o
-   JOIN hookseal.events v ON v.id = o.event_id AND v.app_id = o.app_id
+   FROM hookseal.events v
+   JOIN hookseal.outbox o ON o.event_id = v.id AND o.app_id = v.app_id
    JOIN hookseal.endpoints ep ON ep.id = o.endpoint_id
-  WHERE o.app_id = $1 AND ($2::text IS NULL OR o.endpoint_id = $2) AND ($3 = '' OR v.type = $3)
-  ORDER BY o.id DESC LIMIT 50";
+  WHERE v.app_id = $1 AND ($2::text IS NULL OR o.endpoint_id = $2) AND ($3 = '' OR v.type = $3)
+  ORDER BY v.created_at DESC, o.id DESC LIMIT 50";
 
 async fn deliveries(
     state: &State,

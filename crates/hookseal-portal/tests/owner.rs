@@ -186,6 +186,43 @@ async fn an_owner_link_opens_one_app_and_nothing_of_another() {
     }
     // The link keeps working until it expires (an iframe reload).
     open(&http, &base, &live).await;
+    // `hookseal portal-link` makes the same kind of link; a TTL out of
+    // range is refused by the database, named.
+    let cli = |ttl: &str| {
+        std::process::Command::new(common::procs::bin())
+            .args([
+                "portal-link",
+                "--app",
+                &a,
+                "--ttl",
+                ttl,
+                "--base-url",
+                &format!("{base}/"),
+            ])
+            .env(
+                "DATABASE_URL",
+                format!("postgres://hookseal_test_admin@{}/{db}", common::pg()),
+            )
+            .output()
+            .unwrap()
+    };
+    let made = cli("60");
+    assert!(made.status.success(), "{made:?}");
+    let url = String::from_utf8(made.stdout).unwrap();
+    let path = url
+        .trim()
+        .strip_prefix(&base)
+        .expect("the base URL, once")
+        .to_owned();
+    assert!(path.starts_with("/o/open/hspl_"), "{path}");
+    open(&http, &base, &path).await;
+    let refused = cli("0");
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("ttl must be from 1 second to 7 days"),
+        "{said}"
+    );
     let home = get(&http, &base, "/o/", &cookie).await;
     assert!(home.contains("a.example.com") && !home.contains("b.example.com"));
     let csrf = csrf_of(&http, &base, "/o/", &cookie).await;
