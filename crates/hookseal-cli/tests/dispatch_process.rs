@@ -11,40 +11,19 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookseal");
 
 // ---------------------------------------------------------------- database
 
-fn pg() -> String {
-    std::env::var("HOOKSEAL_TEST_PG").expect(
-        "HOOKSEAL_TEST_PG=host:port is not set; run these tests with scripts/dispatch-test.sh",
-    )
-}
-
-async fn connect(url: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    tokio::spawn(conn);
-    client
-}
+use hookseal_testdb::pg;
 
 /// A fresh database `t_{test}_{pid}` from the template, with one app and
 /// one endpoint at `url`: (its name, a superuser connection to it, the app).
 async fn database(test: &str, url: &str) -> (String, Client, String) {
-    let root = connect(&format!("postgres://postgres@{}/postgres", pg())).await;
     let name = format!("t_{test}_{}", std::process::id());
-    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    root.batch_execute(&format!(
-        "CREATE DATABASE {name} TEMPLATE hookseal_template"
-    ))
-    .await
-    .unwrap();
-    let admin = connect(&format!("postgres://postgres@{}/{name}", pg())).await;
+    let admin = hookseal_testdb::from_template(&name).await;
     let app: String = admin
         .query_one("SELECT hookseal.create_app($1)", &[&test])
         .await

@@ -4,8 +4,6 @@
 
 use std::process::{Command, Output};
 
-use tokio_postgres::NoTls;
-
 const BIN: &str = env!("CARGO_BIN_EXE_hookseal");
 
 fn hookseal(args: &[&str], url: &str) -> Output {
@@ -24,30 +22,17 @@ fn text(b: &[u8]) -> String {
 /// cluster at HOOKSEAL_TEST_PG: (host:port, name, a superuser connection
 /// to `postgres`).
 async fn fresh_database(prefix: &str, options: &str) -> (String, String, tokio_postgres::Client) {
-    let pg = std::env::var("HOOKSEAL_TEST_PG").expect("HOOKSEAL_TEST_PG=host:port");
     let db = format!("{prefix}_{}", std::process::id());
-    let (root, conn) =
-        tokio_postgres::connect(&format!("postgres://postgres@{pg}/postgres"), NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    root.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
-        .await
-        .unwrap();
-    root.batch_execute(&format!("CREATE DATABASE {db} {options}"))
-        .await
-        .unwrap();
-    (pg, db, root)
+    drop(hookseal_testdb::fresh(&db, options).await);
+    let root = hookseal_testdb::superuser("postgres").await;
+    (hookseal_testdb::pg(), db, root)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
 async fn status_and_attempts_read_the_history_as_admin() {
     let (pg, db, _root) = fresh_database("t_cli_history", "TEMPLATE hookseal_template").await;
-    let (admin, conn) = tokio_postgres::connect(&format!("postgres://postgres@{pg}/{db}"), NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let admin = hookseal_testdb::connect(&format!("postgres://postgres@{pg}/{db}")).await;
     // An admin login role (roles are per cluster: create it once).
     admin
         .batch_execute(
@@ -147,8 +132,7 @@ async fn status_and_attempts_read_the_history_as_admin() {
 async fn attempts_says_when_an_event_matched_no_endpoint() {
     let (pg, db, root) = fresh_database("t_cli_unmatched", "TEMPLATE hookseal_template").await;
     let url = format!("postgres://postgres@{pg}/{db}");
-    let (admin, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let admin = hookseal_testdb::connect(&url).await;
     // The app's one endpoint takes another type only.
     let event: String = admin
         .query_one(
@@ -188,8 +172,7 @@ async fn attempts_says_when_an_event_matched_no_endpoint() {
 async fn attempts_takes_the_app_when_two_apps_share_an_event_id() {
     let (pg, db, root) = fresh_database("t_cli_two_apps", "TEMPLATE hookseal_template").await;
     let url = format!("postgres://postgres@{pg}/{db}");
-    let (admin, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let admin = hookseal_testdb::connect(&url).await;
     let mut apps = Vec::new();
     for (name, path) in [("two_a", "/a"), ("two_b", "/b")] {
         let app: String = admin
@@ -256,9 +239,8 @@ async fn dispatch_refuses_a_database_without_the_extension() {
         err.contains("not installed") && err.contains("CREATE EXTENSION hookseal"),
         "{err}"
     );
-    let (c, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
-    tokio::spawn(conn);
-    if std::env::var("HOOKSEAL_TEST_FLAVOUR").as_deref() == Ok("portable") {
+    let c = hookseal_testdb::connect(&url).await;
+    if hookseal_testdb::portable() {
         portable_versions(&c, &url).await;
     } else {
         native_versions(&c, &url).await;

@@ -20,23 +20,11 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 // ---------------------------------------------------------------- database
 
-fn pg() -> String {
-    std::env::var("HOOKSEAL_TEST_PG").expect(
-        "HOOKSEAL_TEST_PG=host:port is not set; run these tests with scripts/dispatch-test.sh",
-    )
-}
-
-async fn connect(url: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    tokio::spawn(conn);
-    client
-}
+use hookseal_testdb::pg;
 
 /// A fresh database cloned from the template, with one app and one
 /// endpoint (native scheme) at `url`.
@@ -49,17 +37,8 @@ struct Db {
 
 impl Db {
     async fn new(test: &str, url: &str, scheme: &str) -> Db {
-        let root = connect(&format!("postgres://postgres@{}/postgres", pg())).await;
         let name = format!("t_{test}_{}", std::process::id());
-        root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-            .await
-            .unwrap();
-        root.batch_execute(&format!(
-            "CREATE DATABASE {name} TEMPLATE hookseal_template"
-        ))
-        .await
-        .unwrap();
-        let admin = connect(&format!("postgres://postgres@{}/{name}", pg())).await;
+        let admin = hookseal_testdb::from_template(&name).await;
         let app: String = admin
             .query_one("SELECT hookseal.create_app($1)", &[&test])
             .await
@@ -370,7 +349,7 @@ fn flavour() -> String {
 /// The portable flavour's sealing keys (the template's registered key),
 /// `None` for the native flavour.
 fn sealing_keys() -> Option<Arc<hookseal::SealingKeys>> {
-    let path = std::env::var("HOOKSEAL_TEST_SEALING_KEY_FILE").ok()?;
+    let path = hookseal_testdb::sealing_key_file()?;
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     Some(Arc::new(hookseal::SealingKeys::parse(&text).unwrap()))
 }
@@ -1651,11 +1630,7 @@ async fn failed_claims_back_off_doubling() {
     db.send(3).await;
     // Every claim fails at once (55P03, not permanent: retried) while the
     // admin holds the outbox locked.
-    let (locker, conn) =
-        tokio_postgres::connect(&format!("postgres://postgres@{}/{}", pg(), db.name), NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let locker = hookseal_testdb::superuser(&db.name).await;
     locker
         .batch_execute("BEGIN; LOCK TABLE hookseal.outbox IN ACCESS EXCLUSIVE MODE")
         .await

@@ -11,36 +11,18 @@ use hookseal::{Message, Scheme, Secret, Signer, Verifier};
 use hookseal_lambda::{handle, App, Loader};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
-use tokio_postgres::NoTls;
 
 mod common;
 use common::{call, event, receiver};
 
 const GH_SECRET: &str = "gh-webhook-secret-1";
 
-fn pg() -> String {
-    std::env::var("HOOKSEAL_TEST_PG").expect(
-        "HOOKSEAL_TEST_PG=host:port is not set; run these tests with scripts/dispatch-test.sh",
-    )
-}
-
-/// The flavour scripts/dispatch-test.sh installed (HOOKSEAL_FLAVOUR).
-fn portable() -> bool {
-    std::env::var("HOOKSEAL_TEST_FLAVOUR").as_deref() == Ok("portable")
-}
+use hookseal_testdb::{pg, portable, superuser as sql};
 
 /// The portable flavour's sealing key, as the Lambda's SEALING_KEY.
 fn sealing_key() -> Option<String> {
-    let file = std::env::var("HOOKSEAL_TEST_SEALING_KEY_FILE").ok()?;
+    let file = hookseal_testdb::sealing_key_file()?;
     Some(std::fs::read_to_string(file).expect("HOOKSEAL_TEST_SEALING_KEY_FILE is readable"))
-}
-
-async fn sql(db: &str) -> tokio_postgres::Client {
-    let (c, conn) = tokio_postgres::connect(&format!("postgres://postgres@{}/{db}", pg()), NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    c
 }
 
 async fn app(vars: HashMap<&'static str, String>) -> (Arc<App>, Router) {
@@ -65,16 +47,8 @@ fn github(body: &[u8]) -> Vec<(String, String)> {
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
 async fn stores_idempotently_then_dispatches_to_the_endpoints() {
     let name = format!("t_lambda_{}", std::process::id());
+    let admin = hookseal_testdb::from_template(&name).await;
     let root = sql("postgres").await;
-    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    root.batch_execute(&format!(
-        "CREATE DATABASE {name} TEMPLATE hookseal_template"
-    ))
-    .await
-    .unwrap();
-    let admin = sql(&name).await;
     let app_id: String = admin
         .query_one("SELECT hookseal.create_app('lambda')", &[])
         .await
@@ -216,13 +190,8 @@ async fn a_database_outage_makes_the_provider_retry() {
 #[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
 async fn a_database_without_the_extension_is_refused_at_start() {
     let name = format!("t_lambda_noext_{}", std::process::id());
+    drop(hookseal_testdb::fresh(&name, "").await);
     let root = sql("postgres").await;
-    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    root.batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
     let vars = |db: &str| -> HashMap<&'static str, String> {
         [
             ("INBOUND_SCHEME", "github".to_owned()),
@@ -266,16 +235,8 @@ async fn two_routes_store_the_same_provider_id_into_their_own_apps() {
     // Each route names its app (HOOKSEAL_ROUTES' `app`), and message ids are
     // unique per app (0.3.0): two providers' equal ids are two events.
     let name = format!("t_lambda_apps_{}", std::process::id());
+    let admin = hookseal_testdb::from_template(&name).await;
     let root = sql("postgres").await;
-    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    root.batch_execute(&format!(
-        "CREATE DATABASE {name} TEMPLATE hookseal_template"
-    ))
-    .await
-    .unwrap();
-    let admin = sql(&name).await;
     let mut apps = Vec::new();
     for label in ["provider_a", "provider_b"] {
         let id: String = admin
@@ -353,11 +314,7 @@ async fn native_versions(name: &str, app_: &App) {
 /// name), at another version refused with `hookseal install` as the fix,
 /// accepted with the key.
 async fn portable_versions(name: &str, keyless: &App, mut vars: HashMap<&'static str, String>) {
-    let (mut c, conn) =
-        tokio_postgres::connect(&format!("postgres://postgres@{}/{name}", pg()), NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let mut c = sql(name).await;
     hookseal_postgres::install::install(&mut c).await.unwrap();
     let err = keyless.check_database().await.unwrap_err();
     assert!(err.is_fatal());

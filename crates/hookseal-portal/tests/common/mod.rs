@@ -4,41 +4,16 @@
 use std::net::SocketAddr;
 
 use hookseal::TokenKey;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-pub fn pg() -> String {
-    std::env::var("HOOKSEAL_TEST_PG")
-        .expect("HOOKSEAL_TEST_PG=host:port; run scripts/dispatch-test.sh")
-}
-
-pub async fn connect(url: &str) -> Client {
-    let (c, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(conn);
-    c
-}
+pub use hookseal_testdb::{drop_database, pg};
 
 /// A fresh database `t_portal_{test}_{pid}` from `hookseal_template`:
 /// (its name, a superuser connection to it).
 pub async fn database(test: &str) -> (String, Client) {
-    let root = connect(&format!("postgres://postgres@{}/postgres", pg())).await;
     let name = format!("t_portal_{test}_{}", std::process::id());
-    root.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    root.batch_execute(&format!(
-        "CREATE DATABASE {name} TEMPLATE hookseal_template"
-    ))
-    .await
-    .unwrap();
-    let admin = connect(&format!("postgres://postgres@{}/{name}", pg())).await;
+    let admin = hookseal_testdb::from_template(&name).await;
     (name, admin)
-}
-
-pub async fn drop_database(db: &str) {
-    let root = connect(&format!("postgres://postgres@{}/postgres", pg())).await;
-    root.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
-        .await
-        .unwrap();
 }
 
 /// The portal, in this process, for the admin login of `db`.

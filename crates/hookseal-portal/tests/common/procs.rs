@@ -83,7 +83,7 @@ fn spawn(args: &[&str], log: &Path) -> Proc {
 pub fn dispatcher(db: &str, log: &Path) -> Proc {
     let url = format!("postgres://hookseal_test_dispatcher@{}/{db}", pg());
     let mut args = vec!["dispatch", "--database-url", &url, "--allow", "127.0.0.0/8"];
-    let key = std::env::var("HOOKSEAL_TEST_SEALING_KEY_FILE").ok();
+    let key = hookseal_testdb::sealing_key_file();
     if let Some(k) = &key {
         args.extend(["--sealing-key-file", k]);
     }
