@@ -148,8 +148,33 @@ async fn shot(b: &Browser, name: &str) {
     std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
 }
 
+/// Clicks what leads to another page, and waits (30 s at most) until the
+/// browser has left this one (the clicked element gone stale), so that the
+/// next find cannot match the page being left.
 async fn click(b: &Browser, at: Locator<'_>) {
-    b.find(at).await.unwrap().click().await.unwrap();
+    follow(b.find(at).await.unwrap()).await;
+}
+
+async fn follow(el: fantoccini::elements::Element) {
+    el.click().await.unwrap();
+    let start = Instant::now();
+    loop {
+        match el.tag_name().await {
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                return
+            }
+            Err(e) => panic!("while waiting for the next page: {e}"),
+            Ok(_) => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "the click led nowhere within 30 s"
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    }
 }
 
 /// Waits (30 s at most) for an element of the page a click leads to: a
@@ -377,7 +402,7 @@ async fn an_operator_fixes_a_failing_endpoint_and_its_events_arrive() {
         .find(Locator::XPath("//button[starts-with(text(), 'Enable')]"))
         .await
     {
-        enable.click().await.unwrap();
+        follow(enable).await;
         appears(&b, Locator::Css("form.alter")).await;
     }
     click(&b, Locator::XPath("//button[text()='Redrive']")).await;
