@@ -248,8 +248,8 @@ pub(crate) async fn rotate(
         Err(e) => return failure(StatusCode::UNPROCESSABLE_ENTITY, Some(&op), &e.to_string()),
     };
     let body = html! {
-        p { "The endpoint's new secret. It is shown this once: copy it to the receiver now. \
-             The old one stays valid for " (form.grace) "." }
+        p { "The endpoint's new secret. It is shown this once: copy it to the receiver now. "
+             "The old one stays valid for " (form.grace) "." }
         p { code class="secret" { (secret) } }
         p { a href={ "/endpoints/" (path_segment(&id)) } { "Back to the endpoint" } }
     };

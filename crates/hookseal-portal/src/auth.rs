@@ -166,8 +166,10 @@ pub(crate) struct Owner {
 pub(crate) fn owner_expired() -> Response {
     crate::owner::failure(
         axum::http::StatusCode::UNAUTHORIZED,
-        "This page's session has expired or was never opened: open the webhooks page again from the \
-         service you came from (its links work for a short time).",
+        concat!(
+            "This page's session has expired or was never opened: open the webhooks page again ",
+            "from the service you came from (its links work for a short time)."
+        ),
     )
 }
 

@@ -205,8 +205,8 @@ async fn home(
     let body = html! {
         h2 { "Endpoints" }
         @if list.is_empty() {
-            p class="empty" { "No endpoint yet. Add the URL that should receive this service's events below: \
-                you get its signing secret once, and can send it a test event at once." }
+            p class="empty" { "No endpoint yet. Add the URL that should receive this service's events below: "
+                "you get its signing secret once, and can send it a test event at once." }
         } @else {
             div class="scroll" { table {
                 thead { tr { th { "URL" } th { "Events" } th { "State" } th { "Attempts (24 h)" }
@@ -313,8 +313,8 @@ async fn create(
 /// (`no-store`, never a redirect, a URL or a log line).
 fn secret_page(title: &str, id: &str, secret: &str, grace: Option<&str>) -> Response {
     let body = html! {
-        p { "The endpoint's signing secret. It is shown this once: copy it into your receiver now, \
-             which checks each request's " code { "webhook-signature" } " header with it (Standard Webhooks)." }
+        p { "The endpoint's signing secret. It is shown this once: copy it into your receiver now, "
+             "which checks each request's " code { "webhook-signature" } " header with it (Standard Webhooks)." }
         @if let Some(g) = grace { p { "The previous secret stays valid for " (g) "." } }
         p { code class="secret" { (secret) } }
         p { a href=(endpoint_path(id, "")) { "Go to the endpoint" } " · " a href="/o/" { "All endpoints" } }
@@ -545,8 +545,8 @@ fn deliveries_table(rows: &[Row], event_type: &str) -> Markup {
     html! {
         @if rows.is_empty() {
             @if event_type.trim().is_empty() {
-                p class="empty" { "No delivery yet: events appear here as soon as they are sent. \
-                    Send a test event from an endpoint's page to see one." }
+                p class="empty" { "No delivery yet: events appear here as soon as they are sent. "
+                    "Send a test event from an endpoint's page to see one." }
             } @else {
                 p class="empty" { "No delivery of type " code { (event_type) } " among the newest." }
             }

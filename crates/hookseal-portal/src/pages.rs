@@ -556,8 +556,8 @@ async fn event(
         @if rows.is_empty() {
             p class="empty" { "No event " code { (q.id) } ": never written, or removed by retention." }
         } @else if rows.len() == 1 && rows[0].get::<_, Option<String>>(1).is_none() {
-            p { "Event " code { (q.id) } " (" (rows[0].get::<_, String>(0)) ") matched no endpoint: \
-                no enabled endpoint of its app took this type when it was written, so nothing was or will be sent." }
+            p { "Event " code { (q.id) } " (" (rows[0].get::<_, String>(0)) ") matched no endpoint: "
+                "no enabled endpoint of its app took this type when it was written, so nothing was or will be sent." }
         } @else {
             div class="scroll" { table {
                 thead { tr { th { "Endpoint" } th { "Status" } th { "#" } th { "Started" }
