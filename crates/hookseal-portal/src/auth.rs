@@ -97,9 +97,7 @@ impl FromRequestParts<State> for Operator {
 impl Operator {
     /// Whether `field` is this session's CSRF value.
     pub(crate) fn csrf_ok(&self, state: &State, field: Option<&str>) -> bool {
-        field
-            .and_then(|f| state.key.open(CSRF, f, UnixTime::now()).ok())
-            .is_some_and(|sid| sid == self.sid)
+        csrf_matches(state, CSRF, field, &self.sid)
     }
 }
 
@@ -143,6 +141,13 @@ fn session_cookie(state: &State, value: String) -> Cookie<'static> {
         .same_site(SameSite::Strict)
         .path("/")
         .build()
+}
+
+/// Whether `field` is a live CSRF token of `purpose` for session `sid`.
+fn csrf_matches(state: &State, purpose: &str, field: Option<&str>, sid: &str) -> bool {
+    field
+        .and_then(|f| state.key.open(purpose, f, UnixTime::now()).ok())
+        .is_some_and(|claimed| claimed == sid)
 }
 
 fn session_id() -> Result<String, TokenError> {
@@ -209,9 +214,7 @@ impl FromRequestParts<State> for Owner {
 impl Owner {
     /// Whether `field` is this session's CSRF value.
     pub(crate) fn csrf_ok(&self, state: &State, field: Option<&str>) -> bool {
-        field
-            .and_then(|f| state.key.open(OWNER_CSRF, f, UnixTime::now()).ok())
-            .is_some_and(|sid| sid == self.sid)
+        csrf_matches(state, OWNER_CSRF, field, &self.sid)
     }
 }
 

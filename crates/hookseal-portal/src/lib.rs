@@ -58,8 +58,9 @@ pub struct Config {
 }
 
 /// `origin` as a CSP `frame-ancestors` source: `http(s)://host[:port]`
-/// and nothing else (no path, query, wildcard or space: an origin that
-/// could add a directive is refused).
+/// (a `*.` subdomain wildcard as CSP allows it) and nothing else: no path,
+/// query or credentials, and only letters, digits and `.-:/*[]`, so no
+/// origin can end the directive (`;`, `,`, space) or add another.
 pub fn frame_ancestor(origin: &str) -> Result<String, String> {
     let bad =
         || format!("{origin:?} is not an origin (https://host or https://host:port, no path)");

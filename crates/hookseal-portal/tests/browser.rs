@@ -18,14 +18,14 @@
 //! Run by scripts/dispatch-test.sh (`--ignored`, HOOKSEAL_TEST_PG,
 //! chromedriver on PATH, the CLI built). One browser at a time (two cores).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use hookseal::TokenKey;
 
 mod common;
-use common::procs::{self, free_port, until, verified};
+use common::procs::{self, free_port, until, verified, Proc};
 use common::{database, drop_database, portal};
 use tokio_postgres::Client;
 
@@ -34,21 +34,10 @@ use tokio_postgres::Client;
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// chromedriver on a free loopback port; killed on drop.
-struct Driver(Child, u16);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+struct Driver(#[allow(dead_code)] Proc, u16);
 
 async fn driver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .env("TZ", "Asia/Kolkata")
@@ -56,18 +45,9 @@ async fn driver() -> Driver {
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver on PATH (Debian: chromium-driver)");
-    let start = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "chromedriver did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Driver(child, port)
+    let driver = Driver(Proc(child), port);
+    procs::wait_port(port).await;
+    driver
 }
 
 async fn browser(d: &Driver) -> Browser {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::pg;
 
 /// A child process, killed on drop.
-pub struct Proc(Child);
+pub struct Proc(pub Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
