@@ -1509,10 +1509,11 @@ CREATE INDEX attempt_rollup_hour ON attempt_rollup USING brin (hour);
 
 -- The attempt rollup (0.3.0) --------------------------------------------------
 
--- The small helpers below have no SET clause, so that PostgreSQL inlines
--- them into their callers (a SET prevents it: called per row, they cost
--- endpoint_health() 25 ms for 50 endpoints); they are the owner's only and
--- run under their callers' pinned search_path.
+-- The small helpers below are one expression each with no SET clause, so
+-- that PostgreSQL inlines them into the rollup trigger's and
+-- endpoint_health()'s queries (a FROM or a SET prevents it; not inlined,
+-- the trigger took 1.80 ms per 200 attempts instead of 1.12). They are the
+-- owner's only and run under their callers' pinned search_path.
 
 -- A duration's latency bucket: 0 below 1 ms, then b covers
 -- [2^((b-1)/2), 2^(b/2)) ms, up to 40 (12 minutes and more).
