@@ -128,7 +128,7 @@ struct Endpoint {
 
 /// The app's endpoints (or only `$2`), with their last 24 hours
 /// ([`WINDOW`]).
-fn endpoints_sql() -> String {
+static ENDPOINTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT h.endpoint_id, h.url, coalesce(array_to_string(e.event_types, ', '), ''),
                 h.enabled, e.disabled_reason, h.circuit, h.attempts, h.success_rate, h.last_error
@@ -138,14 +138,14 @@ fn endpoints_sql() -> String {
            JOIN hookseal.endpoints e ON e.id = h.endpoint_id
           ORDER BY e.created_at, e.id"
     )
-}
+});
 
 async fn endpoints(
     state: &State,
     app: &str,
     only: Option<&str>,
 ) -> Result<Vec<Endpoint>, PortalError> {
-    let rows = state.db.query(&endpoints_sql(), &[&app, &only]).await?;
+    let rows = state.db.query(&ENDPOINTS, &[&app, &only]).await?;
     Ok(rows
         .iter()
         .map(|r| Endpoint {

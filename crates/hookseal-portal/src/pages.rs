@@ -227,7 +227,7 @@ pub(crate) const PAGE: i64 = 50;
 /// One page of endpoints ($2 rows from $3; only $1 when given, only app $4
 /// when given), those that need the operator first, with their health;
 /// the last column counts the endpoints of every page.
-fn lines_sql() -> String {
+static LINES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH page AS (
             SELECT e.id FROM hookseal.endpoints e JOIN hookseal.endpoint_state s ON s.endpoint_id = e.id
@@ -250,7 +250,7 @@ fn lines_sql() -> String {
             ON s.endpoint_id = h.endpoint_id AND s.endpoint_id = ANY (ARRAY(SELECT id FROM page))
          ORDER BY (NOT h.enabled OR h.circuit <> 'closed' OR h.dead > 0) DESC, h.app_id, h.endpoint_id"
     )
-}
+});
 
 /// Which endpoints a list shows.
 #[derive(Default)]
@@ -266,7 +266,7 @@ async fn lines(state: &State, which: &Which<'_>) -> Result<(Vec<Line>, i64), Por
     let offset = which.page.saturating_mul(PAGE);
     let rows = state
         .db
-        .query(&lines_sql(), &[&which.only, &PAGE, &offset, &which.app])
+        .query(&LINES, &[&which.only, &PAGE, &offset, &which.app])
         .await?;
     let total = rows.first().map_or(0, |r| r.get(19));
     let lines = rows
