@@ -31,6 +31,8 @@ for v in schemes:
 
 named = json.load(open(os.path.join(vec, "named-headers.json")))
 put("scheme_description", json.dumps(named["scheme"]))
+hook0 = json.load(open(os.path.join(vec, "hook0.json")))
+put("scheme_description", json.dumps(hook0["scheme"]))
 put("scheme_description", 'name = "acme"\nalgorithm = "sha256"\nencoding = "hex"\nkey = "utf8"\n'
     'message = "{timestamp}.{body}"\nmismatch_status = 401\n[signature]\nheader = "X-Sig"\n'
     '[timestamp]\nheader = "X-Ts"\nunit = "seconds"\n')

@@ -12,12 +12,14 @@ pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const PUBLIC_KEY: &str = "whpk_PBaFwmp6RhOeQ0U6nDxkfMLqkw8M8ss0Ap48VlrPDV8=";
 /// The described scheme with a stronger version over named headers.
 pub const NAMED: &str = include_str!("../../tests/vectors/named-headers.json");
+/// Hook0's scheme as a description (names joined by a space, values by `.`).
+pub const HOOK0: &str = include_str!("../../tests/vectors/hook0.json");
 /// The vectors' "now": timestamps near it are within the tolerance.
 pub const NOW: i64 = 1_735_421_346;
 
 /// Every preset with a shared secret, `standard` with a v1a public key and
-/// with a secret and a public key (mixed lists), and the named-headers
-/// description.
+/// with a secret and a public key (mixed lists), and the named-headers and
+/// Hook0 descriptions.
 pub fn verifiers() -> &'static [Verifier] {
     static V: OnceLock<Vec<Verifier>> = OnceLock::new();
     V.get_or_init(|| {
@@ -30,10 +32,12 @@ pub fn verifiers() -> &'static [Verifier] {
         let public = Secret::new(PUBLIC_KEY).unwrap();
         out.push(Verifier::new(standard.clone(), &[public.clone()]).unwrap());
         out.push(Verifier::new(standard, &[secret, public]).unwrap());
-        let doc: serde_json::Value = serde_json::from_str(NAMED).unwrap();
-        let named = Scheme::from_text(&doc["scheme"].to_string()).unwrap();
-        let named_secret = Secret::new(doc["secret"].as_str().unwrap()).unwrap();
-        out.push(Verifier::new(named, &[named_secret]).unwrap());
+        for text in [NAMED, HOOK0] {
+            let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+            let named = Scheme::from_text(&doc["scheme"].to_string()).unwrap();
+            let named_secret = Secret::new(doc["secret"].as_str().unwrap()).unwrap();
+            out.push(Verifier::new(named, &[named_secret]).unwrap());
+        }
         out.into_iter()
             .map(|v| v.with_tolerance(Duration::from_secs(300)))
             .collect()
@@ -56,7 +60,7 @@ pub fn header_names(scheme: &Scheme) -> Vec<String> {
         names.extend(["svix-signature", "svix-timestamp", "svix-id"].map(String::from));
     }
     if scheme.signed_headers.is_some() {
-        names.extend(["x-request-id", "content-type"].map(String::from));
+        names.extend(["x-request-id", "content-type", "x-event-id", "x-event-type"].map(String::from));
     }
     names
 }

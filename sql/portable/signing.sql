@@ -93,7 +93,7 @@ SET search_path = pg_catalog, hookseal, pg_temp
 AS $$ SELECT coalesce(name ~ '^[A-Za-z0-9._-]+$', false) $$;
 
 -- The template's parts, in order, as (kind, text): kind is literal, id,
--- timestamp, body, json (text = the field) or headers. `{{` and `}}` are
+-- timestamp, body, json (text = the field), headers or header_names. `{{` and `}}` are
 -- literal braces. Refuses what the core's Template::parse refuses.
 CREATE FUNCTION _template_parts(template text, OUT kind text, OUT value text)
 RETURNS SETOF record
@@ -124,7 +124,7 @@ BEGIN
                 kind := 'literal'; value := lit; RETURN NEXT; lit := '';
             END IF;
             value := NULL;
-            IF name IN ('id', 'timestamp', 'body', 'headers') THEN
+            IF name IN ('id', 'timestamp', 'body', 'headers', 'header_names') THEN
                 kind := name;
             ELSIF name LIKE 'json:_%' THEN
                 kind := 'json'; value := substr(name, 6);
@@ -144,6 +144,33 @@ BEGIN
         kind := 'literal'; value := lit; RETURN NEXT;
     END IF;
 END
+$$;
+
+-- The tags of a scheme's list items (versions, tag, timestamp, names),
+-- sorted: what `format.order` must name, each once.
+CREATE FUNCTION _list_tags(s jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT array_agg(t ORDER BY t COLLATE "C")
+    FROM (SELECT v ->> 'tag' FROM jsonb_array_elements(s -> 'stronger') v
+          UNION ALL SELECT s #>> '{format,tag}'
+          UNION ALL SELECT s #>> '{format,timestamp_tag}'
+          UNION ALL SELECT s #>> '{signed_headers,tag}') x(t)
+    WHERE t IS NOT NULL
+$$;
+
+-- The list `value` (items `{tag}{tag_sep}...` joined by `sep`) with its
+-- items in `ord`'s order of their tags, items of one tag keeping theirs
+-- (the core's sign::in_order).
+CREATE FUNCTION _in_order(value text, sep text, tag_sep text, ord jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT string_agg(i.item, sep ORDER BY coalesce(o.r, 1000000), i.n)
+    FROM unnest(string_to_array(value, sep)) WITH ORDINALITY AS i(item, n)
+    LEFT JOIN jsonb_array_elements_text(ord) WITH ORDINALITY AS o(tag, r)
+           ON o.tag = split_part(i.item, tag_sep, 1)
 $$;
 
 -- A scheme argument (a preset name or a JSON description) as the core's
@@ -172,6 +199,10 @@ BEGIN
                                 'signed_headers', NULL, 'min_secret_len', 1) || s;
         s := jsonb_set(s, '{format}', jsonb_build_object('tag', NULL, 'tag_separator', '',
                        'list_separator', NULL, 'timestamp_tag', NULL) || (s -> 'format'));
+        IF jsonb_typeof(s -> 'signed_headers') = 'object' THEN
+            s := jsonb_set(s, '{signed_headers}', jsonb_build_object('each', E'{name}:{value}\n', 'join', '')
+                           || (s -> 'signed_headers'));
+        END IF;
     ELSIF t ~ '=' THEN
         PERFORM _refuse('scheme descriptions in TOML need the native flavour; write the description as JSON');
     ELSE
@@ -208,6 +239,11 @@ BEGIN
         WHEN s #> '{format,list_separator}' <> 'null' AND s #> '{format,tag}' = 'null' THEN 'a list of signatures needs a `tag`'
         WHEN s #> '{format,tag}' <> 'null' AND s #>> '{format,tag_separator}' = '' THEN 'a `tag` needs a `tag_separator`'
         WHEN NOT ((s ->> 'mismatch_status')::numeric >= 400 AND (s ->> 'mismatch_status')::numeric < 500) THEN '`mismatch_status` must be a 4xx code'
+        WHEN s #> '{format,order}' <> 'null' AND (s #> '{format,list_separator}' = 'null' OR s -> 'asymmetric' <> 'null')
+             THEN '`order` arranges the items of a list (`list_separator`), without `asymmetric`'
+        WHEN s #> '{format,order}' <> 'null' AND _list_tags(s) IS DISTINCT FROM
+             (SELECT array_agg(x ORDER BY x COLLATE "C") FROM jsonb_array_elements_text(s #> '{format,order}') x)
+             THEN '`order` names each of the list''s tags once (timestamp, signed headers, versions, `tag`)'
     END;
     IF why IS NOT NULL THEN
         PERFORM _refuse(format('inconsistent scheme `%s`: %s', s ->> 'name', why));
@@ -307,10 +343,11 @@ $$;
 
 -- The signed message for a template: literals, the id, the timestamp's
 -- text, the body (or a top-level string field of the JSON body) and the
--- named headers' text (verification only: signing refuses such schemes),
--- as bytes.
+-- named headers' text and their names (verification only: signing refuses
+-- such schemes), as bytes.
 CREATE FUNCTION _signed_message(template text, id text, ts text, body bytea,
-                                header_text bytea DEFAULT ''::bytea) RETURNS bytea
+                                header_text bytea DEFAULT ''::bytea,
+                                header_names text DEFAULT '') RETURNS bytea
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
@@ -337,6 +374,7 @@ BEGIN
             WHEN 'body' THEN body
             WHEN 'json' THEN convert_to(doc ->> p.value, 'UTF8')
             WHEN 'headers' THEN header_text
+            WHEN 'header_names' THEN convert_to(header_names, 'UTF8')
         END;
     END LOOP;
     RETURN m;
@@ -470,6 +508,9 @@ BEGIN
                  || coalesce((f ->> 'tag') || (f ->> 'tag_separator'), '')
                  || _mac_text(s, k, _signed_message(s ->> 'message', id, ts_text, body));
     END LOOP;
+    IF f -> 'order' <> 'null' THEN
+        value := _in_order(value, sep, f ->> 'tag_separator', f -> 'order');
+    END IF;
     out := jsonb_build_object(coalesce(s #>> '{signature,header}', s #>> '{signature,query}'), value);
     IF id IS NOT NULL THEN
         out := out || jsonb_build_object(s ->> 'id_header', id);

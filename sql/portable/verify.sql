@@ -163,7 +163,8 @@ $$;
 -- The index (1-based) of the first key whose MAC over the template's
 -- message matches a non-ed25519 candidate, or NULL.
 CREATE FUNCTION _match_any(s jsonb, template text, keys bytea[], sigs text[], asym boolean[],
-                           id text, ts text, header_text bytea, body bytea) RETURNS integer
+                           id text, ts text, header_text bytea, header_names text, body bytea)
+RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
@@ -173,7 +174,7 @@ DECLARE
     mac bytea;
     c bytea;
 BEGIN
-    msg := _signed_message(template, id, ts, body, header_text);
+    msg := _signed_message(template, id, ts, body, header_text, header_names);
     FOR k IN 1 .. cardinality(keys) LOOP
         mac := _hmac(_hmac(msg, keys[k], s ->> 'algorithm'), blind, 'sha256');
         FOR i IN 1 .. coalesce(cardinality(sigs), 0) LOOP
@@ -211,6 +212,7 @@ DECLARE
     strongest int;
     template text;
     header_text bytea := ''::bytea;
+    header_names text := '';
     hit int;
     sent text;
     projected bytea;
@@ -335,12 +337,13 @@ BEGIN
     SELECT coalesce(array_agg(g ORDER BY n), '{}'), coalesce(array_agg(a ORDER BY n), '{}')
     INTO sigs, asym
     FROM unnest(sigs, asym, ver) WITH ORDINALITY AS x(g, a, v, n) WHERE a OR v = strongest;
-    IF template ~ '\{headers\}' THEN
+    IF template ~ '\{(headers|header_names)\}' THEN
         why := _signed_header_text(s, h.names, h.vals, named, sig_name);
         IF why !~ '^text:' THEN
             RETURN why;
         END IF;
         header_text := convert_to(substr(why, 6), 'UTF8');
+        header_names := lower(named);  -- tokens and separators: the names as written, lower case
     END IF;
     IF template ~ '\{json:' THEN
         why := _json_field_reason(template, body);
@@ -348,7 +351,7 @@ BEGIN
             RETURN 'body_not_json: body: ' || why;
         END IF;
     END IF;
-    hit := _match_any(s, template, keys, sigs, asym, id, ts, header_text, body);
+    hit := _match_any(s, template, keys, sigs, asym, id, ts, header_text, header_names, body);
     IF hit IS NOT NULL THEN
         RETURN 'ok';
     END IF;
@@ -372,12 +375,12 @@ BEGIN
         END;
         sent := _js_compact(sent);
         IF sent IS NOT NULL AND convert_to(sent, 'UTF8') <> body
-           AND _match_any(s, template, keys, sigs, asym, id, ts, header_text, convert_to(sent, 'UTF8')) IS NOT NULL THEN
+           AND _match_any(s, template, keys, sigs, asym, id, ts, header_text, header_names, convert_to(sent, 'UTF8')) IS NOT NULL THEN
             RETURN 'ok';
         END IF;
         projected := convert_to(_projection(s, sent), 'UTF8');
         IF projected IS NOT NULL
-           AND _match_any(s, template, keys, sigs, asym, id, ts, header_text, projected) IS NOT NULL THEN
+           AND _match_any(s, template, keys, sigs, asym, id, ts, header_text, header_names, projected) IS NOT NULL THEN
             RETURN 'ok';
         END IF;
     END IF;
@@ -458,8 +461,21 @@ BEGIN
 END
 $$;
 
--- The `{headers}` text of the headers the signature names, in its order:
--- 'text:<name:value\n...>', or the refusal.
+-- One named header written as `each` says: `{name}`, `{value}`, and `{{`
+-- `}}` for braces (the core's HeaderItem; anything else in `each` is
+-- refused by the core, and written as it is here).
+CREATE FUNCTION _header_item(each text, name text, value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+    SELECT coalesce(string_agg(CASE m[1] WHEN '{{' THEN '{' WHEN '}}' THEN '}' WHEN '{name}' THEN name
+                                         WHEN '{value}' THEN value ELSE m[1] END, '' ORDER BY k), '')
+    FROM regexp_matches(each, '(\{\{|\}\}|\{name\}|\{value\}|[^{}]+|[{}])', 'g') WITH ORDINALITY AS x(m, k)
+$$;
+
+-- The `{headers}` text of the headers the signature names, in its order,
+-- each written as `signed_headers.each` says and joined by its `join`:
+-- 'text:<...>', or the refusal.
 CREATE FUNCTION _signed_header_text(s jsonb, names text[], vals text[], named text, sig_name text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -469,6 +485,7 @@ DECLARE
     n text;
     v text[];
     out text := '';
+    first boolean := true;
 BEGIN
     IF named IS NULL THEN
         RETURN format('malformed_header: malformed header `%s`: no signed-headers item', sig_name);
@@ -483,7 +500,9 @@ BEGIN
         ELSIF cardinality(v) > 1 THEN
             RETURN format('malformed_header: malformed header `%s`: header is repeated', n);
         END IF;
-        out := out || lower(n) || ':' || btrim(v[1], E' \t') || E'\n';
+        out := out || CASE WHEN first THEN '' ELSE s #>> '{signed_headers,join}' END
+               || _header_item(s #>> '{signed_headers,each}', lower(n), btrim(v[1], E' \t'));
+        first := false;
     END LOOP;
     RETURN 'text:' || out;
 END

@@ -57,6 +57,20 @@ described = [
                 "timestamp": {"header": "ts", "unit": "seconds"},
                 "stronger": [{"tag": "v1", "message": "v1.{timestamp}.{body}"}],
                 "message": "{timestamp}.{body}", "mismatch_status": 401}),
+    json.dumps({"name": "ordered", "algorithm": "sha256", "encoding": "hex", "key": "utf8",
+                "signature": {"header": "sig"},
+                "format": {"tag": "v0", "tag_separator": "=", "list_separator": ",",
+                           "timestamp_tag": "t", "order": ["v1", "t", "v0"]},
+                "timestamp": {"unit": "seconds"},
+                "stronger": [{"tag": "v1", "message": "v1.{timestamp}.{body}"}],
+                "message": "{timestamp}.{body}", "mismatch_status": 401}),
+    json.dumps({"name": "misordered", "algorithm": "sha256", "encoding": "hex", "key": "utf8",
+                "signature": {"header": "sig"},
+                "format": {"tag": "v0", "tag_separator": "=", "list_separator": ",",
+                           "timestamp_tag": "t", "order": ["t", "v0"]},
+                "timestamp": {"unit": "seconds"},
+                "stronger": [{"tag": "v1", "message": "v1.{timestamp}.{body}"}],
+                "message": "{timestamp}.{body}", "mismatch_status": 401}),
     '{"name": "bad", "algorithm": "md5"}',
     '{"name": "x" ',
     'name = "toml"',
@@ -213,10 +227,14 @@ for v in json.load(open(os.path.join(vectors, "published.json")))["vectors"]:
 for v in json.load(open(os.path.join(vectors, "attacks.json")))["cases"]:
     add(f"attacks {v['name']}", v["scheme"], v["secrets"], v["body"], v["headers"], v.get("now"),
         None, "ok" if "accept" in v else v["code"])
-nh = json.load(open(os.path.join(vectors, "named-headers.json")))
-for v in nh["cases"]:
-    add(f"named {v['name']}", json.dumps(nh["scheme"]), [nh["secret"]], v["body"], v["headers"],
-        nh["now"], None, "ok" if "accept" in v else v["code"])
+for file in ["named-headers.json", "hook0.json"]:
+    nh = json.load(open(os.path.join(vectors, file)))
+    for v in nh["cases"]:
+        add(f"{file} {v['name']}", json.dumps(nh["scheme"]), [nh["secret"]], v["body"], v["headers"],
+            nh["now"], None, "ok" if "accept" in v else v["code"])
+    for v in nh.get("published", []):
+        add(f"{file} {v['name']}", json.dumps(nh["scheme"]), [v["secret"]], v["body"], v["headers"],
+            v["now"], None, "ok")
 for v in js["vectors"]:
     for scheme, header in [("x-signature", "x-signature"), ("fincra", "signature")]:
         add(f"json-stringify {scheme} {v['raw'][:30]}", scheme, [js["secret"]], v["raw"],

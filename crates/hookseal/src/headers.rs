@@ -116,16 +116,6 @@ pub(crate) fn one<'a, H: HeaderSource + ?Sized>(h: &'a H, name: &HeaderKey) -> O
     found
 }
 
-/// Appends one named header to a `{headers}` text: the name (lowercase, as
-/// the signature names it), `:`, the value without surrounding whitespace,
-/// a line feed. The one place both signer and verifier write it.
-pub(crate) fn push_signed_header(text: &mut Vec<u8>, name: &str, value: &[u8]) {
-    text.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
-    text.push(b':');
-    text.extend_from_slice(trim_header_value(value));
-    text.push(b'\n');
-}
-
 /// Whether `name` is a header (or parameter) name as schemes write them:
 /// non-empty, letters, digits, `-`, `_`, `.`. Scheme validation, the signer
 /// and the verifier of named headers all ask this.

@@ -40,6 +40,7 @@ mod headers;
 pub mod json;
 mod mac;
 mod message_id;
+mod named;
 mod scheme;
 #[cfg(feature = "sealing")]
 mod sealing;
@@ -57,10 +58,10 @@ pub use encoding::{hex_encode, percent_encode, Encoding};
 pub use headers::{trim_header_value, HeaderKey, HeaderSource};
 pub use json::JsonError;
 pub use message_id::{inbound_id, is_message_id, is_message_id_bytes, MAX_MESSAGE_ID_LEN};
+pub use named::{HeaderItem, SignedHeaders};
 pub use scheme::{
     Algorithm, Asymmetric, Format, HeaderAliases, JsonFallback, KeyDerivation, Location, Part,
-    Scheme, SchemeError, SignedHeaders, Template, TimestampSpec, Version,
-    MIN_CONFIGURED_SECRET_LEN, PRESETS,
+    Scheme, SchemeError, Template, TimestampSpec, Version, MIN_CONFIGURED_SECRET_LEN, PRESETS,
 };
 #[cfg(feature = "sealing")]
 pub use sealing::{

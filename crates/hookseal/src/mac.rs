@@ -48,8 +48,10 @@ pub(crate) struct Fields<'a> {
     pub id: &'a [u8],
     pub timestamp: &'a [u8],
     pub body: &'a [u8],
-    /// The named headers' canonical text (`{headers}`).
+    /// The named headers as the scheme writes them (`{headers}`).
     pub headers: &'a [u8],
+    /// Their names (`{header_names}`).
+    pub header_names: &'a [u8],
 }
 
 impl MacKey {
@@ -77,6 +79,7 @@ impl MacKey {
                     Part::Timestamp => f.timestamp,
                     Part::Body | Part::JsonField(_) => f.body,
                     Part::Headers => f.headers,
+                    Part::HeaderNames => f.header_names,
                 });
             }
             let tag = m.finalize().into_bytes();
@@ -159,6 +162,7 @@ pub(crate) fn message_bytes(parts: &[Part], f: &Fields<'_>) -> Vec<u8> {
             Part::Timestamp => f.timestamp,
             Part::Body | Part::JsonField(_) => f.body,
             Part::Headers => f.headers,
+            Part::HeaderNames => f.header_names,
         });
     }
     m

@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::encoding::Encoding;
 use crate::headers::is_header_token;
+use crate::named::SignedHeaders;
 use crate::time::TimeUnit;
 
 /// The MAC's hash function.
@@ -76,6 +77,12 @@ pub struct Format {
     pub list_separator: Option<String>,
     /// Tag of the list item that carries the timestamp, e.g. Stripe's `t`.
     pub timestamp_tag: Option<String>,
+    /// The order in which signing writes the list's items, by tag (each of
+    /// the scheme's tags once), e.g. Hook0's `["t", "v0", "h", "v1"]`. By
+    /// default: the timestamp, the signed-headers names, the `stronger`
+    /// versions, then `tag`. Verifying reads items in any order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<Vec<String>>,
 }
 
 /// Where the timestamp comes from, and its unit.
@@ -162,21 +169,6 @@ pub struct Version {
     pub message: Template,
 }
 
-/// The list item that names the headers a `{headers}` template signs, as
-/// the sender chose them: `h=x-request-id;content-type` signs those two
-/// headers, in that order, as `x-request-id:<value>\ncontent-type:<value>\n`
-/// (each value as received, surrounding whitespace removed). A named header
-/// that did not arrive (or arrived twice) refuses the request with its own
-/// reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignedHeaders {
-    /// The item's tag, e.g. `h`.
-    pub tag: String,
-    /// Between the names, e.g. `;` (not the list separator).
-    pub separator: String,
-}
-
 /// One piece of the signed-message template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
@@ -190,15 +182,18 @@ pub enum Part {
     Body,
     /// A top-level string field of the JSON body (`{json:NAME}`).
     JsonField(String),
-    /// The headers the signature names (`{headers}`): for each, in the
-    /// order named, `name:value` and a line feed (see [`SignedHeaders`]).
+    /// The headers the signature names (`{headers}`), each written as
+    /// [`SignedHeaders::each`] says, in the order named.
     Headers,
+    /// The names of those headers (`{header_names}`), lower case, joined by
+    /// [`SignedHeaders::separator`].
+    HeaderNames,
 }
 
 /// The signed message as a template such as `{id}.{timestamp}.{body}`.
 ///
 /// Placeholders: `{id}`, `{timestamp}`, `{body}`, `{json:FIELD}`,
-/// `{headers}`; `{{` and `}}` are literal braces.
+/// `{headers}`, `{header_names}`; `{{` and `}}` are literal braces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Template {
@@ -210,49 +205,24 @@ impl Template {
     /// Parses a template.
     pub fn parse(text: &str) -> Result<Self, SchemeError> {
         let bad = |why: &str| SchemeError::Template(format!("{why} in {text:?}"));
-        let mut parts = Vec::new();
-        let mut lit = String::new();
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    lit.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    lit.push('}');
-                }
-                '{' => {
-                    let mut name = String::new();
-                    loop {
-                        match chars.next() {
-                            Some('}') => break,
-                            Some(c) => name.push(c),
-                            None => return Err(bad("unclosed `{`")),
-                        }
-                    }
-                    if !lit.is_empty() {
-                        parts.push(Part::Literal(std::mem::take(&mut lit)));
-                    }
-                    parts.push(match name.as_str() {
-                        "id" => Part::Id,
-                        "timestamp" => Part::Timestamp,
-                        "body" => Part::Body,
-                        "headers" => Part::Headers,
-                        n => match n.strip_prefix("json:") {
-                            Some(f) if !f.is_empty() => Part::JsonField(f.to_owned()),
-                            _ => return Err(bad(&format!("unknown placeholder `{{{n}}}`"))),
-                        },
-                    });
-                }
-                '}' => return Err(bad("lone `}`")),
-                c => lit.push(c),
-            }
-        }
-        if !lit.is_empty() {
-            parts.push(Part::Literal(lit));
-        }
+        let parts = tokens(text)
+            .map_err(bad)?
+            .into_iter()
+            .map(|t| match t {
+                Token::Literal(s) => Ok(Part::Literal(s)),
+                Token::Placeholder(n) => match n.as_str() {
+                    "id" => Ok(Part::Id),
+                    "timestamp" => Ok(Part::Timestamp),
+                    "body" => Ok(Part::Body),
+                    "headers" => Ok(Part::Headers),
+                    "header_names" => Ok(Part::HeaderNames),
+                    n => match n.strip_prefix("json:") {
+                        Some(f) if !f.is_empty() => Ok(Part::JsonField(f.to_owned())),
+                        _ => Err(bad(&format!("unknown placeholder `{{{n}}}`"))),
+                    },
+                },
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Template {
             text: text.to_owned(),
             parts,
@@ -279,6 +249,49 @@ impl Template {
             _ => None,
         })
     }
+}
+
+/// A piece of a template's text.
+pub(crate) enum Token {
+    Literal(String),
+    Placeholder(String),
+}
+
+/// A template's text as literals and `{name}` placeholders, `{{` and `}}`
+/// standing for braces: the one reader of message templates and of
+/// [`SignedHeaders::each`].
+pub(crate) fn tokens(text: &str) -> Result<Vec<Token>, &'static str> {
+    let mut out = Vec::new();
+    let mut lit = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' | '}' if chars.peek() == Some(&c) => {
+                chars.next();
+                lit.push(c);
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) => name.push(c),
+                        None => return Err("unclosed `{`"),
+                    }
+                }
+                if !lit.is_empty() {
+                    out.push(Token::Literal(std::mem::take(&mut lit)));
+                }
+                out.push(Token::Placeholder(name));
+            }
+            '}' => return Err("lone `}`"),
+            c => lit.push(c),
+        }
+    }
+    if !lit.is_empty() {
+        out.push(Token::Literal(lit));
+    }
+    Ok(out)
 }
 
 impl TryFrom<String> for Template {
@@ -554,9 +567,7 @@ impl Scheme {
             }
         }
         if let Some(h) = &self.signed_headers {
-            if !visible(&h.separator) || !separates(&h.separator) {
-                return Err("`signed_headers.separator` must be made of \"(),:;<>?@[\\]{}");
-            }
+            h.check(f.list_separator.as_deref())?;
         }
         Ok(())
     }
@@ -564,9 +575,13 @@ impl Scheme {
     fn validate_versions(&self) -> Result<(), &'static str> {
         let templates =
             std::iter::once(&self.message).chain(self.stronger.iter().map(|v| &v.message));
-        let uses_headers = templates.clone().any(|t| t.uses(&Part::Headers));
+        let uses_headers = templates
+            .clone()
+            .any(|t| t.uses(&Part::Headers) || t.uses(&Part::HeaderNames));
         if uses_headers != self.signed_headers.is_some() {
-            return Err("`{headers}` in a template and `signed_headers` go together");
+            return Err(
+                "`{headers}` or `{header_names}` in a template and `signed_headers` go together",
+            );
         }
         if uses_headers
             && (self.format.list_separator.is_none()
@@ -583,10 +598,7 @@ impl Scheme {
         if self.asymmetric.is_some() || self.json_fallback != JsonFallback::None {
             return Err("`stronger` versions go without `asymmetric` and `json_fallback`");
         }
-        let mut tags: Vec<&str> = self.stronger.iter().map(|v| v.tag.as_str()).collect();
-        tags.extend(self.format.tag.as_deref());
-        tags.extend(self.format.timestamp_tag.as_deref());
-        tags.extend(self.signed_headers.as_ref().map(|h| h.tag.as_str()));
+        let mut tags = self.list_tags();
         let n = tags.len();
         tags.sort_unstable();
         tags.dedup();
@@ -609,12 +621,34 @@ impl Scheme {
                 );
             }
         }
-        if let Some(h) = &self.signed_headers {
-            if h.separator.is_empty() || Some(&h.separator) == self.format.list_separator.as_ref() {
-                return Err(
-                    "`signed_headers.separator` must be non-empty and not the list separator",
-                );
-            }
+        Ok(())
+    }
+
+    /// The tags of the list's items: versions, `tag`, timestamp, names.
+    fn list_tags(&self) -> Vec<&str> {
+        let mut tags: Vec<&str> = self.stronger.iter().map(|v| v.tag.as_str()).collect();
+        tags.extend(self.format.tag.as_deref());
+        tags.extend(self.format.timestamp_tag.as_deref());
+        tags.extend(self.signed_headers.as_ref().map(|h| h.tag.as_str()));
+        tags
+    }
+
+    /// `format.order` names each of the list's tags once.
+    fn validate_order(&self) -> Result<(), &'static str> {
+        let Some(order) = &self.format.order else {
+            return Ok(());
+        };
+        if self.format.list_separator.is_none() || self.asymmetric.is_some() {
+            return Err(
+                "`order` arranges the items of a list (`list_separator`), without `asymmetric`",
+            );
+        }
+        let mut tags = self.list_tags();
+        let mut given: Vec<&str> = order.iter().map(String::as_str).collect();
+        tags.sort_unstable();
+        given.sort_unstable();
+        if tags != given {
+            return Err("`order` names each of the list's tags once (timestamp, signed headers, versions, `tag`)");
         }
         Ok(())
     }
@@ -655,6 +689,7 @@ impl Scheme {
                     tag_separator: "=".into(),
                     list_separator: Some(",".into()),
                     timestamp_tag: Some("t".into()),
+                    order: None,
                 },
                 timestamp: Some(TimestampSpec {
                     header: None,
@@ -748,6 +783,7 @@ impl Scheme {
                 tag_separator: ",".into(),
                 list_separator: Some(" ".into()),
                 timestamp_tag: None,
+                order: None,
             },
             id_header: Some(h("id")),
             timestamp: Some(TimestampSpec {
@@ -927,6 +963,7 @@ impl Scheme {
         }
         self.validate_versions()?;
         self.validate_tokens()?;
+        self.validate_order()?;
         if self.format.tag.is_some() && self.format.tag_separator.is_empty() {
             return Err("a `tag` needs a `tag_separator`");
         }

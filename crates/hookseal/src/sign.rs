@@ -9,6 +9,7 @@ use crate::encoding::{percent_encode, query_pairs};
 use crate::headers::is_header_token;
 use crate::json::{self, JsonError};
 use crate::mac::{message_bytes, prepare, Fields, Key};
+use crate::named::Rendered;
 use crate::scheme::{Location, Scheme};
 use crate::secret::{new_id, IdKind, Secret};
 use crate::time::UnixTime;
@@ -55,6 +56,20 @@ pub enum SignError {
     /// verifier refuses a repeated signature parameter.
     #[error("the URL already holds the `{0}` query parameter; sign the URL without it")]
     UrlHoldsSignature(String),
+}
+
+/// The list `value` (items `{tag}{tag_sep}…` joined by `sep`, as
+/// [`Signer`] writes them) with its items in `order` of their tags, items of
+/// one tag keeping their order. `Scheme::validate` guarantees that `order`
+/// names every tag and that no tag holds either separator.
+fn in_order(value: &str, sep: &str, tag_sep: &str, order: &[String]) -> String {
+    let rank = |item: &str| {
+        let tag = item.split_once(tag_sep).map_or(item, |(t, _)| t);
+        order.iter().position(|o| o == tag).unwrap_or(order.len())
+    };
+    let mut items: Vec<&str> = value.split(sep).collect();
+    items.sort_by_key(|i| rank(i));
+    items.join(sep)
 }
 
 /// One computed signature's bytes.
@@ -212,14 +227,15 @@ impl Signer {
         let id = self.message_id(msg)?;
         let (timestamp, ts_text) = self.timestamp(msg)?;
         let (signed_text, send) = self.signed_text(msg.body)?;
-        let (names, header_text) = self.named_headers(headers)?;
+        let named = self.named_headers(headers)?;
         let fields = Fields {
             id: id.as_deref().unwrap_or("").as_bytes(),
             timestamp: ts_text.as_bytes(),
             body: &signed_text,
-            headers: &header_text,
+            headers: &named.text,
+            header_names: named.names.as_bytes(),
         };
-        let value = self.signature_value(&fields, &ts_text, &names);
+        let value = self.signature_value(&fields, &ts_text, &named.names);
         let mut headers = Vec::new();
         let mut query = Vec::new();
         match &s.signature {
@@ -273,7 +289,7 @@ impl Signer {
 
     /// The signature value, written in place: [ts item] [names item] then
     /// one tagged signature per version and key, strongest version first,
-    /// list-separated.
+    /// list-separated; then rearranged when the scheme gives an `order`.
     fn signature_value(&self, fields: &Fields<'_>, ts_text: &str, names: &str) -> String {
         let s = &self.scheme;
         let f = &s.format;
@@ -329,37 +345,33 @@ impl Signer {
             }
             s.encoding.encode_into(sig.as_bytes(), &mut value);
         }
-        value
+        match &f.order {
+            Some(order) => in_order(&value, sep, &f.tag_separator, order),
+            None => value,
+        }
     }
 
-    /// The names item's text and the `{headers}` text for `headers`; both
-    /// empty for a scheme that signs no named headers.
-    fn named_headers(&self, headers: &[(&str, &str)]) -> Result<(String, Vec<u8>), SignError> {
+    /// The names item's text (also `{header_names}`) and the `{headers}`
+    /// text for `headers`; both empty for a scheme that signs no named
+    /// headers.
+    fn named_headers(&self, headers: &[(&str, &str)]) -> Result<Rendered, SignError> {
         let Some(spec) = &self.scheme.signed_headers else {
             if !headers.is_empty() {
                 return Err(SignError::HeadersNotSigned(self.scheme.name.clone()));
             }
-            return Ok((String::new(), Vec::new()));
+            return Ok(Rendered::default());
         };
         if headers.is_empty() || !headers.iter().all(|(n, _)| is_header_token(n)) {
             return Err(SignError::SignedHeaders);
         }
-        let names: Vec<String> = headers
-            .iter()
-            .map(|(n, _)| n.to_ascii_lowercase())
-            .collect();
-        if names
+        let repeated = headers
             .iter()
             .enumerate()
-            .any(|(i, n)| names[..i].contains(n))
-        {
+            .any(|(i, (n, _))| headers[..i].iter().any(|(m, _)| m.eq_ignore_ascii_case(n)));
+        if repeated {
             return Err(SignError::SignedHeaders);
         }
-        let mut text = Vec::new();
-        for (name, (_, value)) in names.iter().zip(headers) {
-            crate::headers::push_signed_header(&mut text, name, value.as_bytes());
-        }
-        Ok((names.join(&spec.separator), text))
+        Ok(spec.render(headers.iter().map(|(n, v)| (*n, v.as_bytes()))))
     }
 
     /// What the template's body placeholder stands for, and the body to send
@@ -410,6 +422,7 @@ impl Signer {
             timestamp: b"",
             body: external_id.as_bytes(),
             headers: b"",
+            header_names: b"",
         };
         // The template's JSON-field placeholder stands for the external id;
         // literal parts are signed as written. `prepare` guarantees a key,
@@ -559,6 +572,8 @@ mod tests {
         scheme.signed_headers = Some(crate::SignedHeaders {
             tag: "h".into(),
             separator: ";".into(),
+            each: Default::default(),
+            join: String::new(),
         });
         scheme.message = crate::Template::parse("{timestamp}.{headers}{body}").unwrap();
         let signer = Signer::new(scheme, &[Secret::new("s").unwrap()]).unwrap();

@@ -7,12 +7,11 @@ use thiserror::Error;
 
 use crate::asym::Ed25519;
 use crate::encoding::{percent_decode, query_pairs};
-use crate::headers::{
-    each_trimmed, is_header_token, one, push_signed_header, HeaderKey, HeaderSource, One,
-};
+use crate::headers::{each_trimmed, is_header_token, one, HeaderKey, HeaderSource, One};
 use crate::json::{self, JsonError};
 use crate::mac::{message_bytes, prepare, Fields, Key};
 use crate::message_id::{is_message_id_bytes, MAX_MESSAGE_ID_LEN};
+use crate::named::Rendered;
 use crate::scheme::{Location, Part, Scheme, Template};
 use crate::time::{UnixTime, DEFAULT_TOLERANCE};
 use crate::SetupError;
@@ -352,9 +351,9 @@ impl Verifier {
         let id = self.message_id(headers, names)?;
         let (timestamp, ts_text) = self.read_timestamp(headers, names, &p, now)?;
         let (template, kept) = self.strongest_only(&mut p);
-        let header_text = match template.uses(&Part::Headers) {
-            true => self.signed_header_text(headers, p.named)?,
-            false => Vec::new(),
+        let named = match template.uses(&Part::Headers) || template.uses(&Part::HeaderNames) {
+            true => self.signed_headers(headers, p.named)?,
+            false => Rendered::default(),
         };
         let (sigs, asym) = (&p.sigs[..kept], &p.asym[..kept]);
         let done = |secret_index, matched| Verified {
@@ -372,7 +371,7 @@ impl Verifier {
             }
             None => body,
         };
-        let signed = (id, ts_text, header_text.as_slice());
+        let signed = (id, ts_text, &named);
         if let Some(i) = self.match_any(template, sigs, asym, signed, msg_body) {
             return Ok(done(i, Matched::RawBody));
         }
@@ -543,7 +542,7 @@ impl Verifier {
         template: &Template,
         sigs: &[&[u8]],
         asym: &[bool],
-        signed: (&[u8], &[u8], &[u8]),
+        signed: (&[u8], &[u8], &Rendered),
         body: &[u8],
     ) -> Option<(usize, Matched)> {
         if sigs.is_empty() {
@@ -596,18 +595,19 @@ impl Verifier {
         }
     }
 
-    /// The `{headers}` text of the headers the signature names, in its
-    /// order; a named header that did not arrive is its own refusal.
-    fn signed_header_text<H: HeaderSource + ?Sized>(
+    /// The `{headers}` and `{header_names}` texts of the headers the
+    /// signature names, in its order; a named header that did not arrive
+    /// is its own refusal.
+    fn signed_headers<H: HeaderSource + ?Sized>(
         &self,
         headers: &H,
         named: Option<&str>,
-    ) -> Result<Vec<u8>, VerifyError> {
+    ) -> Result<Rendered, VerifyError> {
         let (Some(spec), sig_name) = (&self.scheme.signed_headers, self.signature_name()) else {
-            return Ok(Vec::new());
+            return Ok(Rendered::default());
         };
         let names = named.ok_or_else(|| malformed_header(sig_name, "no signed-headers item"))?;
-        let mut text = Vec::new();
+        let mut found = Vec::new();
         for name in names.split(spec.separator.as_str()) {
             if !is_header_token(name) {
                 return Err(malformed_header(
@@ -622,10 +622,10 @@ impl Verifier {
                     })
                 }
                 One::Repeated => return Err(malformed_header(name, "header is repeated")),
-                One::Present(v) => push_signed_header(&mut text, name, v),
+                One::Present(v) => found.push((name, v)),
             }
         }
-        Ok(text)
+        Ok(spec.render(found))
     }
 
     /// Splits one signature value into signatures and timestamp.
@@ -729,14 +729,15 @@ impl Verifier {
         template: &Template,
         sigs: &[&[u8]],
         asym: &[bool],
-        (id, ts, headers): (&[u8], &[u8], &[u8]),
+        (id, ts, named): (&[u8], &[u8], &Rendered),
         body: &[u8],
     ) -> Option<usize> {
         let fields = Fields {
             id,
             timestamp: ts,
             body,
-            headers,
+            headers: &named.text,
+            header_names: named.names.as_bytes(),
         };
         let parts = template.parts();
         let enc = self.scheme.encoding;
