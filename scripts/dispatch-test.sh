@@ -13,6 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib.sh"
 need_rust
 need_base
+need_proxy
 need_pg
 need_node   # the v1a interop receiver (Node crypto)
 need_browser   # the portal's browser tests

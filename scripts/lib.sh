@@ -25,6 +25,12 @@ need_rust() {
   command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust 1.95 first" >&2; exit 1; }
 }
 
+# need_proxy: Debian's tinyproxy, the real CONNECT proxy of the dispatcher's
+# egress tests.
+need_proxy() {
+  apt_need tinyproxy
+}
+
 # need_base: C toolchain, pkg-config and OpenSSL headers (the svix baseline
 # in the benchmarks links OpenSSL), Python with venv (interop test).
 need_base() {

@@ -68,6 +68,19 @@ pub struct DispatchArgs {
         value_delimiter = ','
     )]
     allow: Vec<String>,
+    /// Send every delivery through this HTTP CONNECT proxy
+    /// (http://[user:password@]host:port), for a fixed egress address. The
+    /// destination is resolved and checked here, and the proxy is asked to
+    /// connect to the checked address (TLS still runs against the name).
+    /// NO_PROXY names hosts that connect directly. HTTPS_PROXY and the
+    /// like are not read.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HOOKSEAL_PROXY",
+        hide_env_values = true
+    )]
+    proxy: Option<String>,
     /// Serve Prometheus metrics on this address (GET /metrics).
     #[arg(long)]
     metrics_addr: Option<SocketAddr>,
@@ -164,7 +177,19 @@ fn config(args: &DispatchArgs) -> Result<Config, Fail> {
         None => None,
     };
     config.policy = address_policy(&args.allow)?;
+    config.proxy = match &args.proxy {
+        Some(url) => Some(proxy(url)?),
+        None => None,
+    };
     Ok(config)
+}
+
+/// `--proxy` with the environment's `NO_PROXY` (or `no_proxy`).
+pub(crate) fn proxy(url: &str) -> Result<hookseal_dispatch::Proxy, Fail> {
+    let no_proxy = std::env::var("NO_PROXY")
+        .or_else(|_| std::env::var("no_proxy"))
+        .unwrap_or_default();
+    hookseal_dispatch::Proxy::new(url, &no_proxy).map_err(|e| usage(format!("--proxy: {e}")))
 }
 
 /// Checks the database and the role, serves metrics, then runs the worker

@@ -540,3 +540,43 @@ fn portal_tokens_come_from_a_key_file_made_once() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 24: `--proxy` takes an http:// proxy only, says so before touching
+/// the database, and never repeats the proxy's password.
+#[test]
+fn dispatch_refuses_a_proxy_it_cannot_use() {
+    for (proxy, says) in [
+        (
+            "https://user:hunter2@proxy.internal:3128",
+            "`https://` is not supported",
+        ),
+        (
+            "socks5://proxy.internal:1080",
+            "`socks5://` is not supported",
+        ),
+        (
+            "http://user:hunter2@proxy.internal:3128/path",
+            "without a path",
+        ),
+        ("proxy.internal", "not a URL"),
+    ] {
+        let out = run(
+            &[
+                "dispatch",
+                "--database-url",
+                "postgres://nobody@127.0.0.1:1/none",
+                "--proxy",
+                proxy,
+            ],
+            &[],
+            b"",
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{proxy}: {err}");
+        assert!(
+            err.contains("--proxy") && err.contains(says),
+            "{proxy}: {err}"
+        );
+        assert!(!err.contains("hunter2"), "{proxy}: {err}");
+    }
+}

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{redirect, Client};
 
+use crate::egress;
 use crate::ssrf::{AddressPolicy, PolicyResolver, UrlRefused};
 use crate::Config;
 
@@ -130,10 +131,22 @@ pub struct Attempt {
 /// Sends jobs with one pooled keep-alive client.
 #[derive(Clone)]
 pub struct Deliverer {
-    client: Client,
+    transport: Transport,
     policy: Arc<AddressPolicy>,
     max_retry_after: Duration,
+    timeout: Duration,
 }
+
+/// How requests leave: straight to the destination (reqwest, its resolver
+/// the policy's), or through the configured proxy to the checked address
+/// ([`crate::egress`]). Both hand their answer to [`Deliverer::judge_answer`].
+#[derive(Clone)]
+enum Transport {
+    Direct(Client),
+    Proxied(egress::ProxiedClient),
+}
+
+const USER_AGENT: &str = concat!("hookseal/", env!("CARGO_PKG_VERSION"));
 
 /// How much of an error answer's body goes into `last_error`.
 const ERROR_SNIPPET: usize = 200;
@@ -146,26 +159,46 @@ pub const MAX_CONTENT_TYPE: usize = 200;
 const MAX_ANSWER: usize = 64 * 1024;
 
 impl Deliverer {
-    /// A client with the configured timeouts, no redirects, no proxy, and
-    /// the address policy applied to every resolved name.
+    /// A client with the configured timeouts, no redirects, the address
+    /// policy applied to every resolved name, and the configured proxy (no
+    /// other: `HTTPS_PROXY` and the like are not read).
     pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
         let policy = Arc::new(config.policy.clone());
-        let client = Client::builder()
+        let transport = match &config.proxy {
+            Some(proxy) => Transport::Proxied({
+                tracing::info!(proxy = proxy.shown(), "deliveries go through the proxy");
+                egress::client(
+                    policy.clone(),
+                    proxy.clone(),
+                    config.connect_timeout,
+                    config.per_endpoint.max(1),
+                )
+            }),
+            None => Transport::Direct(Self::direct_client(config, policy.clone())?),
+        };
+        Ok(Deliverer {
+            transport,
+            policy,
+            max_retry_after: config.max_retry_after,
+            timeout: config.timeout,
+        })
+    }
+
+    fn direct_client(
+        config: &Config,
+        policy: Arc<AddressPolicy>,
+    ) -> Result<Client, reqwest::Error> {
+        Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             .redirect(redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(Arc::new(PolicyResolver::new(policy.clone())))
+            .dns_resolver(Arc::new(PolicyResolver::new(policy)))
             .pool_max_idle_per_host(config.per_endpoint.max(1))
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
-            .user_agent(concat!("hookseal/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Deliverer {
-            client,
-            policy,
-            max_retry_after: config.max_retry_after,
-        })
+            .user_agent(USER_AGENT)
+            .build()
     }
 
     /// Sends one job and classifies the answer. Never panics, never
@@ -186,15 +219,83 @@ impl Deliverer {
     /// One attempt: the request, its answer read (a bounded part), the
     /// answer judged.
     async fn attempt(&self, job: &Job, answer: &mut Answer) -> Outcome {
-        let request = match self.request(job) {
+        let (url, headers) = match self.request(job) {
             Ok(r) => r,
             Err(refused) => return refused,
         };
-        let mut resp = match request.send().await {
-            Ok(r) => r,
-            Err(e) => return no_answer(describe(&e), classify(&e)),
+        match &self.transport {
+            Transport::Direct(client) => {
+                let sent = client.post(url).headers(headers).body(job.body.clone());
+                match sent.send().await {
+                    Ok(r) => {
+                        let r = http::Response::from(r);
+                        self.judge_answer(r, answer, |e| describe(&e)).await
+                    }
+                    Err(e) => no_answer(describe(&e), classify(&e)),
+                }
+            }
+            Transport::Proxied(client) => {
+                let run = self.attempt_proxied(client, url, headers, job, answer);
+                match tokio::time::timeout(self.timeout, run).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => no_answer(
+                        format!("timeout: no answer within {:?}", self.timeout),
+                        FailureClass::Timeout,
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The attempt through the proxy (its whole-attempt timeout is the
+    /// caller's, as reqwest's is for a direct one).
+    async fn attempt_proxied(
+        &self,
+        client: &egress::ProxiedClient,
+        url: url::Url,
+        mut headers: HeaderMap,
+        job: &Job,
+        answer: &mut Answer,
+    ) -> Outcome {
+        headers.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static(USER_AGENT),
+        );
+        let body = http_body_util::Full::new(bytes::Bytes::from(job.body.clone()));
+        let mut req = http::Request::new(body);
+        *req.method_mut() = http::Method::POST;
+        *req.headers_mut() = headers;
+        *req.uri_mut() = match url.as_str().parse() {
+            Ok(u) => u,
+            Err(e) => return no_answer(format!("invalid URL: {e}"), FailureClass::Invalid),
         };
-        let status = resp.status().as_u16();
+        match client.request(req).await {
+            Ok(r) => self.judge_answer(r, answer, |e| chain("body", &e)).await,
+            Err(e) => {
+                let kind = if e.is_connect() { "connect" } else { "request" };
+                let class = classify_chain(&e).unwrap_or(if e.is_connect() {
+                    FailureClass::Connect
+                } else {
+                    FailureClass::Other
+                });
+                no_answer(chain(kind, &e), class)
+            }
+        }
+    }
+
+    /// What the receiver's answer means, its type and first bytes kept in
+    /// `answer`; `describe_error` words an error that broke the body.
+    async fn judge_answer<B>(
+        &self,
+        resp: http::Response<B>,
+        answer: &mut Answer,
+        describe_error: impl Fn(B::Error) -> String,
+    ) -> Outcome
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    {
+        let (head, mut body) = resp.into_parts();
+        let status = head.status.as_u16();
         if !(100..=599).contains(&status) {
             // HTTP defines 1xx–5xx; `fail()` refuses anything else.
             return no_answer(
@@ -203,39 +304,40 @@ impl Deliverer {
             );
         }
         let retry_after = match status {
-            429 | 503 => resp
-                .headers()
+            429 | 503 => head
+                .headers
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()))
                 .map(|d| d.min(self.max_retry_after)),
             _ => None,
         };
-        answer.content_type = resp
-            .headers()
+        answer.content_type = head
+            .headers
             .get(CONTENT_TYPE)
             .map(|v| truncate_text(v.as_bytes(), MAX_CONTENT_TYPE));
-        let location = resp
-            .headers()
+        let location = head
+            .headers
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(ERROR_SNIPPET).collect::<String>());
-        let (mut snippet, broken) = read_bounded(&mut resp).await;
+        let (mut snippet, broken) = read_bounded(&mut body).await;
         if !snippet.is_empty() {
             answer.body = Some(truncate_text(&snippet, LOGGED_BODY));
         }
         if let Some(e) = broken {
+            let e = describe_error(e);
             if !(200..300).contains(&status) {
                 return Outcome::Retry {
                     status: Some(status),
-                    error: format!("HTTP {status}, then {}", describe(&e)),
+                    error: format!("HTTP {status}, then {e}"),
                     retry_after: None,
                     class: FailureClass::Http,
                 };
             }
             // The status line is the receiver's decision; a broken body
             // after a 2xx still counts as delivered.
-            tracing::debug!(error = %describe(&e), "answer body unreadable");
+            tracing::debug!(error = %e, "answer body unreadable");
         }
         snippet.truncate(ERROR_SNIPPET);
         judge(status, &snippet, location.as_deref(), retry_after)
@@ -244,7 +346,7 @@ impl Deliverer {
     /// The POST of `job`: its URL through the address policy, its signed
     /// headers as HTTP headers. Refused (as the attempt's outcome, nothing
     /// sent) when a check fails.
-    fn request(&self, job: &Job) -> Result<reqwest::RequestBuilder, Outcome> {
+    fn request(&self, job: &Job) -> Result<(url::Url, HeaderMap), Outcome> {
         if job.headers.is_empty() {
             // The extension always signs; never send an unsigned body.
             return Err(no_answer(
@@ -279,11 +381,7 @@ impl Deliverer {
                 }
             }
         }
-        Ok(self
-            .client
-            .post(url)
-            .headers(headers)
-            .body(job.body.clone()))
+        Ok((url, headers))
     }
 }
 
@@ -300,12 +398,19 @@ pub(crate) fn no_answer(error: String, class: FailureClass) -> Outcome {
 /// Reads the answer's body so the connection can be reused: all of it up
 /// to [`MAX_ANSWER`] bytes, keeping the first [`LOGGED_BODY`]; and the
 /// error that broke the read, if one did.
-async fn read_bounded(resp: &mut reqwest::Response) -> (Vec<u8>, Option<reqwest::Error>) {
+async fn read_bounded<B>(body: &mut B) -> (Vec<u8>, Option<B::Error>)
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+{
+    use http_body_util::BodyExt;
     let mut snippet = Vec::new();
     let mut read = 0usize;
     loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
+        match body.frame().await.transpose() {
+            Ok(Some(frame)) => {
+                let Ok(chunk) = frame.into_data() else {
+                    continue; // trailers
+                };
                 read += chunk.len();
                 if snippet.len() < LOGGED_BODY {
                     let take = (LOGGED_BODY - snippet.len()).min(chunk.len());
@@ -363,8 +468,14 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         "request"
     };
+    chain(kind, e)
+}
+
+/// `kind`, then the texts of `e`'s causes (not `e`'s own, which for a
+/// reqwest error names the URL), each once.
+fn chain(kind: &str, e: &dyn std::error::Error) -> String {
     let mut out = kind.to_owned();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
         if !out.ends_with(&text) {
@@ -381,6 +492,22 @@ fn describe(e: &reqwest::Error) -> String {
 /// `io::Error`s, whose `source()` skips the error they wrap), else timeout
 /// or connect.
 fn classify(e: &reqwest::Error) -> FailureClass {
+    if e.is_timeout() {
+        return FailureClass::Timeout;
+    }
+    if let Some(class) = classify_chain(e) {
+        return class;
+    }
+    if e.is_connect() {
+        FailureClass::Connect
+    } else {
+        FailureClass::Other
+    }
+}
+
+/// The policy's refusal or a TLS error in `e`'s cause chain (also inside
+/// nested `io::Error`s, whose `source()` skips the error they wrap).
+fn classify_chain(e: &(dyn std::error::Error + 'static)) -> Option<FailureClass> {
     fn class_of(s: &(dyn std::error::Error + 'static)) -> Option<FailureClass> {
         if s.is::<crate::ssrf::Refused>() {
             Some(FailureClass::Policy)
@@ -391,21 +518,14 @@ fn classify(e: &reqwest::Error) -> FailureClass {
             class_of(inner)
         }
     }
-    if e.is_timeout() {
-        return FailureClass::Timeout;
-    }
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(s) = source {
         if let Some(class) = class_of(s) {
-            return class;
+            return Some(class);
         }
         source = s.source();
     }
-    if e.is_connect() {
-        FailureClass::Connect
-    } else {
-        FailureClass::Other
-    }
+    None
 }
 
 /// At most `max` bytes of `bytes` as text: cut on a character boundary,

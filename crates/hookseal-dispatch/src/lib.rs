@@ -34,6 +34,7 @@ use std::time::Duration;
 
 mod db;
 mod deliver;
+mod egress;
 use hookseal_postgres as pg;
 mod metrics;
 pub mod reseal;
@@ -42,11 +43,14 @@ mod ssrf;
 mod worker;
 
 pub use deliver::parse_retry_after;
+pub use egress::Proxy;
 pub use hookseal::SealingKeys;
 pub use ipnet::IpNet;
 pub use metrics::{serve as serve_metrics, Metrics};
 pub use pg::Flavour;
-pub use ssrf::{AddressPolicy, Blocked, DestinationRefused, NoAddress, Refused, UrlRefused};
+pub use ssrf::{
+    AddressPolicy, Blocked, DestinationRefused, Lookup, NoAddress, Refused, UrlRefused,
+};
 pub use worker::{Dispatcher, Stopped, Summary};
 
 /// Why a dispatcher could not be built.
@@ -116,6 +120,9 @@ pub struct Config {
     /// ([`sealed`]). `None`: only a native database, which signs itself,
     /// can be served ([`Dispatcher::check_database`] refuses a portable one).
     pub sealing_keys: Option<std::sync::Arc<SealingKeys>>,
+    /// Send through this HTTP CONNECT proxy, to the address the policy
+    /// checked ([`Proxy`]). `None` (the default): connect directly.
+    pub proxy: Option<Proxy>,
 }
 
 /// The dispatcher's defaults, written once: [`Config::new`] uses them and
@@ -174,6 +181,7 @@ impl Config {
             db_timeout: defaults::DB_TIMEOUT,
             maintain_every: None,
             sealing_keys: None,
+            proxy: None,
         }
     }
 

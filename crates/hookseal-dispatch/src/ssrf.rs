@@ -115,15 +115,49 @@ pub struct Refused {
 }
 
 /// Public addresses pass; others pass only when an allow-list net holds them.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct AddressPolicy {
     allow: Vec<IpNet>,
+    lookup: Option<Arc<dyn Lookup>>,
+}
+
+impl std::fmt::Debug for AddressPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddressPolicy")
+            .field("allow", &self.allow)
+            .field("lookup", &self.lookup.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+/// A name's addresses, for a deployment (or a test) that resolves names
+/// otherwise than the system's resolver: [`AddressPolicy::with_lookup`].
+/// Every delivery's connection asks it once and connects only to what
+/// the policy allows of its answer.
+pub trait Lookup: Send + Sync + 'static {
+    /// The addresses of `host`.
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>,
+    >;
 }
 
 impl AddressPolicy {
     /// A policy allowing public addresses plus the given networks.
     pub fn new(allow: Vec<IpNet>) -> Self {
-        AddressPolicy { allow }
+        AddressPolicy {
+            allow,
+            lookup: None,
+        }
+    }
+
+    /// The same policy, resolving names with `lookup` instead of the
+    /// system's resolver.
+    pub fn with_lookup(mut self, lookup: Arc<dyn Lookup>) -> Self {
+        self.lookup = Some(lookup);
+        self
     }
 
     /// The allow-list.
@@ -259,13 +293,19 @@ impl AddressPolicy {
     /// The addresses `host` resolves to that this policy allows: what
     /// [`PolicyResolver`] hands the HTTP client for every connection.
     pub async fn allowed_addrs(&self, host: &str) -> Result<Vec<SocketAddr>, NoAddress> {
-        let found: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
-            .await
-            .map_err(|source| NoAddress::Lookup {
-                host: host.to_owned(),
-                source,
-            })?
-            .collect();
+        let found: Vec<SocketAddr> = match &self.lookup {
+            None => tokio::net::lookup_host((host, 0))
+                .await
+                .map(|a| a.collect()),
+            Some(l) => l
+                .lookup(host)
+                .await
+                .map(|ips| ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect()),
+        }
+        .map_err(|source| NoAddress::Lookup {
+            host: host.to_owned(),
+            source,
+        })?;
         let mut refused = None;
         let allowed: Vec<SocketAddr> = found
             .into_iter()

@@ -1977,3 +1977,247 @@ async fn a_sealing_key_rotation_moves_every_secret_that_opens() {
         "the resealed secret signs the first endpoint's, the new one the second's"
     );
 }
+
+// ---------------------------------------------------------------- egress through a proxy
+
+/// Debian's tinyproxy on 127.0.0.1 (a real CONNECT proxy), logging every
+/// request it is asked, so a test can say what the proxy was asked to
+/// connect to.
+struct Tinyproxy {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Tinyproxy {
+    async fn start(test: &str) -> Tinyproxy {
+        let dir = std::env::temp_dir().join(format!("tinyproxy-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (log, conf) = (dir.join("log"), dir.join("conf"));
+        std::fs::write(&log, "").unwrap();
+        let port = closed_port();
+        // No ConnectPort line: CONNECT to any port (the receivers' are random).
+        let text = format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Info\nMaxClients 64\nAllow 127.0.0.1\n",
+            log.display()
+        );
+        std::fs::write(&conf, text).unwrap();
+        let child = std::process::Command::new("tinyproxy")
+            .args(["-d", "-c"])
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect(
+                "tinyproxy is not installed (scripts/lib.sh need_proxy: apt-get install tinyproxy)",
+            );
+        let start = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(start.elapsed() < LONG, "tinyproxy did not listen");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Tinyproxy { child, port, log }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What the proxy was asked, as it logged it (`CONNECT host:port HTTP/1.1`).
+    fn asked(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once("): ").filter(|_| l.contains("Request (")))
+            .map(|(_, r)| r.to_owned())
+            .collect()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A resolver under the test's control: each name has a list of answers,
+/// the n-th lookup gets the n-th (the last one repeats); it counts lookups.
+struct Names {
+    answers: std::collections::HashMap<&'static str, Vec<std::net::IpAddr>>,
+    asked: Mutex<Vec<String>>,
+}
+
+impl Names {
+    fn new(answers: &[(&'static str, &[&str])]) -> Arc<Names> {
+        Arc::new(Names {
+            answers: answers
+                .iter()
+                .map(|(n, ips)| (*n, ips.iter().map(|i| i.parse().unwrap()).collect()))
+                .collect(),
+            asked: Mutex::default(),
+        })
+    }
+}
+
+impl hookseal_dispatch::Lookup for Names {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<Vec<std::net::IpAddr>>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            let n = {
+                let mut asked = self.asked.lock().unwrap();
+                asked.push(host.to_owned());
+                asked.iter().filter(|h| *h == host).count() - 1
+            };
+            match self.answers.get(host) {
+                Some(ips) => Ok(vec![ips[n.min(ips.len() - 1)]]),
+                None => Err(std::io::Error::other(format!("{host}: unknown name"))),
+            }
+        })
+    }
+}
+
+/// Issue 24: through a real proxy, deliveries to a name verify at the
+/// receiver, and the proxy is asked to connect to the checked address,
+/// never to the name; a name on NO_PROXY connects directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn deliveries_go_through_the_proxy_to_the_checked_address() {
+    let proxy = Tinyproxy::start("through").await;
+    let rx = Receiver::start(|_| ok()).await;
+    let port = rx.addr.port();
+    let db = Db::new(
+        "proxy",
+        &format!("http://hooks.example:{port}/hook"),
+        "native",
+    )
+    .await;
+    let (app2, _, direct_secret) = db
+        .endpoint(&format!("http://direct.example:{port}/direct"), "{}")
+        .await;
+    let ids = db.send(5).await;
+    let names = Names::new(&[
+        ("hooks.example", &["127.0.0.1"]),
+        ("direct.example", &["127.0.0.1"]),
+    ]);
+    let mut c = config(&db);
+    c.policy = c.policy.clone().with_lookup(names.clone());
+    c.proxy = Some(hookseal_dispatch::Proxy::new(&proxy.url(), "direct.example").unwrap());
+    db.send_to(&app2, 1).await;
+    let run = start(c);
+    let got = rx.wait(6, LONG).await;
+    db.wait_rows("all delivered", LONG, |r| {
+        r.len() == 6 && r.iter().all(|x| x.0 == "delivered")
+    })
+    .await;
+    run.stop().await;
+    let mut seen: Vec<String> = got
+        .iter()
+        .filter(|g| g.headers["host"] == format!("hooks.example:{port}"))
+        .map(|g| verify(g, "native", &db.secret, TOL).0)
+        .collect();
+    seen.sort();
+    let mut want = ids;
+    want.sort();
+    assert_eq!(
+        seen, want,
+        "the 5 events arrived through the proxy, verified, Host the name"
+    );
+    let direct: Vec<&Got> = got
+        .iter()
+        .filter(|g| g.headers["host"] == format!("direct.example:{port}"))
+        .collect();
+    assert_eq!(direct.len(), 1);
+    verify(direct[0], "native", &direct_secret, TOL);
+    let asked = proxy.asked();
+    assert!(!asked.is_empty(), "the proxy was used");
+    for a in &asked {
+        assert_eq!(
+            a,
+            &format!("CONNECT 127.0.0.1:{port} HTTP/1.1"),
+            "{asked:?}"
+        );
+    }
+    assert!(
+        names
+            .asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|h| h == "direct.example"),
+        "the NO_PROXY name was resolved and checked here too"
+    );
+}
+
+/// Issue 24: a name that resolves to a refused address, and a name whose
+/// answer changes between attempts (a public-looking first answer, then
+/// cloud metadata), are refused by the policy without the proxy being
+/// asked to connect there; the proxy never sees a name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn the_proxy_is_never_asked_for_what_the_guard_refused() {
+    let proxy = Tinyproxy::start("guard").await;
+    // The first attempt is answered 500 and the connection closed, so the
+    // retry connects again and the rebinding name is resolved again (a
+    // kept-alive connection stays with the address it was checked for).
+    let rx = Receiver::start(|n| match n {
+        0 => Reply {
+            headers: vec![("connection", "close".into())],
+            ..status(500)
+        },
+        _ => ok(),
+    })
+    .await;
+    let port = rx.addr.port();
+    let db = Db::new(
+        "proxyguard",
+        &format!("http://metadata.example:{port}/hook"),
+        "native",
+    )
+    .await;
+    let (app2, _, _) = db
+        .endpoint(&format!("http://rebind.example:{port}/hook"), "{}")
+        .await;
+    db.schedule("{0 seconds, 0 seconds}").await;
+    db.send(1).await;
+    db.send_to(&app2, 1).await;
+    let names = Names::new(&[
+        ("metadata.example", &["169.254.169.254"]),
+        ("rebind.example", &["127.0.0.1", "169.254.169.254"]),
+    ]);
+    let mut c = config(&db);
+    c.policy = c.policy.clone().with_lookup(names.clone());
+    c.proxy = Some(hookseal_dispatch::Proxy::new(&proxy.url(), "").unwrap());
+    let run = start(c);
+    let rows = db
+        .wait_rows("both refused by the policy", LONG, |r| {
+            r.len() == 2 && r.iter().all(|x| x.0 == "dead")
+        })
+        .await;
+    run.stop().await;
+    for (status, _, _, err) in &rows {
+        let err = err.clone().unwrap_or_default();
+        assert_eq!(status, "dead");
+        assert!(err.starts_with("permanent (policy)"), "{err}");
+        assert!(err.contains("169.254.169.254"), "{err}");
+    }
+    let asked = proxy.asked();
+    assert_eq!(
+        asked,
+        vec![format!("CONNECT 127.0.0.1:{port} HTTP/1.1")],
+        "the proxy was asked once, for the rebinding name's first (allowed) answer"
+    );
+    assert_eq!(rx.got().len(), 1, "only that attempt reached the receiver");
+    let looked: Vec<String> = names.asked.lock().unwrap().clone();
+    assert!(
+        looked.iter().filter(|h| *h == "rebind.example").count() >= 2,
+        "{looked:?}"
+    );
+}

@@ -105,6 +105,7 @@ impl App {
             Some(db) => {
                 let mut cfg = hookseal_dispatch::Config::new(db.url.as_str());
                 cfg.policy = AddressPolicy::new(settings.allow);
+                cfg.proxy = settings.proxy;
                 cfg.timeout = Duration::from_secs(10);
                 cfg.lease = Duration::from_secs(30);
                 cfg.shutdown_grace = Duration::from_secs(5);

@@ -19,6 +19,7 @@
 //! | `SEALING_KEY` / `_ID` / `_PARAMETER` | the portable flavour's sealing key (armored, as `hookseal keygen --sealing-key` wrote it; several keys one after the other, newest first, during a rotation): opens the sealed secrets the drain signs with |
 //! | `DISPATCH_TOKEN` / `_ID` / `_PARAMETER` | bearer token for `POST /dispatch` |
 //! | `HOOKSEAL_ALLOW` | CIDRs the dispatcher may deliver to besides public addresses |
+//! | `HOOKSEAL_PROXY`, `NO_PROXY` | the drain's deliveries go through this HTTP CONNECT proxy, to the checked address (see hookseal-dispatch's `Proxy`); the relay to `WEBHOOK_URL` follows the usual `HTTPS_PROXY` |
 //! | `PGSSLROOTCERT` | extra CA certificates (PEM) for a `?sslmode=require` database URL |
 //! | `MAX_BODY_BYTES` | body limit (default 262144) |
 //! | `TOLERANCE_SECONDS` | replay tolerance (default [`hookseal::DEFAULT_TOLERANCE`], 300) |
@@ -108,6 +109,8 @@ pub struct Settings {
     pub dispatch_token: Option<Zeroizing<String>>,
     /// Extra destinations the dispatcher may reach.
     pub allow: Vec<hookseal_dispatch::IpNet>,
+    /// The drain's egress proxy.
+    pub proxy: Option<hookseal_dispatch::Proxy>,
 }
 
 /// Where and how verified messages are relayed.
@@ -243,6 +246,7 @@ impl<'a> Loader<'a> {
             database,
             dispatch_token: self.secret_value("DISPATCH_TOKEN").await?,
             allow: self.allow()?,
+            proxy: self.proxy()?,
         })
     }
 
@@ -480,6 +484,19 @@ impl<'a> Loader<'a> {
                 ),
             )),
         }
+    }
+
+    fn proxy(&self) -> Result<Option<hookseal_dispatch::Proxy>, ConfigError> {
+        let Some(url) = self.var("HOOKSEAL_PROXY") else {
+            return Ok(None);
+        };
+        let no_proxy = self
+            .var("NO_PROXY")
+            .or_else(|| self.var("no_proxy"))
+            .unwrap_or_default();
+        hookseal_dispatch::Proxy::new(&url, &no_proxy)
+            .map(Some)
+            .map_err(|e| invalid("HOOKSEAL_PROXY", e))
     }
 
     fn allow(&self) -> Result<Vec<hookseal_dispatch::IpNet>, ConfigError> {
