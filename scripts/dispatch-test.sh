@@ -83,6 +83,8 @@ echo "== hookseal status / attempts"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test history -- --ignored
 echo "== hookseal dispatch as a process: signals during --drain, roles without the grant"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test dispatch_process -- --include-ignored
+echo "== OpenTelemetry: one trace from webhook_send's transaction through hookseal dispatch to hookseal receive, over OTLP"
+HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" cargo test -p hookseal-cli --test tracing -- --ignored
 echo "== the portal (hookseal-portal): console and owner pages, links, scoping, escaping, headers, CSRF; in headless chromium with hookseal dispatch, receive and portal"
 HOOKSEAL_TEST_PG="127.0.0.1:$PGPORT" HOOKSEAL_SCREENSHOTS="$root/target/screenshots-$flavour" \
   cargo test -p hookseal-portal -- --include-ignored

@@ -144,7 +144,11 @@ CREATE TABLE events (
     app_id      text NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
     created_at  bigint NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
     data        jsonb NOT NULL,
-    CONSTRAINT events_pkey PRIMARY KEY (id, app_id)
+    CONSTRAINT events_pkey PRIMARY KEY (id, app_id),
+    -- The W3C trace context of the transaction that sent it (0.3.0):
+    -- webhook_send's argument or the hookseal.traceparent setting.
+    traceparent text,
+    tracestate  text
 );
 -- Retention walks each app's events oldest first (maintain()); replay() finds
 -- an app's events since a time.
@@ -170,6 +174,8 @@ CREATE TABLE outbox (
     delivered_at      timestamptz,
     ordered           boolean NOT NULL DEFAULT false, -- the endpoint's FIFO option, copied (0.2.0)
     app_id            text NOT NULL,                  -- the event's app (0.3.0: ids are per app)
+    traceparent       text,                           -- the event's trace context, copied (0.3.0)
+    tracestate        text,
     UNIQUE (event_id, endpoint_id),
     CONSTRAINT outbox_event_fkey FOREIGN KEY (event_id, app_id)
         REFERENCES events (id, app_id) ON DELETE CASCADE
@@ -297,11 +303,12 @@ BEGIN
     -- endpoint has no secret, the portable flavour stores rows unsigned, or
     -- a stored secret does not decrypt (_sign_stored NULL): one endpoint's
     -- broken secret does not fail the event for the app's other endpoints.
-    INSERT INTO outbox (event_id, app_id, endpoint_id, body, signed_at, ordered, headers)
+    INSERT INTO outbox (event_id, app_id, endpoint_id, body, signed_at, ordered, headers,
+                        traceparent, tracestate)
     SELECT NEW.id, NEW.app_id, e.id, m.body,
            CASE WHEN g.headers IS NULL THEN '-infinity' ELSE signed_at END,
            e.ordered,
-           coalesce(g.headers, '{}'::jsonb)
+           coalesce(g.headers, '{}'::jsonb), NEW.traceparent, NEW.tracestate
     FROM endpoints e
     CROSS JOIN LATERAL (SELECT _delivery_body(e.scheme, payload) AS body OFFSET 0) m
     CROSS JOIN LATERAL (SELECT ARRAY(SELECT s.secret FROM secrets s
@@ -359,15 +366,48 @@ BEGIN
 END
 $$;
 
+-- The trace context an event keeps: `given` (webhook_send's argument) or
+-- the transaction's hookseal.traceparent setting, checked as W3C Trace
+-- Context says (version 00's form: 00-<32 hex trace id>-<16 hex parent
+-- id>-<2 hex flags>, lower case, ids not all zero), with the
+-- hookseal.tracestate setting beside it (at most 512 visible characters).
+-- NULLs when neither is set; an invalid one is refused by name.
+CREATE FUNCTION _trace_context(given text, OUT traceparent text, OUT tracestate text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$
+BEGIN
+    traceparent := nullif(btrim(coalesce(given, current_setting('hookseal.traceparent', true))), '');
+    IF traceparent IS NULL THEN
+        RETURN;
+    END IF;
+    IF traceparent !~ '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$'
+       OR left(traceparent, 2) = 'ff'
+       OR substr(traceparent, 4, 32) = repeat('0', 32) OR substr(traceparent, 37, 16) = repeat('0', 16) THEN
+        RAISE EXCEPTION 'hookseal: traceparent % is not a W3C trace context', quote_literal(left(traceparent, 80))
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'the form is 00-<32 hex digits>-<16 hex digits>-<2 hex digits>, lower case, '
+                         'e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    END IF;
+    tracestate := nullif(btrim(current_setting('hookseal.tracestate', true)), '');
+    IF tracestate IS NOT NULL AND (length(tracestate) > 512 OR tracestate !~ '^[\x20-\x7e]+$') THEN
+        RAISE EXCEPTION 'hookseal: tracestate is not a W3C tracestate (at most 512 visible ASCII characters)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
 CREATE FUNCTION webhook_send(app text, type text, data jsonb) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
 DECLARE
     id text;
+    t record := _trace_context(NULL);
 BEGIN
     PERFORM _check_app(app);
-    INSERT INTO events (app_id, type, data) VALUES (app, type, data) RETURNING events.id INTO id;
+    INSERT INTO events (app_id, type, data, traceparent, tracestate)
+    VALUES (app, type, data, t.traceparent, t.tracestate) RETURNING events.id INTO id;
     RETURN id;
 END
 $$;
@@ -377,19 +417,35 @@ $$;
 -- that id, nothing is inserted or fanned out again, and the id is returned
 -- all the same. Another app's event with the same id is another event
 -- (0.3.0; before, it was silently not stored).
-CREATE FUNCTION webhook_send(app text, type text, data jsonb, event_id text) RETURNS text
+-- Both, with the W3C traceparent of the sending transaction's span (NULL:
+-- the hookseal.traceparent setting, which an application sets once per
+-- transaction with SET LOCAL); a NULL event_id is a new one. The event
+-- keeps the trace context and every delivery continues it (0.3.0).
+CREATE FUNCTION webhook_send(app text, type text, data jsonb, event_id text, traceparent text)
+RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+    t record := _trace_context(traceparent);
 BEGIN
+    IF event_id IS NULL THEN
+        event_id := new_id('evt');
+    END IF;
     PERFORM _message_id(event_id);  -- the core's rule (0.2.0; 0.1.0 took 1-200 of any characters)
     PERFORM _check_app(app);
-    INSERT INTO events (id, app_id, type, data) VALUES (event_id, app, type, data)
+    INSERT INTO events (id, app_id, type, data, traceparent, tracestate)
+    VALUES (event_id, app, type, data, t.traceparent, t.tracestate)
     ON CONFLICT (id, app_id) DO NOTHING;
     RETURN event_id;
 END
 $$;
+
+CREATE FUNCTION webhook_send(app text, type text, data jsonb, event_id text) RETURNS text
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, hookseal, pg_temp
+AS $$ SELECT webhook_send(app, type, data, _message_id(event_id), NULL) $$;
 
 -- Dispatching -----------------------------------------------------------------
 
@@ -425,7 +481,7 @@ CREATE FUNCTION claim(worker text, batch integer DEFAULT 100, lease interval DEF
                       per_endpoint integer DEFAULT 32, skip text[] DEFAULT NULL)
 RETURNS TABLE (outbox_id bigint, event_id text, endpoint_id text, url text, body text,
                headers jsonb, attempt integer, send_delay double precision, resigned boolean,
-               scheme text, sealed text[])
+               scheme text, sealed text[], traceparent text, tracestate text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, hookseal, pg_temp
 SET plan_cache_mode = force_generic_plan
@@ -576,7 +632,8 @@ BEGIN
               g.delay::double precision, o.signed_at = now_, e.scheme,
               -- Portable: the sealed secrets that sign now, newest first;
               -- the dispatcher opens them and signs this attempt.
-              CASE WHEN _flavour() = 'portable' THEN _active_secrets(o.endpoint_id) END;
+              CASE WHEN _flavour() = 'portable' THEN _active_secrets(o.endpoint_id) END,
+              o.traceparent, o.tracestate;
 END
 $$;
 
@@ -1965,7 +2022,8 @@ GRANT EXECUTE ON FUNCTION
     scheme_exists(text), retry_schedule(text), webhook_public_key(text, text), _flavour()
 TO hookseal_writer, hookseal_dispatcher, hookseal_admin;
 
-GRANT EXECUTE ON FUNCTION webhook_send(text, text, jsonb), webhook_send(text, text, jsonb, text)
+GRANT EXECUTE ON FUNCTION webhook_send(text, text, jsonb), webhook_send(text, text, jsonb, text),
+    webhook_send(text, text, jsonb, text, text)
     TO hookseal_writer, hookseal_admin;
 GRANT EXECUTE ON FUNCTION claim(text, integer, interval, integer, text[]), ack(bigint, text, integer),
     ack_many(text, bigint[], integer[]), release(text, bigint[]),

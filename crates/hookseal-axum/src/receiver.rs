@@ -322,6 +322,7 @@ where
         let receiver = self.receiver.clone();
         Box::pin(async move {
             let (parts, body) = req.into_parts();
+            let trace = verify_span(&parts);
             let admitted = match receiver.admit(&parts, body).await {
                 Ok(a) => a,
                 Err(rejection) => {
@@ -331,6 +332,7 @@ where
                         code = rejection.code(),
                         "webhook rejected"
                     );
+                    span_ended(&trace, rejection.status().as_u16(), Some(rejection.code()));
                     return Ok(rejection.into_response());
                 }
             };
@@ -340,11 +342,45 @@ where
             } = admitted;
             let mut req = Request::from_parts(parts, Body::from(webhook.body.clone()));
             req.extensions_mut().insert(webhook);
+            // The handler continues the trace: its spans are children of
+            // the verification's (`Extension<hookseal_otel::Context>`).
+            req.extensions_mut().insert(trace.clone());
             let response = inner.call(req).await?;
+            span_ended(&trace, response.status().as_u16(), None);
             if let Some(r) = reservation.as_mut() {
                 r.keep = response.status().is_success();
             }
             Ok(response)
         })
     }
+}
+
+/// The verification's span (`hookseal.verify`, a server span), child of the
+/// request's `traceparent` when it has one. Attributes: the route's path
+/// and, at the end, the status and refusal code; never a header, the body
+/// or a signature.
+fn verify_span(parts: &Parts) -> hookseal_otel::Context {
+    use hookseal_otel::{KeyValue, SpanKind, Tracer};
+    let parent = hookseal_otel::extract(&parts.headers);
+    let tracer = hookseal_otel::tracer();
+    let span = tracer
+        .span_builder("hookseal.verify")
+        .with_kind(SpanKind::Server)
+        .with_attributes([KeyValue::new("url.path", parts.uri.path().to_owned())])
+        .start_with_context(&tracer, &parent);
+    hookseal_otel::TraceContextExt::with_span(&parent, span)
+}
+
+fn span_ended(cx: &hookseal_otel::Context, status: u16, refused: Option<&'static str>) {
+    use hookseal_otel::{KeyValue, Status, TraceContextExt};
+    let span = cx.span();
+    span.set_attribute(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status),
+    ));
+    if let Some(code) = refused {
+        span.set_attribute(KeyValue::new("error.type", code));
+        span.set_status(Status::error(code));
+    }
+    span.end();
 }

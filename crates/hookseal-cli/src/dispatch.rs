@@ -146,6 +146,7 @@ const SIGTERM_EXIT: u8 = 143;
 
 pub fn run(args: DispatchArgs) -> Result<u8, Fail> {
     crate::init_tracing(&args.log_format);
+    let _telemetry = crate::telemetry("hookseal-dispatch")?;
     let config = config(&args)?;
     let dispatcher = Dispatcher::new(config).map_err(|e| usage(e.to_string()))?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| failed(format!("runtime: {e}")))?;

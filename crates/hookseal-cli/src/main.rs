@@ -356,6 +356,17 @@ fn init_tracing(format: &str) {
     }
 }
 
+/// OpenTelemetry for a long-running command: spans exported over OTLP when
+/// the `OTEL_EXPORTER_OTLP_*` variables ask, nowhere otherwise. Keep the
+/// value until the command ends (dropping it flushes).
+fn telemetry(service: &'static str) -> Result<hookseal_otel::Telemetry, Fail> {
+    let t = hookseal_otel::Telemetry::init(service).map_err(usage)?;
+    if t.exporting() {
+        tracing::info!(service, "exporting spans over OTLP");
+    }
+    Ok(t)
+}
+
 /// A time in Unix seconds from the command line. A value that reads as
 /// milliseconds (seconds past the year 5000) is a usage error that says
 /// so, not a clock 1000 times off and a confusing `stale` verdict.

@@ -81,6 +81,7 @@ pub fn run(args: ReceiveArgs, scheme: Scheme, secrets: Vec<Secret>) -> Result<u8
         dice: std::sync::atomic::AtomicU64::new(now_ms() | 1),
         out: Mutex::new(out),
     });
+    let _telemetry = crate::telemetry("hookseal-receive")?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| failed(format!("runtime: {e}")))?;
     rt.block_on(serve(args.listen, receiver, state))
 }

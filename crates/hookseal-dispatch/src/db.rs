@@ -54,6 +54,8 @@ pub struct Logged {
     pub response_type: Option<String>,
     /// The answer's first bytes.
     pub response_body: Option<String>,
+    /// The attempt's span, parent of its recording's (not stored).
+    pub span: Option<hookseal_otel::SpanContext>,
 }
 
 /// A delivery to record.
@@ -111,7 +113,7 @@ impl Db {
         let claim = client
             .prepare(
                 "SELECT outbox_id, event_id, endpoint_id, url, body, headers::text, attempt, \
-                 send_delay, resigned, scheme, sealed \
+                 send_delay, resigned, scheme, sealed, traceparent, tracestate \
                  FROM hookseal.claim($1, $2, make_interval(secs => $3), $4, $5)",
             )
             .await?;
@@ -183,6 +185,9 @@ impl Db {
                     scheme: r.get(9),
                     sealed: r.get(10),
                     unsigned: headers.is_none(),
+                    traceparent: r.get(11),
+                    tracestate: r.get(12),
+                    trace: Default::default(),
                 }
             })
             .collect())

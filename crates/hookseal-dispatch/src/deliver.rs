@@ -43,6 +43,13 @@ pub struct Job {
     /// secret that does not decrypt under its server keys; `headers` empty).
     /// Nothing is sent: the attempt fails, named, on its own endpoint.
     pub unsigned: bool,
+    /// The W3C trace context the event kept (`webhook_send`'s), if any.
+    pub traceparent: Option<String>,
+    /// Its `tracestate`.
+    pub tracestate: Option<String>,
+    /// The claim's span, parent of the attempt's (the empty context for a
+    /// row without a trace context).
+    pub trace: hookseal_otel::Context,
 }
 
 /// Why an attempt did not deliver, as the attempt log classes it
@@ -126,6 +133,9 @@ pub struct Attempt {
     pub started: SystemTime,
     /// From sending the request to the classified answer (monotonic).
     pub elapsed: Duration,
+    /// The attempt's span (the request's `traceparent`), for the span of
+    /// its recording; `None` for a row without a trace context.
+    pub span: Option<hookseal_otel::SpanContext>,
 }
 
 /// Sends jobs with one pooled keep-alive client.
@@ -207,19 +217,31 @@ impl Deliverer {
         let started = SystemTime::now();
         let start = Instant::now();
         let mut answer = Answer::default();
-        let outcome = self.attempt(job, &mut answer).await;
+        let cx = crate::trace::attempt(job);
+        let outcome = self.attempt(job, &mut answer, cx.as_ref()).await;
+        let span = cx.map(|cx| {
+            crate::trace::attempt_ended(&cx, &outcome);
+            use hookseal_otel::TraceContextExt;
+            cx.span().span_context().clone()
+        });
         Attempt {
             outcome,
             answer,
             started,
             elapsed: start.elapsed(),
+            span,
         }
     }
 
     /// One attempt: the request, its answer read (a bounded part), the
     /// answer judged.
-    async fn attempt(&self, job: &Job, answer: &mut Answer) -> Outcome {
-        let (url, headers) = match self.request(job) {
+    async fn attempt(
+        &self,
+        job: &Job,
+        answer: &mut Answer,
+        trace: Option<&hookseal_otel::Context>,
+    ) -> Outcome {
+        let (url, headers) = match self.request(job, trace) {
             Ok(r) => r,
             Err(refused) => return refused,
         };
@@ -346,7 +368,11 @@ impl Deliverer {
     /// The POST of `job`: its URL through the address policy, its signed
     /// headers as HTTP headers. Refused (as the attempt's outcome, nothing
     /// sent) when a check fails.
-    fn request(&self, job: &Job) -> Result<(url::Url, HeaderMap), Outcome> {
+    fn request(
+        &self,
+        job: &Job,
+        trace: Option<&hookseal_otel::Context>,
+    ) -> Result<(url::Url, HeaderMap), Outcome> {
         if job.headers.is_empty() {
             // The extension always signs; never send an unsigned body.
             return Err(no_answer(
@@ -380,6 +406,9 @@ impl Deliverer {
                     ))
                 }
             }
+        }
+        if let Some(cx) = trace {
+            hookseal_otel::inject(cx, &mut headers);
         }
         Ok((url, headers))
     }

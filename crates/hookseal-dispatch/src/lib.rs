@@ -40,6 +40,7 @@ mod metrics;
 pub mod reseal;
 pub mod sealed;
 mod ssrf;
+mod trace;
 mod worker;
 
 pub use deliver::parse_retry_after;

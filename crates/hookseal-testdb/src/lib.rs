@@ -5,6 +5,8 @@
 //! A dev-dependency only; it panics with what to run when the cluster is
 //! missing, as a test should.
 
+pub mod otlp;
+
 use tokio_postgres::{Client, NoTls};
 
 /// `host:port` of the test cluster.

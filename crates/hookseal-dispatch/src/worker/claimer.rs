@@ -180,6 +180,7 @@ impl Claimer {
         // Not cancelled by shutdown: a claim the database ran must reach
         // the delivery tasks (or the release at shutdown), not wait out
         // its lease.
+        let started = std::time::SystemTime::now();
         let claimed = tokio::time::timeout(
             cfg.db_timeout,
             conn.claim(
@@ -192,7 +193,11 @@ impl Claimer {
         )
         .await;
         match claimed {
-            Ok(Ok(jobs)) => {
+            Ok(Ok(mut jobs)) => {
+                let ended = std::time::SystemTime::now();
+                for job in jobs.iter_mut().filter(|j| j.traceparent.is_some()) {
+                    job.trace = crate::trace::claimed(job, &cfg.worker_id, started, ended);
+                }
                 self.db = Some(conn);
                 self.backoff.reset();
                 Ok(Some((jobs, permits)))

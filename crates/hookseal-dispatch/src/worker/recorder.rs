@@ -384,8 +384,13 @@ async fn flush_acks<S: ResultStore>(
     if acks.is_empty() {
         return Ok(());
     }
+    let started = std::time::SystemTime::now();
     match db.ack_many(worker, acks).await {
         Ok(recorded) => {
+            let ended = std::time::SystemTime::now();
+            for span in acks.iter().filter_map(|a| a.log.span.as_ref()) {
+                crate::trace::recorded(span, "hookseal.ack", started, ended);
+            }
             metrics.delivered.inc_by(recorded.len() as u64);
             let lost = acks.len().saturating_sub(recorded.len());
             if lost > 0 {
@@ -420,10 +425,15 @@ async fn flush_fails<S: ResultStore>(
     if fails.is_empty() {
         return Ok(());
     }
+    let started = std::time::SystemTime::now();
     let results = futures_util::future::join_all(fails.iter().map(|f| db.fail(worker, f))).await;
+    let ended = std::time::SystemTime::now();
     let mut first_err = None;
     let mut keep = Vec::new();
     for (f, r) in fails.drain(..).zip(results) {
+        if let (Some(span), Ok(_)) = (&f.log.span, &r) {
+            crate::trace::recorded(span, "hookseal.fail", started, ended);
+        }
         match r {
             Ok(Some(s)) if s == "dead" => {
                 metrics.dead.inc_by(1);
@@ -592,6 +602,7 @@ pub(super) mod tests {
             resigned: false,
             response_type: None,
             response_body: None,
+            span: None,
         })
     }
 

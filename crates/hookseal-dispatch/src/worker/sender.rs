@@ -241,6 +241,7 @@ async fn deliver_one(
             resigned: job.resigned,
             response_type: None,
             response_body: None,
+            span: None,
         };
         drop(permit);
         return s
@@ -262,6 +263,7 @@ async fn deliver_one(
         resigned: job.resigned,
         response_type: attempt.answer.content_type,
         response_body: attempt.answer.body,
+        span: attempt.span,
     };
     s.finish(id, Record::Done(id, attempt.outcome, Box::new(logged)))
         .await;
@@ -438,6 +440,9 @@ mod tests {
             scheme: None,
             sealed: None,
             unsigned: false,
+            traceparent: None,
+            tracestate: None,
+            trace: Default::default(),
         };
         let permit = s.global.clone().acquire_owned().await.unwrap();
         let ep = Arc::new(Endpoint::new(s.cfg.per_endpoint));

@@ -162,3 +162,29 @@ SELECT webhook_send(:'app', 'invoice.paid', '{}', NULL);
 -- The rule is the core's (1 to 256 printable ASCII): the longest is taken.
 SELECT _message_id(repeat('x', 256)) = repeat('x', 256) AS longest_id_taken;
 \set VERBOSITY default
+
+-- Trace context (0.3.0): the event keeps the sending transaction's W3C
+-- traceparent (the hookseal.traceparent setting, or webhook_send's
+-- argument), its rows carry it to claim(); a bad one is refused by name
+-- and stores nothing.
+BEGIN;
+SET LOCAL hookseal.traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+SET LOCAL hookseal.tracestate = 'vendor=1';
+SELECT webhook_send(:'app', 'trace.set', '{}') AS evt_traced \gset
+COMMIT;
+SELECT traceparent, tracestate FROM events WHERE id = :'evt_traced';
+SELECT count(*) AS rows_with_trace FROM outbox
+WHERE event_id = :'evt_traced' AND traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+SELECT webhook_send(:'app', 'trace.arg', '{}', NULL,
+                    '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00') AS evt_arg \gset
+SELECT traceparent, tracestate IS NULL AS no_state FROM events WHERE id = :'evt_arg';
+SELECT traceparent IS NULL AS untraced FROM events WHERE id = :'evt1';
+SELECT count(*) AS events_before FROM events \gset
+SELECT webhook_send(:'app', 'trace.bad', '{}', NULL, 'not-a-trace');
+SELECT webhook_send(:'app', 'trace.bad', '{}', NULL, '00-00000000000000000000000000000000-00f067aa0ba902b7-01');
+SELECT webhook_send(:'app', 'trace.bad', '{}', NULL, '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01');
+BEGIN;
+SET LOCAL hookseal.traceparent = 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+SELECT webhook_send(:'app', 'trace.bad', '{}');
+ROLLBACK;
+SELECT count(*) = :events_before AS nothing_stored FROM events;
