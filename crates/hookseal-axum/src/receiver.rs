@@ -322,8 +322,12 @@ where
         let receiver = self.receiver.clone();
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let trace = verify_span(&parts);
-            let admitted = match receiver.admit(&parts, body).await {
+            let trace = receive_span(&parts);
+            let verify = verify_span(&trace);
+            let admitted = receiver.admit(&parts, body).await;
+            let refused = admitted.as_ref().err().map(|r| r.code());
+            span_ended(&verify, None, refused);
+            let admitted = match admitted {
                 Ok(a) => a,
                 Err(rejection) => {
                     tracing::info!(
@@ -332,7 +336,7 @@ where
                         code = rejection.code(),
                         "webhook rejected"
                     );
-                    span_ended(&trace, rejection.status().as_u16(), Some(rejection.code()));
+                    span_ended(&trace, Some(rejection.status().as_u16()), refused);
                     return Ok(rejection.into_response());
                 }
             };
@@ -343,10 +347,10 @@ where
             let mut req = Request::from_parts(parts, Body::from(webhook.body.clone()));
             req.extensions_mut().insert(webhook);
             // The handler continues the trace: its spans are children of
-            // the verification's (`Extension<hookseal_otel::Context>`).
+            // the request's (`Extension<hookseal_otel::Context>`).
             req.extensions_mut().insert(trace.clone());
             let response = inner.call(req).await?;
-            span_ended(&trace, response.status().as_u16(), None);
+            span_ended(&trace, Some(response.status().as_u16()), None);
             if let Some(r) = reservation.as_mut() {
                 r.keep = response.status().is_success();
             }
@@ -355,29 +359,39 @@ where
     }
 }
 
-/// The verification's span (`hookseal.verify`, a server span), child of the
-/// request's `traceparent` when it has one. Attributes: the route's path
-/// and, at the end, the status and refusal code; never a header, the body
-/// or a signature.
-fn verify_span(parts: &Parts) -> hookseal_otel::Context {
+/// The request's span (`hookseal.receive`, a server span), child of its
+/// `traceparent` when it has one, and inside it the verification's
+/// (`hookseal.verify`, over reading, verifying and reserving). Attributes:
+/// the route's path and, at the end, the status and refusal code; never a
+/// header, the body or a signature.
+fn receive_span(parts: &Parts) -> hookseal_otel::Context {
     use hookseal_otel::{KeyValue, SpanKind, Tracer};
     let parent = hookseal_otel::extract(&parts.headers);
     let tracer = hookseal_otel::tracer();
     let span = tracer
-        .span_builder("hookseal.verify")
+        .span_builder("hookseal.receive")
         .with_kind(SpanKind::Server)
         .with_attributes([KeyValue::new("url.path", parts.uri.path().to_owned())])
         .start_with_context(&tracer, &parent);
     hookseal_otel::TraceContextExt::with_span(&parent, span)
 }
 
-fn span_ended(cx: &hookseal_otel::Context, status: u16, refused: Option<&'static str>) {
+fn verify_span(receive: &hookseal_otel::Context) -> hookseal_otel::Context {
+    use hookseal_otel::Tracer;
+    let tracer = hookseal_otel::tracer();
+    let span = tracer.start_with_context("hookseal.verify", receive);
+    hookseal_otel::TraceContextExt::with_span(receive, span)
+}
+
+fn span_ended(cx: &hookseal_otel::Context, status: Option<u16>, refused: Option<&'static str>) {
     use hookseal_otel::{KeyValue, Status, TraceContextExt};
     let span = cx.span();
-    span.set_attribute(KeyValue::new(
-        "http.response.status_code",
-        i64::from(status),
-    ));
+    if let Some(status) = status {
+        span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
+    }
     if let Some(code) = refused {
         span.set_attribute(KeyValue::new("error.type", code));
         span.set_status(Status::error(code));

@@ -3,7 +3,7 @@
 //! 127.0.0.1 (hookseal_testdb::otlp, the official protobufs):
 //! the application's span, whose `traceparent` the transaction sets with
 //! `SET LOCAL hookseal.traceparent`; `hookseal dispatch`'s claim, attempt
-//! and ack; `hookseal receive`'s verification. No span holds the secret,
+//! and ack; `hookseal receive`'s request and its verification. No span holds the secret,
 //! the signature or the body. Needs the test cluster
 //! (`scripts/dispatch-test.sh`).
 
@@ -140,6 +140,7 @@ async fn one_trace_from_the_sending_transaction_to_the_receiver() {
     }
     let spans = wait_for(&collector, "receiver span", |s| {
         s.iter().filter(|x| x.name == "hookseal.verify").count() >= 2
+            && s.iter().filter(|x| x.name == "hookseal.receive").count() >= 2
             && s.iter().any(|x| x.name == "hookseal.ack")
     })
     .await;
@@ -152,22 +153,24 @@ async fn one_trace_from_the_sending_transaction_to_the_receiver() {
         one(&spans, "hookseal.attempt"),
         one(&spans, "hookseal.ack"),
     );
-    let verify: Vec<&Span> = spans
-        .iter()
-        .filter(|s| s.name == "hookseal.verify" && s.trace_id == app_span.trace_id)
-        .collect();
-    assert_eq!(
-        verify.len(),
-        1,
-        "the traced delivery's verification: {spans:#?}"
-    );
-    let verify = verify[0];
+    let in_trace = |name: &str| -> &Span {
+        let found: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.name == name && s.trace_id == app_span.trace_id)
+            .collect();
+        assert_eq!(found.len(), 1, "the traced delivery's {name}: {spans:#?}");
+        found[0]
+    };
+    let (received, verify) = (in_trace("hookseal.receive"), in_trace("hookseal.verify"));
     assert_eq!(
         (app_span.service.as_str(), claim.service.as_str()),
         ("shop", "hookseal-dispatch")
     );
-    assert_eq!(verify.service, "hookseal-receive");
-    for s in [claim, attempt, ack, verify] {
+    assert_eq!(
+        (received.service.as_str(), verify.service.as_str()),
+        ("hookseal-receive", "hookseal-receive")
+    );
+    for s in [claim, attempt, ack, received, verify] {
         assert_eq!(
             s.trace_id, app_span.trace_id,
             "{} is in the sender's trace",
@@ -180,9 +183,10 @@ async fn one_trace_from_the_sending_transaction_to_the_receiver() {
     );
     assert_eq!(attempt.parent, claim.span_id);
     assert_eq!(
-        verify.parent, attempt.span_id,
+        received.parent, attempt.span_id,
         "the receiver continues the attempt's span"
     );
+    assert_eq!(verify.parent, received.span_id);
     assert_eq!(ack.parent, attempt.span_id);
     assert!(
         attempt

@@ -136,10 +136,13 @@ impl App {
         // no duplicates, not /dispatch), so `route` cannot panic on them.
         for (path, route) in &self.routes {
             let app = route.app.clone();
-            let handler =
-                move |state: State<Arc<App>>, uri: Uri, headers: HeaderMap, hook: Webhook| {
-                    receive(state, app, uri, headers, hook)
-                };
+            let handler = move |state: State<Arc<App>>,
+                                uri: Uri,
+                                headers: HeaderMap,
+                                trace: Option<axum::Extension<hookseal_otel::Context>>,
+                                hook: Webhook| {
+                receive(state, app, uri, headers, trace, hook)
+            };
             router = router.route(path, route.receiver.post(handler));
         }
         router.fallback(not_found).with_state(self.clone())
@@ -198,12 +201,17 @@ async fn receive(
     store_app: Option<Arc<str>>,
     uri: Uri,
     headers: HeaderMap,
+    trace: Option<axum::Extension<hookseal_otel::Context>>,
     hook: Webhook,
 ) -> Response {
     let path = uri.path();
     let Webhook { id, body, .. } = hook;
+    let trace = trace.map(|t| t.0).unwrap_or_default();
     if let (Some(store), Some(store_app)) = (&app.store, &store_app) {
-        return match store_event(store, store_app, &id, &body).await {
+        let span = child(&trace, "hookseal.store", hookseal_otel::SpanKind::Client);
+        let stored = store_event(store, store_app, &id, &body, &span).await;
+        ended(&span, stored.as_ref().err().map(|_| "store_failed"));
+        return match stored {
             Ok(()) => {
                 tracing::info!(path, id, app = %store_app, "verified and stored");
                 answer(
@@ -230,10 +238,39 @@ async fn receive(
         };
     }
     if let Some(relay) = &app.relay {
-        return relay_message(relay, &headers, &id, body, path).await;
+        let span = child(&trace, "hookseal.relay", hookseal_otel::SpanKind::Client);
+        let answer = relay_message(relay, &headers, &id, body, path, &span).await;
+        let failed = (!answer.status().is_success()).then_some("relay_failed");
+        ended(&span, failed);
+        return answer;
     }
     tracing::info!(path, id, "verified");
     answer(StatusCode::OK, json!({"ok": true, "id": id}))
+}
+
+/// A span under the request's (`hookseal.store`, `hookseal.relay`).
+fn child(
+    parent: &hookseal_otel::Context,
+    name: &'static str,
+    kind: hookseal_otel::SpanKind,
+) -> hookseal_otel::Context {
+    use hookseal_otel::{TraceContextExt, Tracer};
+    let tracer = hookseal_otel::tracer();
+    let span = tracer
+        .span_builder(name)
+        .with_kind(kind)
+        .start_with_context(&tracer, parent);
+    parent.with_span(span)
+}
+
+fn ended(cx: &hookseal_otel::Context, failed: Option<&'static str>) {
+    use hookseal_otel::TraceContextExt;
+    if let Some(code) = failed {
+        cx.span()
+            .set_attribute(hookseal_otel::KeyValue::new("error.type", code));
+        cx.span().set_status(hookseal_otel::Status::error(code));
+    }
+    cx.span().end();
 }
 
 async fn relay_message(
@@ -242,6 +279,7 @@ async fn relay_message(
     id: &str,
     body: Bytes,
     path: &str,
+    trace: &hookseal_otel::Context,
 ) -> Response {
     let signed = match relay.signer.sign(&Message {
         body: &body,
@@ -270,6 +308,9 @@ async fn relay_message(
     for (name, value) in &signed.headers {
         req = req.header(name.as_str(), value.as_str());
     }
+    let mut traced = HeaderMap::new();
+    hookseal_otel::inject(trace, &mut traced);
+    req = req.headers(traced);
     // A re-serializing relay scheme (x-signature, fincra) signed the compact
     // JSON form: that is what goes out.
     let body = match signed.body {
@@ -313,7 +354,16 @@ async fn relay_message(
     }
 }
 
-async fn store_event(store: &Store, app: &str, id: &str, body: &[u8]) -> Result<(), StoreError> {
+/// Stores a verified message as an event whose trace context is `trace`'s
+/// (so its deliveries continue the trace).
+async fn store_event(
+    store: &Store,
+    app: &str,
+    id: &str,
+    body: &[u8],
+    trace: &hookseal_otel::Context,
+) -> Result<(), StoreError> {
+    let traceparent = hookseal_otel::traceparent(trace);
     let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
     let kind = parsed
         .as_ref()
@@ -334,12 +384,19 @@ async fn store_event(store: &Store, app: &str, id: &str, body: &[u8]) -> Result<
         Some(c) if !c.is_closed() => c,
         _ => connect(&store.url).await?,
     };
-    match insert(&client, app, &kind, &data, id).await {
+    let event = (
+        app,
+        kind.as_str(),
+        data.as_str(),
+        id,
+        traceparent.as_deref(),
+    );
+    match insert(&client, event).await {
         // A connection that broke between invocations: once more, fresh.
         Err(e) if client.is_closed() => {
             tracing::warn!(error = %hookseal_postgres::Described(&e), "database connection lost; reconnecting");
             let fresh = connect(&store.url).await?;
-            let r = insert(&fresh, app, &kind, &data, id).await;
+            let r = insert(&fresh, event).await;
             *guard = Some(fresh);
             r.map(drop).map_err(StoreError::from)
         }
@@ -350,17 +407,15 @@ async fn store_event(store: &Store, app: &str, id: &str, body: &[u8]) -> Result<
     }
 }
 
+/// `webhook_send(app, type, data, id, traceparent)`.
 async fn insert(
     client: &tokio_postgres::Client,
-    app: &str,
-    kind: &str,
-    data: &str,
-    id: &str,
+    (app, kind, data, id, traceparent): (&str, &str, &str, &str, Option<&str>),
 ) -> Result<u64, tokio_postgres::Error> {
     client
         .execute(
-            "SELECT hookseal.webhook_send($1, $2, $3::text::jsonb, $4)",
-            &[&app, &kind, &data, &id],
+            "SELECT hookseal.webhook_send($1, $2, $3::text::jsonb, $4, $5)",
+            &[&app, &kind, &data, &id, &traceparent],
         )
         .await
 }

@@ -40,6 +40,9 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), lambda_runtime::Error> {
+    // Spans over OTLP when the OTEL_EXPORTER_OTLP_* variables ask (flushed
+    // before each invocation answers: a frozen function exports nothing).
+    let telemetry = Arc::new(hookseal_otel::Telemetry::init("hookseal-lambda")?);
     let env = |k: &str| std::env::var(k).ok();
     let settings = Loader::new(&env).load().await?;
     let app = App::new(settings)?;
@@ -48,8 +51,12 @@ async fn run() -> Result<(), lambda_runtime::Error> {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         let app = Arc::clone(&app);
         return lambda_runtime::run(service_fn(move |ev: LambdaEvent<serde_json::Value>| {
-            let (app, router) = (app.clone(), router.clone());
-            async move { handle(&app, &router, ev).await }
+            let (app, router, telemetry) = (app.clone(), router.clone(), telemetry.clone());
+            async move {
+                let answer = handle(&app, &router, ev).await;
+                telemetry.flush();
+                answer
+            }
         }))
         .await;
     }

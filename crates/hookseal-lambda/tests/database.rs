@@ -331,3 +331,68 @@ async fn portable_versions(name: &str, keyless: &App, mut vars: HashMap<&'static
         "{text}"
     );
 }
+
+/// Issue 24: a stored message continues the provider's trace: the event
+/// keeps the trace context of the Lambda's store span (same trace id as the
+/// incoming `traceparent`, its own span id), so its deliveries join the
+/// trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/dispatch-test.sh"]
+async fn a_stored_message_keeps_the_incoming_trace() {
+    let _telemetry = hookseal_otel::Telemetry::init("hookseal-lambda-test").unwrap();
+    let name = format!("t_lambda_trace_{}", std::process::id());
+    let admin = hookseal_testdb::from_template(&name).await;
+    let app_id: String = admin
+        .query_one("SELECT hookseal.create_app('traced')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let vars: HashMap<&'static str, String> = [
+        ("INBOUND_SCHEME", "github".to_owned()),
+        ("INBOUND_SECRET", GH_SECRET.to_owned()),
+        (
+            "DATABASE_URL",
+            format!("postgres://hookseal_test_lambda@{}/{name}", pg()),
+        ),
+        ("HOOKSEAL_APP", app_id.clone()),
+    ]
+    .into_iter()
+    .collect();
+    let (app, router) = app(vars).await;
+    let body = br#"{"id":"gh_traced","type":"push"}"#;
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut headers = github(body);
+    headers.push(("traceparent".into(), incoming.into()));
+    let (status, answer) = call(&app, &router, event("POST", "/webhook", "", &headers, body)).await;
+    assert_eq!(status, 200, "{answer}");
+    let kept: String = admin
+        .query_one("SELECT traceparent FROM hookseal.events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(&kept[..36], &incoming[..36], "the same trace: {kept}");
+    assert_ne!(
+        &kept[36..52],
+        &incoming[36..52],
+        "under the store span: {kept}"
+    );
+    // Without a traceparent the Lambda's request span starts the trace.
+    let body = br#"{"id":"gh_untraced","type":"push"}"#;
+    let (status, _) = call(
+        &app,
+        &router,
+        event("POST", "/webhook", "", &github(body), body),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let untraced: Option<String> = admin
+        .query_one(
+            "SELECT traceparent FROM hookseal.events WHERE id = 'gh_untraced'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let untraced = untraced.expect("a trace started at the Lambda");
+    assert_ne!(&untraced[3..35], &incoming[3..35], "{untraced}");
+}

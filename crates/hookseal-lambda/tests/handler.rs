@@ -618,3 +618,36 @@ async fn json_stringify_vectors_verify_and_relay_in_canonical_form() {
         }
     }
 }
+
+/// Issue 24: the relay continues the provider's trace: `WEBHOOK_URL` gets a
+/// `traceparent` of the same trace, naming the relay's span (not the
+/// provider's), and `tracestate` as it came.
+#[tokio::test]
+async fn the_relay_continues_the_incoming_trace() {
+    let _telemetry = hookseal_otel::Telemetry::init("hookseal-lambda-test").unwrap();
+    let (url, seen) = receiver(200).await;
+    let routes = routes_json();
+    let (app, router) = app_with(&[
+        ("HOOKSEAL_ROUTES", &routes),
+        ("S", SECRET),
+        ("WEBHOOK_URL", &url),
+        ("WEBHOOK_SECRET", RELAY_SECRET),
+    ])
+    .await;
+    let body = body_for("stripe");
+    let (mut headers, _) = sign("stripe", &body, "x");
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    headers.push(("traceparent".into(), incoming.into()));
+    headers.push(("tracestate".into(), "vendor=7".into()));
+    let (status, answer) = call(&app, &router, event("POST", "/stripe", "", &headers, &body)).await;
+    assert_eq!(status, 200, "{answer}");
+    let got = seen.0.lock().unwrap().clone();
+    let sent = got[0].0["traceparent"].to_str().unwrap().to_owned();
+    assert_eq!(&sent[..36], &incoming[..36], "{sent}");
+    assert_ne!(
+        &sent[36..52],
+        &incoming[36..52],
+        "the relay's own span: {sent}"
+    );
+    assert_eq!(got[0].0["tracestate"], "vendor=7");
+}
