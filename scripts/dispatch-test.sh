@@ -101,6 +101,8 @@ if [ "$flavour" = native ]; then
 else
   echo "== short soak: in the native pass (bench/soak.sh measures the native outbox)"
 fi
+echo "== one worker over three clusters: each event once, one cluster stopped and back, hookseal status over the three"
+bash tests/dispatch/multi.sh 200
 echo "== crash test"
 if [ -n "${HOOKSEAL_CRASH_FULL:-}" ]; then
   bash tests/dispatch/crash.sh --events 10000 --kills 20

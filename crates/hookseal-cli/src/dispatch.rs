@@ -13,9 +13,22 @@ use crate::{failed, usage, Fail};
 
 #[derive(Args)]
 pub struct DispatchArgs {
-    /// PostgreSQL URL of a role granted `hookseal_dispatcher`.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    /// PostgreSQL URL of a role granted `hookseal_dispatcher`. Repeat it
+    /// (or use --database-urls-file) for a worker over several databases:
+    /// each gets its own claim loop, LISTEN connection and recorder, and
+    /// one that is down holds only its own rows.
+    #[arg(
+        long = "database-url",
+        value_name = "URL",
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        required_unless_present = "database_urls_file"
+    )]
+    database_url: Vec<String>,
+    /// A file of database URLs, one per line (blank lines and `#` comments
+    /// skipped), besides any --database-url.
+    #[arg(long, value_name = "FILE")]
+    database_urls_file: Option<std::path::PathBuf>,
     /// This worker's lease name (default: host-pid-random).
     #[arg(long)]
     worker_id: Option<String>,
@@ -155,7 +168,9 @@ pub fn run(args: DispatchArgs) -> Result<u8, Fail> {
 
 /// The flags as a dispatcher [`Config`].
 fn config(args: &DispatchArgs) -> Result<Config, Fail> {
-    let mut config = Config::new(args.database_url.clone());
+    let mut urls = database_urls(&args.database_url, args.database_urls_file.as_deref())?;
+    let mut config = Config::new(urls.remove(0));
+    config.other_databases = urls;
     if let Some(w) = &args.worker_id {
         config.worker_id = w.clone();
     }
@@ -183,6 +198,31 @@ fn config(args: &DispatchArgs) -> Result<Config, Fail> {
         None => None,
     };
     Ok(config)
+}
+
+/// The `--database-url`s, then the file's; at least one. A URL is never
+/// repeated in a message (it may hold a password).
+pub(crate) fn database_urls(
+    given: &[String],
+    file: Option<&std::path::Path>,
+) -> Result<Vec<String>, Fail> {
+    let mut urls: Vec<String> = given.to_vec();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+        urls.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned),
+        );
+    }
+    if urls.is_empty() {
+        return Err(usage(
+            "give --database-url (or a --database-urls-file with one)",
+        ));
+    }
+    Ok(urls)
 }
 
 /// `--proxy` with the environment's `NO_PROXY` (or `no_proxy`).

@@ -11,8 +11,19 @@ use crate::{failed, usage, with_database, Fail};
 #[derive(Args, Debug)]
 pub struct DbArgs {
     /// `postgres://` URL of a role granted hookseal_admin (never printed).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    /// `hookseal status` takes it repeated (or --database-urls-file), for a
+    /// worker over several databases: one table, a `database` column.
+    #[arg(
+        long = "database-url",
+        value_name = "URL",
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        required_unless_present = "database_urls_file"
+    )]
+    database_url: Vec<String>,
+    /// A file of database URLs, one per line (as `hookseal dispatch` takes).
+    #[arg(long, value_name = "FILE")]
+    database_urls_file: Option<std::path::PathBuf>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -69,34 +80,67 @@ const ATTEMPT_COLUMNS: &[&str] = &[
     "next_attempt_at",
 ];
 
-/// Prints every endpoint's health over the window.
+/// Prints every endpoint's health over the window, of every database
+/// given (with a `database` column when there are several). A database
+/// that cannot be read is named on stderr (exit 1) and the others are
+/// printed all the same.
 pub fn status(args: StatusArgs) -> Result<u8, Fail> {
-    let rows = match &args.since {
-        Some(since) => query(
-            &args.db.database_url,
+    let urls = crate::dispatch::database_urls(
+        &args.db.database_url,
+        args.db.database_urls_file.as_deref(),
+    )?;
+    let (sql, params): (&str, Vec<&String>) = match &args.since {
+        Some(since) => (
             "SELECT row_to_json(h)::text FROM hookseal.endpoint_health($1::text::interval) h",
-            &[since],
-        )?,
-        None => query(
-            &args.db.database_url,
+            vec![since],
+        ),
+        None => (
             "SELECT row_to_json(h)::text FROM hookseal.endpoint_health() h",
-            &[],
-        )?,
+            vec![],
+        ),
     };
-    print_rows(&rows, STATUS_COLUMNS, args.db.json)?;
-    Ok(0)
+    if let [only] = urls.as_slice() {
+        let rows = query(only, sql, &params)?;
+        print_rows(&rows, STATUS_COLUMNS, args.db.json)?;
+        return Ok(0);
+    }
+    let mut all = Vec::new();
+    let mut code = 0;
+    for url in &urls {
+        let target = hookseal_postgres::target(url);
+        match query(url, sql, &params) {
+            Ok(rows) => all.extend(rows.into_iter().map(|mut r| {
+                r.insert("database".into(), Value::String(target.clone()));
+                r
+            })),
+            Err(Fail(msg, c)) => {
+                eprintln!("hookseal: {target}: {msg}");
+                code = code.max(c.min(1));
+            }
+        }
+    }
+    let columns: Vec<&str> = std::iter::once("database")
+        .chain(STATUS_COLUMNS.iter().copied())
+        .collect();
+    print_rows(&all, &columns, args.db.json)?;
+    Ok(code)
 }
 
 /// Prints one event's delivery history; exit 1 when there is no such event.
 pub fn attempts(args: AttemptsArgs) -> Result<u8, Fail> {
+    let [url] = args.db.database_url.as_slice() else {
+        return Err(usage(
+            "hookseal attempts reads one database: give one --database-url",
+        ));
+    };
     let rows = match &args.app {
         Some(app) => query(
-            &args.db.database_url,
+            url,
             "SELECT row_to_json(h)::text FROM hookseal.event_attempts($1, $2) h",
             &[&args.event_id, app],
         )?,
         None => query(
-            &args.db.database_url,
+            url,
             "SELECT row_to_json(h)::text FROM hookseal.event_attempts($1) h",
             &[&args.event_id],
         )?,

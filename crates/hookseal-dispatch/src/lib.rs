@@ -124,6 +124,12 @@ pub struct Config {
     /// Send through this HTTP CONNECT proxy, to the address the policy
     /// checked ([`Proxy`]). `None` (the default): connect directly.
     pub proxy: Option<Proxy>,
+    /// More databases this worker serves besides `database_url` (apps
+    /// split across databases): each gets its own claim loop, `LISTEN`
+    /// connection and recorder, keyed by its own outbox ids; the worker's
+    /// slots, slow pool and HTTP client are shared. One that is down or
+    /// slow holds only its own rows.
+    pub other_databases: Vec<String>,
 }
 
 /// The dispatcher's defaults, written once: [`Config::new`] uses them and
@@ -183,11 +189,23 @@ impl Config {
             maintain_every: None,
             sealing_keys: None,
             proxy: None,
+            other_databases: Vec::new(),
         }
+    }
+
+    /// Every database this worker serves: `database_url`, then
+    /// `other_databases`.
+    pub fn databases(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.database_url.as_str())
+            .chain(self.other_databases.iter().map(String::as_str))
     }
 
     fn validate(&self) -> Result<(), DispatchError> {
         let bad = |m: &str| Err(DispatchError::Config(m.to_owned()));
+        let urls: Vec<&str> = self.databases().collect();
+        if urls.iter().enumerate().any(|(i, u)| urls[..i].contains(u)) {
+            return bad("a database URL is given twice");
+        }
         if self.batch == 0 || self.batch > 10_000 {
             return bad("batch must be 1..=10000");
         }
@@ -235,6 +253,23 @@ fn default_worker_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 24: a worker's databases are `database_url` then the others,
+    /// each once; the refusal never repeats a URL (it may hold a password).
+    #[test]
+    fn several_databases_each_once() {
+        let mut c = Config::new("postgres://a:pw1@h1/app");
+        c.other_databases = vec!["postgres://b:pw2@h2/app".into()];
+        assert!(c.validate().is_ok());
+        assert_eq!(c.databases().count(), 2);
+        c.other_databases.push("postgres://a:pw1@h1/app".into());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("twice") && !e.contains("pw1"), "{e}");
+        assert_eq!(
+            crate::pg::target("postgres://a:pw1@h1:6432/app"),
+            "h1:6432/app"
+        );
+    }
 
     #[test]
     fn defaults_are_valid_and_bad_settings_are_named() {

@@ -72,6 +72,23 @@ impl ConnectError {
     }
 }
 
+/// Where `url` points, for logs and messages: `host:port/dbname`, never a
+/// user, password or option (a URL that does not parse is `(unparsable
+/// database URL)`).
+pub fn target(url: &str) -> String {
+    let Ok(c) = url.parse::<tokio_postgres::Config>() else {
+        return "(unparsable database URL)".to_owned();
+    };
+    let host = match c.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", c.get_dbname().unwrap_or(""))
+}
+
 /// The CA file from `PGSSLROOTCERT`, if set.
 pub fn root_cert_from_env() -> Option<PathBuf> {
     std::env::var_os("PGSSLROOTCERT")

@@ -127,17 +127,46 @@ impl Dispatcher {
         if cfg.maintain_every.is_some() {
             functions.push(crate::db::MAINTAIN);
         }
-        let flavour = crate::pg::check_url_for(
-            &cfg.database_url,
-            cfg.root_cert.as_deref(),
-            cfg.db_timeout,
-            &functions,
-        )
-        .await?;
-        if flavour == crate::Flavour::Portable && self.sealed.is_none() {
-            return Err(crate::pg::ExtensionError::NoSealingKey);
+        // Every database (a worker over several checks each): a refusal
+        // for good is returned at once; otherwise one that is only
+        // unreachable is (the caller warns and the lane keeps trying).
+        let mut result = self.check_one(&cfg.database_url, &functions).await;
+        for url in &cfg.other_databases {
+            let checked = self.check_one(url, &functions).await;
+            if result.is_ok() || checked.as_ref().is_err_and(|e| e.is_fatal()) {
+                result = checked.map(|f| result.unwrap_or(f));
+            }
         }
-        Ok(flavour)
+        result
+    }
+
+    /// One database's check (see [`check_database`](Self::check_database)).
+    async fn check_one(
+        &self,
+        url: &str,
+        functions: &[&str],
+    ) -> Result<crate::Flavour, crate::pg::ExtensionError> {
+        let cfg = &self.config;
+        let checked =
+            crate::pg::check_url_for(url, cfg.root_cert.as_deref(), cfg.db_timeout, functions)
+                .await
+                .and_then(|flavour| match flavour {
+                    crate::Flavour::Portable if self.sealed.is_none() => {
+                        Err(crate::pg::ExtensionError::NoSealingKey)
+                    }
+                    f => Ok(f),
+                });
+        if !cfg.other_databases.is_empty() {
+            match &checked {
+                Ok(f) => {
+                    tracing::info!(database = %crate::pg::target(url), flavour = %f, "database checked")
+                }
+                Err(e) => {
+                    tracing::warn!(database = %crate::pg::target(url), error = %e, "database check failed")
+                }
+            }
+        }
+        checked
     }
 
     /// Whether it was given sealing keys (can sign the portable flavour's
@@ -211,12 +240,63 @@ impl Dispatcher {
         }
     }
 
+    /// Every database's lane at once, sharing the worker's slots and slow
+    /// pool, until `shutdown` (or, draining, until each lane is done). A
+    /// lane that the database refuses for good stops alone, logged; the
+    /// worker reports it once every lane has ended.
     async fn work(
         &self,
         mode: Mode,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Summary, Stopped> {
         let cfg = self.config.clone();
+        let global = Arc::new(Semaphore::new(cfg.concurrency));
+        let slow = Arc::new(Semaphore::new(cfg.max_slow));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tracing::info!(worker = %cfg.worker_id, concurrency = cfg.concurrency,
+            per_endpoint = cfg.per_endpoint, batch = cfg.batch,
+            databases = cfg.databases().count(), "dispatcher started");
+        let lanes = cfg.databases().map(|url| {
+            let lane = self.lane(url, global.clone(), slow.clone(), mode);
+            lane.run(mode, stopped.clone())
+        });
+        let all = futures_util::future::join_all(lanes);
+        tokio::pin!(all, shutdown);
+        let ends = tokio::select! {
+            ends = &mut all => ends,
+            _ = &mut shutdown => {
+                let _ = stop.send(true);
+                all.await
+            }
+        };
+        let s = self.summary();
+        tracing::info!(worker = %cfg.worker_id, claimed = s.claimed, delivered = s.delivered,
+            retried = s.retried, dead = s.dead, released = s.released,
+            lease_lost = s.lease_lost, "dispatcher stopped");
+        let fatal: Vec<String> = ends
+            .into_iter()
+            .filter_map(|e| match e {
+                End::Fatal(reason) => Some(reason),
+                End::Signal | End::Done => None,
+            })
+            .collect();
+        match fatal.is_empty() {
+            true => Ok(s),
+            false => Err(Stopped {
+                summary: s,
+                reason: fatal.join("; "),
+            }),
+        }
+    }
+
+    /// One database's recorder (and maintainer) started, and the state its
+    /// claimer and delivery tasks share.
+    fn lane(&self, url: &str, global: Arc<Semaphore>, slow: Arc<Semaphore>, mode: Mode) -> Lane {
+        let cfg = Arc::new(Config {
+            database_url: url.to_owned(),
+            other_databases: Vec::new(),
+            ..(*self.config).clone()
+        });
         let (tx, rx) = recorder::backlog(cfg.concurrency);
         // Signalled after each batch of results is recorded: rows left the
         // in-flight count, so the endpoints they held may take more now.
@@ -244,16 +324,45 @@ impl Dispatcher {
             tx,
             inflight: Arc::default(),
             tasks: TaskTracker::new(),
-            global: Arc::new(Semaphore::new(cfg.concurrency)),
-            slow: Arc::new(Semaphore::new(cfg.max_slow)),
+            global,
+            slow,
             unrecorded,
             sealed: self.sealed.clone(),
         };
-        tracing::info!(worker = %cfg.worker_id, concurrency = cfg.concurrency,
-            per_endpoint = cfg.per_endpoint, batch = cfg.batch, "dispatcher started");
-        let mut claimer = Claimer::new(shared.clone(), recorded);
-        tokio::pin!(shutdown);
-        let end = claimer.run(mode, &mut shutdown).await;
+        Lane {
+            target: crate::pg::target(url),
+            shared,
+            recorded,
+            recorder,
+            maintainer,
+        }
+    }
+}
+
+/// One database's part of a worker: its claimer, delivery tasks, recorder
+/// and maintainer. Its outbox ids never meet another lane's (each lane has
+/// its own in-flight table and recorder), so everything keyed by an id is
+/// keyed by (database, id).
+struct Lane {
+    target: String,
+    shared: Shared,
+    recorded: Arc<Notify>,
+    recorder: tokio::task::JoinHandle<()>,
+    maintainer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Lane {
+    /// Claims until `stopped` says so (or the drain is done, or the
+    /// database refuses for good), then finishes or releases what is in
+    /// flight and records every result.
+    async fn run(self, mode: Mode, mut stopped: tokio::sync::watch::Receiver<bool>) -> End {
+        let cfg = self.shared.cfg.clone();
+        let mut claimer = Claimer::new(self.shared.clone(), self.recorded);
+        let signal = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        tokio::pin!(signal);
+        let end = claimer.run(mode, &mut signal).await;
         drop(claimer);
         let grace = match (&end, mode) {
             (End::Signal, _) | (_, Mode::Forever) => cfg.shutdown_grace,
@@ -261,20 +370,19 @@ impl Dispatcher {
         };
         // Every sender (the claimer's, the tasks') is gone after this, so
         // the recorder ends once it has recorded what it holds.
-        wind_down(shared, grace).await;
-        if let Some(m) = maintainer {
+        wind_down(self.shared, grace).await;
+        if let Some(m) = self.maintainer {
             m.abort();
         }
-        if let Err(e) = recorder.await {
-            tracing::error!(error = %e, "result recorder ended abnormally");
+        if let Err(e) = self.recorder.await {
+            tracing::error!(database = %self.target, error = %e, "result recorder ended abnormally");
         }
-        let s = self.summary();
-        tracing::info!(worker = %cfg.worker_id, claimed = s.claimed, delivered = s.delivered,
-            retried = s.retried, dead = s.dead, released = s.released,
-            lease_lost = s.lease_lost, "dispatcher stopped");
         match end {
-            End::Fatal(reason) => Err(Stopped { summary: s, reason }),
-            End::Signal | End::Done => Ok(s),
+            End::Fatal(reason) => {
+                tracing::error!(database = %self.target, reason, "this database's claims stopped");
+                End::Fatal(format!("{}: {reason}", self.target))
+            }
+            other => other,
         }
     }
 }
