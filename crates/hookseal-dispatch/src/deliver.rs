@@ -249,9 +249,9 @@ impl Deliverer {
             Transport::Direct(client) => {
                 let sent = client.post(url).headers(headers).body(job.body.clone());
                 match sent.send().await {
-                    Ok(r) => {
-                        let r = http::Response::from(r);
-                        self.judge_answer(r, answer, |e| describe(&e)).await
+                    Ok(mut r) => {
+                        let head = self.head(r.status().as_u16(), r.headers());
+                        self.judge_answer(head, &mut r, answer).await
                     }
                     Err(e) => no_answer(describe(&e), classify(&e)),
                 }
@@ -292,7 +292,11 @@ impl Deliverer {
             Err(e) => return no_answer(format!("invalid URL: {e}"), FailureClass::Invalid),
         };
         match client.request(req).await {
-            Ok(r) => self.judge_answer(r, answer, |e| chain("body", &e)).await,
+            Ok(r) => {
+                let (parts, body) = r.into_parts();
+                let head = self.head(parts.status.as_u16(), &parts.headers);
+                self.judge_answer(head, &mut Incoming(body), answer).await
+            }
             Err(e) => {
                 let kind = if e.is_connect() { "connect" } else { "request" };
                 let class = classify_chain(&e).unwrap_or(if e.is_connect() {
@@ -305,19 +309,38 @@ impl Deliverer {
         }
     }
 
+    /// What the answer's status line and headers say, before its body.
+    fn head(&self, status: u16, headers: &HeaderMap) -> Head {
+        let retry_after = match status {
+            429 | 503 => headers
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                .map(|d| d.min(self.max_retry_after)),
+            _ => None,
+        };
+        Head {
+            status,
+            retry_after,
+            content_type: headers
+                .get(CONTENT_TYPE)
+                .map(|v| truncate_text(v.as_bytes(), MAX_CONTENT_TYPE)),
+            location: headers
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(ERROR_SNIPPET).collect::<String>()),
+        }
+    }
+
     /// What the receiver's answer means, its type and first bytes kept in
-    /// `answer`; `describe_error` words an error that broke the body.
-    async fn judge_answer<B>(
+    /// `answer`: the one judge of both transports.
+    async fn judge_answer(
         &self,
-        resp: http::Response<B>,
+        head: Head,
+        body: &mut impl AnswerBody,
         answer: &mut Answer,
-        describe_error: impl Fn(B::Error) -> String,
-    ) -> Outcome
-    where
-        B: http_body::Body<Data = bytes::Bytes> + Unpin,
-    {
-        let (head, mut body) = resp.into_parts();
-        let status = head.status.as_u16();
+    ) -> Outcome {
+        let status = head.status;
         if !(100..=599).contains(&status) {
             // HTTP defines 1xx–5xx; `fail()` refuses anything else.
             return no_answer(
@@ -325,30 +348,12 @@ impl Deliverer {
                 FailureClass::Other,
             );
         }
-        let retry_after = match status {
-            429 | 503 => head
-                .headers
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now()))
-                .map(|d| d.min(self.max_retry_after)),
-            _ => None,
-        };
-        answer.content_type = head
-            .headers
-            .get(CONTENT_TYPE)
-            .map(|v| truncate_text(v.as_bytes(), MAX_CONTENT_TYPE));
-        let location = head
-            .headers
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(ERROR_SNIPPET).collect::<String>());
-        let (mut snippet, broken) = read_bounded(&mut body).await;
+        answer.content_type = head.content_type;
+        let (mut snippet, broken) = read_bounded(body).await;
         if !snippet.is_empty() {
             answer.body = Some(truncate_text(&snippet, LOGGED_BODY));
         }
         if let Some(e) = broken {
-            let e = describe_error(e);
             if !(200..300).contains(&status) {
                 return Outcome::Retry {
                     status: Some(status),
@@ -362,7 +367,7 @@ impl Deliverer {
             tracing::debug!(error = %e, "answer body unreadable");
         }
         snippet.truncate(ERROR_SNIPPET);
-        judge(status, &snippet, location.as_deref(), retry_after)
+        judge(status, &snippet, head.location.as_deref(), head.retry_after)
     }
 
     /// The POST of `job`: its URL through the address policy, its signed
@@ -424,22 +429,60 @@ pub(crate) fn no_answer(error: String, class: FailureClass) -> Outcome {
     }
 }
 
+/// An answer's status line and headers, as [`Deliverer::judge_answer`]
+/// reads them.
+struct Head {
+    status: u16,
+    retry_after: Option<Duration>,
+    content_type: Option<String>,
+    location: Option<String>,
+}
+
+/// An answer's body, chunk by chunk: reqwest's own reader for a direct
+/// attempt (its `chunk()`, under reqwest's whole-attempt timeout), hyper's
+/// body through the proxy (under the caller's timeout).
+trait AnswerBody {
+    /// The next chunk; `None` at the end; the error worded for logs.
+    fn next_chunk(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Option<bytes::Bytes>, String>> + Send;
+}
+
+impl AnswerBody for reqwest::Response {
+    async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, String> {
+        self.chunk().await.map_err(|e| describe(&e))
+    }
+}
+
+/// A proxied answer's body.
+struct Incoming(hyper::body::Incoming);
+
+impl AnswerBody for Incoming {
+    async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, String> {
+        use http_body_util::BodyExt;
+        loop {
+            match self.0.frame().await {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(chain("body", &e)),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    } // trailers: skipped
+                }
+            }
+        }
+    }
+}
+
 /// Reads the answer's body so the connection can be reused: all of it up
 /// to [`MAX_ANSWER`] bytes, keeping the first [`LOGGED_BODY`]; and the
 /// error that broke the read, if one did.
-async fn read_bounded<B>(body: &mut B) -> (Vec<u8>, Option<B::Error>)
-where
-    B: http_body::Body<Data = bytes::Bytes> + Unpin,
-{
-    use http_body_util::BodyExt;
+async fn read_bounded(body: &mut impl AnswerBody) -> (Vec<u8>, Option<String>) {
     let mut snippet = Vec::new();
     let mut read = 0usize;
     loop {
-        match body.frame().await.transpose() {
-            Ok(Some(frame)) => {
-                let Ok(chunk) = frame.into_data() else {
-                    continue; // trailers
-                };
+        match body.next_chunk().await {
+            Ok(Some(chunk)) => {
                 read += chunk.len();
                 if snippet.len() < LOGGED_BODY {
                     let take = (LOGGED_BODY - snippet.len()).min(chunk.len());
