@@ -326,7 +326,7 @@ where
             let verify = verify_span(&trace);
             let admitted = receiver.admit(&parts, body).await;
             let refused = admitted.as_ref().err().map(|r| r.code());
-            span_ended(&verify, None, refused);
+            hookseal_otel::end(&verify, None, refused);
             let admitted = match admitted {
                 Ok(a) => a,
                 Err(rejection) => {
@@ -336,7 +336,7 @@ where
                         code = rejection.code(),
                         "webhook rejected"
                     );
-                    span_ended(&trace, Some(rejection.status().as_u16()), refused);
+                    hookseal_otel::end(&trace, Some(rejection.status().as_u16()), refused);
                     return Ok(rejection.into_response());
                 }
             };
@@ -350,7 +350,7 @@ where
             // the request's (`Extension<hookseal_otel::Context>`).
             req.extensions_mut().insert(trace.clone());
             let response = inner.call(req).await?;
-            span_ended(&trace, Some(response.status().as_u16()), None);
+            hookseal_otel::end(&trace, Some(response.status().as_u16()), None);
             if let Some(r) = reservation.as_mut() {
                 r.keep = response.status().is_success();
             }
@@ -365,36 +365,21 @@ where
 /// the route's path and, at the end, the status and refusal code; never a
 /// header, the body or a signature.
 fn receive_span(parts: &Parts) -> hookseal_otel::Context {
-    use hookseal_otel::{KeyValue, SpanKind, Tracer};
     let parent = hookseal_otel::extract(&parts.headers);
-    let tracer = hookseal_otel::tracer();
-    let span = tracer
-        .span_builder("hookseal.receive")
-        .with_kind(SpanKind::Server)
-        .with_attributes([KeyValue::new("url.path", parts.uri.path().to_owned())])
-        .start_with_context(&tracer, &parent);
-    hookseal_otel::TraceContextExt::with_span(&parent, span)
+    let path = hookseal_otel::KeyValue::new("url.path", parts.uri.path().to_owned());
+    hookseal_otel::start(
+        &parent,
+        "hookseal.receive",
+        hookseal_otel::SpanKind::Server,
+        vec![path],
+    )
 }
 
 fn verify_span(receive: &hookseal_otel::Context) -> hookseal_otel::Context {
-    use hookseal_otel::Tracer;
-    let tracer = hookseal_otel::tracer();
-    let span = tracer.start_with_context("hookseal.verify", receive);
-    hookseal_otel::TraceContextExt::with_span(receive, span)
-}
-
-fn span_ended(cx: &hookseal_otel::Context, status: Option<u16>, refused: Option<&'static str>) {
-    use hookseal_otel::{KeyValue, Status, TraceContextExt};
-    let span = cx.span();
-    if let Some(status) = status {
-        span.set_attribute(KeyValue::new(
-            "http.response.status_code",
-            i64::from(status),
-        ));
-    }
-    if let Some(code) = refused {
-        span.set_attribute(KeyValue::new("error.type", code));
-        span.set_status(Status::error(code));
-    }
-    span.end();
+    hookseal_otel::start(
+        receive,
+        "hookseal.verify",
+        hookseal_otel::SpanKind::Internal,
+        Vec::new(),
+    )
 }

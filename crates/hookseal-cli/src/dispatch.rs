@@ -227,10 +227,8 @@ pub(crate) fn database_urls(
 
 /// `--proxy` with the environment's `NO_PROXY` (or `no_proxy`).
 pub(crate) fn proxy(url: &str) -> Result<hookseal_dispatch::Proxy, Fail> {
-    let no_proxy = std::env::var("NO_PROXY")
-        .or_else(|_| std::env::var("no_proxy"))
-        .unwrap_or_default();
-    hookseal_dispatch::Proxy::new(url, &no_proxy).map_err(|e| usage(format!("--proxy: {e}")))
+    hookseal_dispatch::Proxy::with_env_no_proxy(url, |k| std::env::var(k).ok())
+        .map_err(|e| usage(format!("--proxy: {e}")))
 }
 
 /// Checks the database and the role, serves metrics, then runs the worker

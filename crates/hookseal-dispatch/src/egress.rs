@@ -77,6 +77,18 @@ impl Proxy {
         })
     }
 
+    /// [`Proxy::new`] with the hosts of `NO_PROXY` (or `no_proxy`) as `env`
+    /// gives them: what the CLI and the Lambda read.
+    pub fn with_env_no_proxy(
+        url: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let no_proxy = env("NO_PROXY")
+            .or_else(|| env("no_proxy"))
+            .unwrap_or_default();
+        Proxy::new(url, &no_proxy)
+    }
+
     /// The proxy's URL, a password replaced by `***`: for logs.
     pub fn shown(&self) -> &str {
         &self.shown

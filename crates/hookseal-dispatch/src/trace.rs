@@ -10,7 +10,7 @@
 
 use std::time::SystemTime;
 
-use hookseal_otel::{Context, KeyValue, Span, SpanKind, Status, TraceContextExt, Tracer};
+use hookseal_otel::{Context, KeyValue, SpanContext, SpanKind, TraceContextExt};
 
 use crate::deliver::{Job, Outcome};
 
@@ -22,61 +22,47 @@ pub(crate) fn claimed(job: &Job, worker: &str, started: SystemTime, ended: Syste
     if !parent.span().span_context().is_valid() {
         return Context::new();
     }
-    let tracer = hookseal_otel::tracer();
-    let mut span = tracer
-        .span_builder("hookseal.claim")
-        .with_kind(SpanKind::Consumer)
-        .with_start_time(started)
-        .with_attributes(row(job))
-        .start_with_context(&tracer, &parent);
-    span.set_attribute(KeyValue::new("hookseal.worker", worker.to_owned()));
-    span.end_with_timestamp(ended);
-    parent.with_remote_span_context(span.span_context().clone())
+    let mut attributes = row(job);
+    attributes.push(KeyValue::new("hookseal.worker", worker.to_owned()));
+    let kind = SpanKind::Consumer;
+    hookseal_otel::record(
+        &parent,
+        "hookseal.claim",
+        kind,
+        attributes,
+        (started, ended),
+    )
 }
 
 /// An attempt's span, child of the claim's; its context goes out as the
 /// request's `traceparent`. `None` for a row without a trace.
-pub(crate) fn attempt(job: &Job) -> Option<hookseal_otel::Context> {
+pub(crate) fn attempt(job: &Job) -> Option<Context> {
     if !job.trace.span().span_context().is_valid() {
         return None;
     }
-    let tracer = hookseal_otel::tracer();
-    let span = tracer
-        .span_builder("hookseal.attempt")
-        .with_kind(SpanKind::Client)
-        .with_attributes(row(job))
-        .start_with_context(&tracer, &job.trace);
-    Some(job.trace.with_span(span))
+    Some(hookseal_otel::start(
+        &job.trace,
+        "hookseal.attempt",
+        SpanKind::Client,
+        row(job),
+    ))
 }
 
 /// Ends an attempt's span with its outcome.
 pub(crate) fn attempt_ended(cx: &Context, outcome: &Outcome) {
-    let span = cx.span();
     match outcome {
-        Outcome::Delivered { status } => {
-            span.set_attribute(KeyValue::new(
-                "http.response.status_code",
-                i64::from(*status),
-            ));
-        }
-        Outcome::Gone => {
-            span.set_attribute(KeyValue::new("http.response.status_code", 410));
-        }
+        Outcome::Delivered { status } => hookseal_otel::end(cx, Some(*status), None),
+        Outcome::Gone => hookseal_otel::end(cx, Some(410), None),
         Outcome::Retry { status, class, .. } => {
-            if let Some(s) = status {
-                span.set_attribute(KeyValue::new("http.response.status_code", i64::from(*s)));
-            }
-            span.set_attribute(KeyValue::new("error.type", class.as_str()));
-            span.set_status(Status::error(class.as_str()));
+            hookseal_otel::end(cx, *status, Some(class.as_str()))
         }
     }
-    span.end();
 }
 
 /// The recording's span (`hookseal.ack` or `hookseal.fail`), child of the
 /// attempt's, over the statement that recorded it.
 pub(crate) fn recorded(
-    attempt: &hookseal_otel::SpanContext,
+    attempt: &SpanContext,
     name: &'static str,
     started: SystemTime,
     ended: SystemTime,
@@ -85,13 +71,13 @@ pub(crate) fn recorded(
         return;
     }
     let parent = Context::new().with_remote_span_context(attempt.clone());
-    let tracer = hookseal_otel::tracer();
-    let mut span = tracer
-        .span_builder(name)
-        .with_kind(SpanKind::Internal)
-        .with_start_time(started)
-        .start_with_context(&tracer, &parent);
-    span.end_with_timestamp(ended);
+    hookseal_otel::record(
+        &parent,
+        name,
+        SpanKind::Internal,
+        Vec::new(),
+        (started, ended),
+    );
 }
 
 fn row(job: &Job) -> Vec<KeyValue> {

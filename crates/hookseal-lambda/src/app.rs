@@ -208,9 +208,14 @@ async fn receive(
     let Webhook { id, body, .. } = hook;
     let trace = trace.map(|t| t.0).unwrap_or_default();
     if let (Some(store), Some(store_app)) = (&app.store, &store_app) {
-        let span = child(&trace, "hookseal.store", hookseal_otel::SpanKind::Client);
+        let span = hookseal_otel::start(
+            &trace,
+            "hookseal.store",
+            hookseal_otel::SpanKind::Client,
+            Vec::new(),
+        );
         let stored = store_event(store, store_app, &id, &body, &span).await;
-        ended(&span, stored.as_ref().err().map(|_| "store_failed"));
+        hookseal_otel::end(&span, None, stored.as_ref().err().map(|_| "store_failed"));
         return match stored {
             Ok(()) => {
                 tracing::info!(path, id, app = %store_app, "verified and stored");
@@ -238,39 +243,19 @@ async fn receive(
         };
     }
     if let Some(relay) = &app.relay {
-        let span = child(&trace, "hookseal.relay", hookseal_otel::SpanKind::Client);
+        let span = hookseal_otel::start(
+            &trace,
+            "hookseal.relay",
+            hookseal_otel::SpanKind::Client,
+            Vec::new(),
+        );
         let answer = relay_message(relay, &headers, &id, body, path, &span).await;
         let failed = (!answer.status().is_success()).then_some("relay_failed");
-        ended(&span, failed);
+        hookseal_otel::end(&span, None, failed);
         return answer;
     }
     tracing::info!(path, id, "verified");
     answer(StatusCode::OK, json!({"ok": true, "id": id}))
-}
-
-/// A span under the request's (`hookseal.store`, `hookseal.relay`).
-fn child(
-    parent: &hookseal_otel::Context,
-    name: &'static str,
-    kind: hookseal_otel::SpanKind,
-) -> hookseal_otel::Context {
-    use hookseal_otel::{TraceContextExt, Tracer};
-    let tracer = hookseal_otel::tracer();
-    let span = tracer
-        .span_builder(name)
-        .with_kind(kind)
-        .start_with_context(&tracer, parent);
-    parent.with_span(span)
-}
-
-fn ended(cx: &hookseal_otel::Context, failed: Option<&'static str>) {
-    use hookseal_otel::TraceContextExt;
-    if let Some(code) = failed {
-        cx.span()
-            .set_attribute(hookseal_otel::KeyValue::new("error.type", code));
-        cx.span().set_status(hookseal_otel::Status::error(code));
-    }
-    cx.span().end();
 }
 
 async fn relay_message(

@@ -490,11 +490,7 @@ impl<'a> Loader<'a> {
         let Some(url) = self.var("HOOKSEAL_PROXY") else {
             return Ok(None);
         };
-        let no_proxy = self
-            .var("NO_PROXY")
-            .or_else(|| self.var("no_proxy"))
-            .unwrap_or_default();
-        hookseal_dispatch::Proxy::new(&url, &no_proxy)
+        hookseal_dispatch::Proxy::with_env_no_proxy(&url, |k| self.var(k))
             .map(Some)
             .map_err(|e| invalid("HOOKSEAL_PROXY", e))
     }

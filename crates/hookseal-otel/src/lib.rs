@@ -127,6 +127,58 @@ pub fn tracer() -> opentelemetry::global::BoxedTracer {
     opentelemetry::global::tracer_provider().tracer("hookseal")
 }
 
+/// A span named `name` under `parent`, started now; the context returned
+/// holds it (end it with [`end`]). The one way the binaries start a span.
+pub fn start(
+    parent: &Context,
+    name: &'static str,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+) -> Context {
+    let tracer = tracer();
+    let span = tracer
+        .span_builder(name)
+        .with_kind(kind)
+        .with_attributes(attributes)
+        .start_with_context(&tracer, parent);
+    parent.with_span(span)
+}
+
+/// Ends the span `cx` holds: the answer's HTTP status, if there was one,
+/// and for a failure its code (`error.type`, and an error status).
+pub fn end(cx: &Context, status: Option<u16>, error: Option<&'static str>) {
+    let span = cx.span();
+    if let Some(s) = status {
+        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(s)));
+    }
+    if let Some(code) = error {
+        span.set_attribute(KeyValue::new("error.type", code));
+        span.set_status(Status::error(code));
+    }
+    span.end();
+}
+
+/// A span under `parent` that ran from `started` to `ended`, written after
+/// the fact (a claim or a recording that served several rows at once);
+/// the context returned names it (a parent for what followed).
+pub fn record(
+    parent: &Context,
+    name: &'static str,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+    (started, ended): (std::time::SystemTime, std::time::SystemTime),
+) -> Context {
+    let tracer = tracer();
+    let mut span = tracer
+        .span_builder(name)
+        .with_kind(kind)
+        .with_start_time(started)
+        .with_attributes(attributes)
+        .start_with_context(&tracer, parent);
+    span.end_with_timestamp(ended);
+    parent.with_remote_span_context(span.span_context().clone())
+}
+
 /// The context a stored `traceparent` (and `tracestate`) names; the empty
 /// context when there is none or it does not parse.
 pub fn from_traceparent(traceparent: Option<&str>, tracestate: Option<&str>) -> Context {
